@@ -1,0 +1,183 @@
+import Logging
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The relay's flags as the user typed them. The `ferry` executable fills this in; ``parse()`` checks
+/// every value and names the flag and the fix when one is wrong, so the messages are the same however
+/// the relay is started.
+public struct CommandLineOptions: Sendable {
+    public var listen: [String] = []
+    public var route: [String] = []
+    /// websockify's form: `[addr:]port target`.
+    public var positional: [String] = []
+    public var allowOrigin: [String] = []
+    public var maxConnections: String?
+    public var bufferSize: String?
+    public var maxMessageSize: String?
+    public var handshakeTimeout: String?
+    public var connectTimeout: String?
+    public var idleTimeout: String?
+    public var pingInterval: String?
+    public var pingTimeout: String?
+    public var maxHeaderSize: String?
+    public var logLevel: String?
+    public var logFormat: String?
+
+    public init() {}
+
+    /// The validated configuration, or the first problem found.
+    public func parse() throws(ConfigurationError) -> (FerryConfiguration, LoggingOptions) {
+        var listeners = try self.listen.map { (text) throws(ConfigurationError) in try ListenAddress.parse(text) }
+        var routes = try self.route.map { (text) throws(ConfigurationError) in try Route.parse(text) }
+
+        switch self.positional.count {
+        case 0:
+            break
+        case 2:
+            listeners.append(try ListenAddress.parse(self.positional[0], flag: "[addr:]port", allowBarePort: true))
+            let target = try BackendTarget.parse(self.positional[1], flag: "target", context: self.positional[1])
+            routes.append(Route(path: "/", target: target))
+        default:
+            throw ConfigurationError(
+                flag: "arguments",
+                value: self.positional.joined(separator: " "),
+                problem: "expected two arguments or none",
+                expected: "[ADDR:]PORT HOST:PORT (websockify style), or --listen and --route"
+            )
+        }
+        guard !listeners.isEmpty else {
+            throw ConfigurationError(flag: "--listen", value: "", problem: "no listen address given", expected: "--listen ADDR:PORT, or the short form: ferry 6080 localhost:5900")
+        }
+        guard !routes.isEmpty else {
+            throw ConfigurationError(flag: "--route", value: "", problem: "no route given", expected: "--route PATH=HOST:PORT, or the short form: ferry 6080 localhost:5900")
+        }
+        for case .unix(let path) in routes.map(\.target) {
+            try Self.checkSocketPath(path, route: routes.first { $0.target == .unix(path: path) }!)
+        }
+
+        var limits = Limits()
+        limits.maxConnections = try Self.count("--max-connections", self.maxConnections, default: limits.maxConnections, minimum: 1)
+        limits.bufferSize = try Self.size("--buffer-size", self.bufferSize, default: limits.bufferSize, minimum: 4096)
+        limits.maxMessageSize = try Self.size("--max-message-size", self.maxMessageSize, default: limits.maxMessageSize, minimum: 0)
+        limits.handshakeTimeout = try Self.duration("--handshake-timeout", self.handshakeTimeout, default: limits.handshakeTimeout, allowZero: false)
+        limits.connectTimeout = try Self.duration("--connect-timeout", self.connectTimeout, default: limits.connectTimeout, allowZero: false)
+        limits.idleTimeout = try Self.duration("--idle-timeout", self.idleTimeout, default: limits.idleTimeout, allowZero: true)
+        limits.pingInterval = try Self.duration("--ping-interval", self.pingInterval, default: limits.pingInterval, allowZero: true)
+        limits.pingTimeout = try Self.duration("--ping-timeout", self.pingTimeout, default: limits.pingTimeout, allowZero: false)
+        limits.maxHeaderSize = try Self.size("--max-header-size", self.maxHeaderSize, default: limits.maxHeaderSize, minimum: 1024)
+
+        let origins = try self.allowOrigin.map { (text) throws(ConfigurationError) in try OriginPolicy.validate(text) }
+        let configuration = try FerryConfiguration(
+            listeners: listeners,
+            routes: routes,
+            originPolicy: OriginPolicy(allowed: origins),
+            limits: limits
+        )
+        return (configuration, try self.loggingOptions())
+    }
+
+    /// Parses `--log-level` and `--log-format`.
+    public func loggingOptions() throws(ConfigurationError) -> LoggingOptions {
+        var options = LoggingOptions()
+        if let text = self.logLevel {
+            guard let level = Logger.Level(rawValue: text.lowercased()) else {
+                throw ConfigurationError(flag: "--log-level", value: text, problem: "unknown level", expected: Logger.Level.allCases.map(\.rawValue).joined(separator: "|"))
+            }
+            options.level = level
+        }
+        if let text = self.logFormat {
+            guard let format = LogFormat(rawValue: text.lowercased()) else {
+                throw ConfigurationError(flag: "--log-format", value: text, problem: "unknown format", expected: "text|json")
+            }
+            options.format = format
+        }
+        return options
+    }
+
+    /// A Unix socket target must be a socket the relay may open, when it exists; its folder must exist.
+    private static func checkSocketPath(_ path: String, route: Route) throws(ConfigurationError) {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFSOCK else {
+                throw ConfigurationError(flag: "--route", value: route.description, problem: "\(path) exists but is not a socket", expected: "the path of a listening Unix socket")
+            }
+            guard access(path, R_OK | W_OK) == 0 else {
+                throw ConfigurationError(flag: "--route", value: route.description, problem: "\(path) is not readable and writable by this user", expected: "a socket this user may connect to")
+            }
+            return
+        }
+        let folder = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        var folderInfo = stat()
+        guard stat(folder.isEmpty ? "/" : folder, &folderInfo) == 0, folderInfo.st_mode & S_IFMT == S_IFDIR else {
+            throw ConfigurationError(flag: "--route", value: route.description, problem: "folder \(folder) does not exist", expected: "the path of a listening Unix socket")
+        }
+    }
+
+    static func count(_ flag: String, _ text: String?, default value: Int, minimum: Int) throws(ConfigurationError) -> Int {
+        guard let text else { return value }
+        guard let number = Int(text), number >= minimum else {
+            throw ConfigurationError(flag: flag, value: text, problem: "not a whole number of at least \(minimum)", expected: "e.g. \(flag) \(value)")
+        }
+        return number
+    }
+
+    /// Sizes: a byte count with an optional unit, `64k`, `256KiB`, `1MiB`, `1m`, `2G`.
+    static func size(_ flag: String, _ text: String?, default value: Int, minimum: Int) throws(ConfigurationError) -> Int {
+        guard let text else { return value }
+        let lower = text.lowercased()
+        let digits = lower.prefix { $0.isNumber }
+        let unit = lower.dropFirst(digits.count)
+        let multiplier: Int?
+        switch unit {
+        case "", "b": multiplier = 1
+        case "k", "kb", "kib": multiplier = 1 << 10
+        case "m", "mb", "mib": multiplier = 1 << 20
+        case "g", "gb", "gib": multiplier = 1 << 30
+        default: multiplier = nil
+        }
+        guard let number = Int(digits), let multiplier, number <= Int(Int32.max), number * multiplier >= minimum else {
+            throw ConfigurationError(flag: flag, value: text, problem: "not a size of at least \(minimum) bytes", expected: "a byte count with an optional unit, e.g. 256KiB or 1MiB")
+        }
+        return number * multiplier
+    }
+
+    /// Durations: `500ms`, `30s`, `5m`, `1h`, or a plain number of seconds.
+    static func duration(_ flag: String, _ text: String?, default value: TimeAmount, allowZero: Bool) throws(ConfigurationError) -> TimeAmount {
+        guard let text else { return value }
+        let lower = text.lowercased()
+        let digits = lower.prefix { $0.isNumber }
+        let unit = lower.dropFirst(digits.count)
+        let result: TimeAmount?
+        if let number = Int64(digits), number <= 10_000_000 {
+            switch unit {
+            case "ms": result = .milliseconds(number)
+            case "", "s": result = .seconds(number)
+            case "m", "min": result = .minutes(number)
+            case "h": result = .hours(number)
+            default: result = nil
+            }
+        } else {
+            result = nil
+        }
+        guard let result, allowZero || result > .zero else {
+            let zero = allowZero ? " (0 turns it off)" : ""
+            throw ConfigurationError(flag: flag, value: text, problem: "not a duration", expected: "a number with a unit, e.g. 500ms, 30s, 5m or 1h\(zero)")
+        }
+        return result
+    }
+}
+
+/// Log level and format, parsed with the other flags.
+public struct LoggingOptions: Sendable, Equatable {
+    public var level: Logger.Level = .info
+    public var format: LogFormat = .text
+
+    public init() {}
+}

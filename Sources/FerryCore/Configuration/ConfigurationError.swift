@@ -1,0 +1,22 @@
+/// A start-up problem with a flag or the environment, worded so the user can fix it from the message alone.
+///
+/// `description` is one line: the flag, the bad value, and what is expected instead.
+public struct ConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var flag: String
+    public var value: String
+    public var problem: String
+    public var expected: String?
+
+    public init(flag: String, value: String, problem: String, expected: String? = nil) {
+        self.flag = flag
+        self.value = value
+        self.problem = problem
+        self.expected = expected
+    }
+
+    public var description: String {
+        let subject = self.value.isEmpty ? self.flag : "\(self.flag) \(self.value)"
+        if let expected { return "\(subject): \(self.problem); expected \(expected)" }
+        return "\(subject): \(self.problem)"
+    }
+}

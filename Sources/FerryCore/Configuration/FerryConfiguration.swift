@@ -1,0 +1,43 @@
+import Logging
+
+/// Everything a running relay needs, validated once at start-up. Built from flags by
+/// ``FerryConfiguration/parse(_:)`` or directly in code (tests, the demo).
+public struct FerryConfiguration: Sendable {
+    public var listeners: [ListenAddress]
+    public var routes: RouteTable
+    public var originPolicy: OriginPolicy
+    public var limits: Limits
+    /// Fixed responses for plain GET requests by exact path (the demo page); empty by default.
+    public var staticPages: [String: StaticPage]
+
+    public init(
+        listeners: [ListenAddress],
+        routes: [Route],
+        originPolicy: OriginPolicy = OriginPolicy(),
+        limits: Limits = Limits(),
+        staticPages: [String: StaticPage] = [:]
+    ) throws(ConfigurationError) {
+        self.listeners = listeners
+        self.routes = try RouteTable(routes)
+        self.originPolicy = originPolicy
+        self.limits = limits
+        self.staticPages = staticPages
+    }
+}
+
+/// A small in-memory response served for `GET path`.
+public struct StaticPage: Sendable, Equatable {
+    public var contentType: String
+    public var body: String
+
+    public init(contentType: String, body: String) {
+        self.contentType = contentType
+        self.body = body
+    }
+}
+
+/// How log lines are written.
+public enum LogFormat: String, Sendable, CaseIterable {
+    case text
+    case json
+}

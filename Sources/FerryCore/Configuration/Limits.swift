@@ -1,0 +1,27 @@
+import NIOCore
+
+/// Bounds on what one connection, and the process, may use. Every one has a default and each is shown in `--help`.
+public struct Limits: Sendable, Equatable {
+    /// Sessions open at once (upgraded or upgrading); the next handshake gets 503.
+    public var maxConnections: Int = 10_000
+    /// Bytes buffered in the relay per direction per session before reading from the other side pauses.
+    public var bufferSize: Int = 256 * 1024
+    /// Largest WebSocket message from a client; 0 means no limit (payloads are streamed either way).
+    public var maxMessageSize: Int = 0
+    /// Time from accept until the upgrade is answered (backend connect included).
+    public var handshakeTimeout: TimeAmount = .seconds(10)
+    /// Time allowed for the backend connection.
+    public var connectTimeout: TimeAmount = .seconds(10)
+    /// A session with no data either way for this long is closed; zero disables.
+    public var idleTimeout: TimeAmount = .hours(1)
+    /// A ping is sent after this long without hearing from the client; zero disables.
+    public var pingInterval: TimeAmount = .seconds(30)
+    /// A client that has not answered a ping within this time is dropped.
+    public var pingTimeout: TimeAmount = .seconds(30)
+    /// Largest request head (request line and all header fields) of a handshake.
+    public var maxHeaderSize: Int = 16 * 1024
+    /// After sending a close frame, how long to wait for the client's before dropping the connection.
+    public var closeTimeout: TimeAmount = .seconds(5)
+
+    public init() {}
+}

@@ -1,0 +1,69 @@
+/// A URL path prefix and the backend its sessions are relayed to.
+public struct Route: Hashable, Sendable, CustomStringConvertible {
+    /// Starts with `/`; has no trailing `/` unless it is `/` itself.
+    public var path: String
+    public var target: BackendTarget
+
+    public init(path: String, target: BackendTarget) {
+        self.path = path
+        self.target = target
+    }
+
+    static let expected = "PATH=HOST:PORT or PATH=unix:/path"
+
+    /// Parses `PATH=TARGET`.
+    public static func parse(_ text: String, flag: String = "--route") throws(ConfigurationError) -> Route {
+        guard let equals = text.firstIndex(of: "=") else {
+            throw ConfigurationError(flag: flag, value: text, problem: "'=' is missing", expected: Self.expected)
+        }
+        var path = String(text[..<equals])
+        let targetText = String(text[text.index(after: equals)...])
+        guard path.hasPrefix("/") else {
+            throw ConfigurationError(flag: flag, value: text, problem: "path must start with /", expected: Self.expected)
+        }
+        guard !path.contains("?"), !path.contains("#"), !path.contains(" ") else {
+            throw ConfigurationError(flag: flag, value: text, problem: "path may not contain '?', '#' or spaces", expected: Self.expected)
+        }
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        guard !targetText.isEmpty else {
+            throw ConfigurationError(flag: flag, value: text, problem: "target is missing", expected: Self.expected)
+        }
+        let target: BackendTarget
+        do {
+            target = try BackendTarget.parse(targetText, flag: flag, context: text)
+        } catch {
+            throw ConfigurationError(flag: error.flag, value: error.value, problem: error.problem, expected: Self.expected)
+        }
+        return Route(path: path, target: target)
+    }
+
+    /// True if `requestPath` is this route's path or lies below it at a `/` boundary.
+    public func matches(_ requestPath: Substring) -> Bool {
+        if self.path == "/" { return true }
+        guard requestPath.hasPrefix(self.path) else { return false }
+        let rest = requestPath.dropFirst(self.path.count)
+        return rest.isEmpty || rest.hasPrefix("/")
+    }
+
+    public var description: String { "\(self.path)=\(self.target)" }
+}
+
+/// The configured routes; the longest matching path wins.
+public struct RouteTable: Sendable {
+    /// Sorted longest path first, so the first match is the most specific.
+    public let routes: [Route]
+
+    public init(_ routes: [Route]) throws(ConfigurationError) {
+        var seen = Set<String>()
+        for route in routes where !seen.insert(route.path).inserted {
+            throw ConfigurationError(flag: "--route", value: route.description, problem: "path \(route.path) is routed twice", expected: "one --route per path")
+        }
+        self.routes = routes.sorted { $0.path.count > $1.path.count }
+    }
+
+    /// The route for a request target (path and optional query); the query is ignored.
+    public func match(requestTarget: String) -> Route? {
+        let path = requestTarget.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        return self.routes.first { $0.matches(path) }
+    }
+}

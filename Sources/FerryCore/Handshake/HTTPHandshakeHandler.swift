@@ -1,0 +1,306 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOWebSocket
+
+/// Answers the HTTP request that opens a connection: validates the WebSocket handshake, asks the
+/// ``UpgradePolicy``, reserves a session slot, connects the backend, and only then answers 101 and turns
+/// the pipeline into a spliced session. Every refusal gets its status and a one-line body, then the
+/// connection is closed; nothing reaches a backend before the 101.
+///
+/// NIO's `HTTPServerUpgradeHandler` writes nothing when an upgrade is refused and cannot hold the 101
+/// back until a backend connect succeeds, so this handler does the upgrade itself (it still uses NIO's
+/// upgrader to compute `Sec-WebSocket-Accept`).
+final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// The handlers an upgrade removes.
+    struct HTTPHandlers {
+        var deadline: HandshakeDeadlineHandler
+        var decoder: ByteToMessageHandler<HTTPRequestDecoder>
+        var encoder: HTTPResponseEncoder
+    }
+
+    private enum State {
+        case awaitingHead
+        case readingBody(HTTPRequestHead)
+        /// The decision or the backend connect is under way; reads are held back.
+        case upgrading
+        case done
+    }
+
+    /// Bodies are never expected on these requests; a little is tolerated and ignored.
+    private static let maxIgnoredBody = 16 * 1024
+
+    private let environment: RelayEnvironment
+    private let httpHandlers: HTTPHandlers
+    private var state = State.awaitingHead
+    private var bodyBytes = 0
+    private var pendingRead = false
+    private var removed = false
+    private var logger: Logger
+
+    init(environment: RelayEnvironment, httpHandlers: HTTPHandlers) {
+        self.environment = environment
+        self.httpHandlers = httpHandlers
+        self.logger = environment.logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if let remote = context.channel.remoteAddress {
+            self.logger[metadataKey: "client"] = "\(remote.logDescription)"
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.removed = true
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch (Self.unwrapInboundIn(data), self.state) {
+        case (.head(let head), .awaitingHead):
+            self.state = .readingBody(head)
+        case (.body(let body), .readingBody):
+            self.bodyBytes += body.readableBytes
+            if self.bodyBytes > Self.maxIgnoredBody {
+                self.refuse(HandshakeRejection(.payloadTooLarge, "request body too large"), head: nil, context: context)
+            }
+        case (.end, .readingBody(let head)):
+            self.requestComplete(head, context: context)
+        default:
+            break  // anything after the first request is ignored: every non-101 answer closes the connection
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        guard let error = error as? HTTPParserError else {
+            context.close(promise: nil)
+            return
+        }
+        switch self.state {
+        case .awaitingHead, .readingBody:
+            let rejection: HandshakeRejection =
+                error == .headerOverflow ? .headersTooLarge : .badRequest("malformed HTTP request")
+            self.refuse(rejection, head: nil, context: context)
+        case .upgrading, .done:
+            context.close(promise: nil)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if case .upgrading = self.state {
+            self.pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: Deciding
+
+    private func requestComplete(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        switch UpgradeRequest(head) {
+        case .plain:
+            self.answerPlainRequest(head, context: context)
+        case .rejected(let rejection):
+            self.refuse(rejection, head: head, context: context)
+        case .upgrade(let handshake):
+            self.state = .upgrading
+            self.environment.policy.decide(head: head, handshake: handshake, eventLoop: context.eventLoop)
+                .assumeIsolated()
+                .whenComplete { result in
+                    switch result {
+                    case .success(let plan):
+                        self.connectBackend(plan, head: head, context: context)
+                    case .failure(let error):
+                        self.refuse(Self.rejection(for: error), head: head, context: context)
+                    }
+                }
+        }
+    }
+
+    private func connectBackend(_ plan: UpgradePlan, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard !self.removed, context.channel.isActive else { return }
+        guard let slot = self.environment.registry.reserve() else {
+            self.refuse(.tooManyConnections, head: head, context: context)
+            return
+        }
+        let started = NIODeadline.now()
+        self.environment.connector.connect(to: plan.target, on: context.eventLoop)
+            .assumeIsolated()
+            .whenComplete { result in
+                switch result {
+                case .success(let backend):
+                    guard !self.removed, context.channel.isActive else {
+                        // The client left (or the handshake deadline passed) while the backend was connecting.
+                        backend.close(promise: nil)
+                        self.environment.registry.release(slot)
+                        return
+                    }
+                    do {
+                        try self.upgrade(plan, head: head, backend: backend, slot: slot, started: started, context: context)
+                    } catch {
+                        backend.close(promise: nil)
+                        self.environment.registry.release(slot)
+                        self.logger.error("upgrade failed", metadata: ["error": "\(error)"])
+                        context.close(promise: nil)
+                    }
+                case .failure(let error):
+                    self.environment.registry.release(slot)
+                    let failure = error as? BackendConnector.Failure ?? .unreachable("\(error)")
+                    var logger = self.logger
+                    logger[metadataKey: "target"] = "\(plan.target)"
+                    if case .unreachable(let why) = failure { logger[metadataKey: "error"] = "\(why)" }
+                    self.refuse(failure.rejection, head: head, context: context, logger: logger)
+                }
+            }
+    }
+
+    // MARK: Upgrading
+
+    private func upgrade(
+        _ plan: UpgradePlan,
+        head: HTTPRequestHead,
+        backend: Channel,
+        slot: UInt64,
+        started: NIODeadline,
+        context: ChannelHandlerContext
+    ) throws {
+        let headers = try Self.upgradeResponseHeaders(for: head, subprotocol: plan.subprotocol, channel: context.channel)
+        context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
+        context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+        self.state = .done
+
+        let environment = self.environment
+        let summary = SessionSummary(
+            client: context.channel.remoteAddress?.logDescription ?? "unknown",
+            route: plan.route.path,
+            target: plan.target.description,
+            started: started
+        )
+        let splice = Splice(summary: summary, logger: self.logger) { environment.registry.release(slot) }
+        let session = WebSocketSessionHandler(splice: splice, limits: environment.limits)
+        let backendHandler = BackendHandler(splice: splice, closeTimeout: environment.limits.closeTimeout)
+        splice.attach(client: session, backend: backendHandler)
+
+        let loopBoundSplice = NIOLoopBound(splice, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        environment.registry.activate(
+            slot,
+            handle: .init(close: { code, reason in
+                loop.execute { loopBoundSplice.value.close(code: code, reason: reason) }
+            })
+        )
+
+        try backend.pipeline.syncOperations.addHandler(backendHandler)
+        let pipeline = context.pipeline.syncOperations
+        try pipeline.addHandlers(
+            [
+                WebSocketFrameEncoder(),
+                WebSocketStreamDecoder(role: .server, maxMessageSize: environment.limits.maxMessageSize),
+                session,
+            ],
+            position: .after(self)
+        )
+        pipeline.removeHandler(self.httpHandlers.encoder, promise: nil)
+        pipeline.removeHandler(self.httpHandlers.deadline, promise: nil)
+        pipeline.removeHandler(context: context, promise: nil)
+        // Removing the decoder hands any bytes that came after the request to the frame decoder.
+        pipeline.removeHandler(self.httpHandlers.decoder, promise: nil)
+
+        backend.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in backend.close(promise: nil) }
+        context.channel.read()
+        self.logger.debug("session started", metadata: ["route": "\(plan.route.path)", "target": "\(plan.target)"])
+    }
+
+    /// The 101 headers, `Sec-WebSocket-Accept` computed by NIO's upgrader (its SHA-1 is not public API).
+    private static func upgradeResponseHeaders(
+        for head: HTTPRequestHead,
+        subprotocol: String?,
+        channel: Channel
+    ) throws -> HTTPHeaders {
+        var extra = HTTPHeaders()
+        if let subprotocol { extra.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
+        let fixed = extra
+        let upgrader = NIOWebSocketServerUpgrader(
+            shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(fixed) },
+            upgradePipelineHandler: { channel, _ in channel.eventLoop.makeSucceededVoidFuture() }
+        )
+        let future = upgrader.buildUpgradeResponse(channel: channel, upgradeRequest: head, initialResponseHeaders: [:])
+        var headers: HTTPHeaders?
+        future.assumeIsolated().whenSuccess { headers = $0 }
+        guard let headers else { throw HandshakeRejection.badRequest("invalid WebSocket handshake headers") }
+        return headers
+    }
+
+    // MARK: Answers
+
+    private func answerPlainRequest(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard head.method == .GET || head.method == .HEAD else {
+            self.refuse(.methodNotAllowed("GET, HEAD"), head: head, context: context)
+            return
+        }
+        let path = String(head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+        if let page = self.environment.configuration.staticPages[path] {
+            self.respond(.ok, contentType: page.contentType, body: page.body, headers: [:], head: head, context: context)
+            return
+        }
+        self.refuse(.notFound("not found; this is a WebSocket relay"), head: head, context: context)
+    }
+
+    private func refuse(
+        _ rejection: HandshakeRejection,
+        head: HTTPRequestHead?,
+        context: ChannelHandlerContext,
+        logger: Logger? = nil
+    ) {
+        let path = head.map { String($0.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "") }
+        (logger ?? self.logger).info(
+            "handshake refused",
+            metadata: ["status": "\(rejection.status.code)", "reason": "\(rejection.message)", "path": "\(path ?? "-")"]
+        )
+        self.respond(
+            rejection.status,
+            contentType: "text/plain; charset=utf-8",
+            body: rejection.message + "\n",
+            headers: rejection.headers,
+            head: head,
+            context: context
+        )
+    }
+
+    /// Writes a complete response and closes the connection after it.
+    private func respond(
+        _ status: HTTPResponseStatus,
+        contentType: String,
+        body: String,
+        headers extra: HTTPHeaders,
+        head: HTTPRequestHead?,
+        context: ChannelHandlerContext
+    ) {
+        guard !self.removed, context.channel.isActive else { return }
+        if case .done = self.state { return }
+        self.state = .done
+        var headers = extra
+        headers.replaceOrAdd(name: "Content-Type", value: contentType)
+        headers.replaceOrAdd(name: "Content-Length", value: "\(body.utf8.count)")
+        headers.replaceOrAdd(name: "Connection", value: "close")
+        headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
+        context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if head?.method != .HEAD {
+            context.write(Self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        }
+        context.writeAndFlush(Self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    private static func rejection(for error: Error) -> HandshakeRejection {
+        if let rejection = error as? HandshakeRejection { return rejection }
+        return HandshakeRejection(.internalServerError, "internal error")
+    }
+}
+
+@available(*, unavailable)
+extension HTTPHandshakeHandler: Sendable {}

@@ -1,0 +1,83 @@
+import NIOHTTP1
+
+/// A request head sorted into what the relay does with it, with RFC 6455 §4.2.1 checked for upgrades.
+public enum UpgradeRequest: Sendable, Equatable {
+    /// A valid WebSocket opening handshake.
+    case upgrade(WebSocketHandshake)
+    /// An ordinary HTTP request (no `Upgrade: websocket`).
+    case plain
+    /// An upgrade request that breaks the rules.
+    case rejected(HandshakeRejection)
+
+    /// The subprotocol the relay speaks: raw bytes, binary messages.
+    public static let binarySubprotocol = "binary"
+
+    public init(_ head: HTTPRequestHead) {
+        let upgrade = head.headers[canonicalForm: "Upgrade"].contains { $0.lowercased() == "websocket" }
+        guard upgrade else {
+            self = .plain
+            return
+        }
+        switch Self.validate(head) {
+        case .success(let handshake): self = .upgrade(handshake)
+        case .failure(let rejection): self = .rejected(rejection)
+        }
+    }
+
+    private static func validate(_ head: HTTPRequestHead) -> Result<WebSocketHandshake, HandshakeRejection> {
+        guard head.method == .GET else { return .failure(.methodNotAllowed()) }
+        guard head.version == .http1_1 else { return .failure(.badRequest("WebSocket handshakes need HTTP/1.1")) }
+        guard head.headers[canonicalForm: "Connection"].contains(where: { $0.lowercased() == "upgrade" }) else {
+            return .failure(.badRequest("Connection header must contain 'upgrade'"))
+        }
+        let versions = head.headers["Sec-WebSocket-Version"]
+        guard versions.count == 1 else { return .failure(.badRequest("exactly one Sec-WebSocket-Version header is required")) }
+        guard versions[0].trimmingSpaces == "13" else { return .failure(.unsupportedVersion) }
+        let keys = head.headers["Sec-WebSocket-Key"]
+        guard keys.count == 1, Self.isValidKey(keys[0].trimmingSpaces) else {
+            return .failure(.badRequest("Sec-WebSocket-Key must be one base64-encoded 16-byte value"))
+        }
+        let offered = head.headers[canonicalForm: "Sec-WebSocket-Protocol"].map(String.init)
+        let subprotocol: String?
+        if offered.isEmpty {
+            subprotocol = nil
+        } else if offered.contains(Self.binarySubprotocol) {
+            subprotocol = Self.binarySubprotocol
+        } else {
+            return .failure(.badRequest("no supported subprotocol offered; supported: \(Self.binarySubprotocol), or none"))
+        }
+        return .success(WebSocketHandshake(offeredSubprotocols: offered, subprotocol: subprotocol))
+    }
+
+    /// Base64 of 16 bytes: 22 characters of the alphabet and `==`.
+    static func isValidKey(_ key: Substring) -> Bool {
+        let bytes = Array(key.utf8)
+        guard bytes.count == 24, bytes[22] == UInt8(ascii: "="), bytes[23] == UInt8(ascii: "=") else { return false }
+        return bytes[..<22].allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "/"):
+                return true
+            default:
+                return false
+            }
+        }
+    }
+}
+
+/// The parts of a valid opening handshake the rest of the upgrade needs.
+public struct WebSocketHandshake: Sendable, Equatable {
+    /// Every subprotocol the client offered (later issues read tokens from here).
+    public var offeredSubprotocols: [String]
+    /// The one the relay answers with, if any.
+    public var subprotocol: String?
+}
+
+extension String {
+    var trimmingSpaces: Substring {
+        var value = self[...]
+        while let first = value.first, first == " " || first == "\t" { value = value.dropFirst() }
+        while let last = value.last, last == " " || last == "\t" { value = value.dropLast() }
+        return value
+    }
+}

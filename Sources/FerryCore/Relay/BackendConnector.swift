@@ -1,0 +1,58 @@
+import NIOCore
+import NIOPosix
+
+/// Opens backend connections on the client's own event loop, so the two channels of a session never
+/// need a lock or a thread hop.
+///
+/// The channel comes back with auto-read off: a backend that speaks first (a VNC server sends its
+/// version at once) must not have its bytes read before the client has its 101 and a splice exists.
+public struct BackendConnector: Sendable {
+    public var limits: Limits
+
+    public init(limits: Limits) {
+        self.limits = limits
+    }
+
+    /// Why a backend connection failed, as the handshake answers it.
+    public enum Failure: Error, Equatable {
+        case timedOut
+        case unreachable(String)
+
+        var rejection: HandshakeRejection {
+            switch self {
+            case .timedOut: return .init(.gatewayTimeout, "the backend did not accept the connection in time")
+            case .unreachable: return .init(.badGateway, "could not connect to the backend")
+            }
+        }
+    }
+
+    public func connect(to target: BackendTarget, on eventLoop: EventLoop) -> EventLoopFuture<Channel> {
+        let bufferSize = self.limits.bufferSize
+        var bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(self.limits.connectTimeout)
+            .channelOption(.autoRead, value: false)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.writeBufferWaterMark, value: .init(low: bufferSize / 2, high: bufferSize))
+            .channelOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
+        let future: EventLoopFuture<Channel>
+        switch target {
+        case .tcp(let host, let port):
+            bootstrap = bootstrap.channelOption(.socketOption(.so_keepalive), value: 1)
+            future = bootstrap.connect(host: host, port: port)
+        case .unix(let path):
+            future = bootstrap.connect(unixDomainSocketPath: path)
+        }
+        return future.flatMapErrorThrowing { error in
+            if let error = error as? ChannelError, case .connectTimeout = error { throw Failure.timedOut }
+            throw Failure.unreachable(String(describing: error))
+        }
+    }
+}
+
+/// Read sizes for relayed traffic: small for idle chatter, growing to 64 KiB for bulk transfers, never
+/// beyond the per-direction buffer.
+enum RelayReadSizes {
+    static func allocator(bufferSize: Int) -> AdaptiveRecvByteBufferAllocator {
+        AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: min(64 * 1024, bufferSize))
+    }
+}

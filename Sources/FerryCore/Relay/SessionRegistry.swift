@@ -1,0 +1,58 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The process-wide count of sessions, and a handle on each live one so that all can be told to close
+/// (shutdown now; drain and token revocation later). Slots are reserved before the backend connect,
+/// so `--max-connections` also bounds handshakes that are still connecting.
+public final class SessionRegistry: Sendable {
+    /// A live session as seen from outside its event loop.
+    public struct Handle: Sendable {
+        /// Asks the session to close with this code and reason; safe from any thread.
+        public let close: @Sendable (_ code: UInt16, _ reason: String) -> Void
+    }
+
+    private struct State {
+        var reserved = 0
+        var nextID: UInt64 = 0
+        var live: [UInt64: Handle] = [:]
+    }
+
+    public let maxConnections: Int
+    private let state = NIOLockedValueBox(State())
+
+    public init(maxConnections: Int) {
+        self.maxConnections = maxConnections
+    }
+
+    /// Takes a slot if one is free; returns its id, or nil at the limit.
+    public func reserve() -> UInt64? {
+        self.state.withLockedValue { state in
+            guard state.reserved < self.maxConnections else { return nil }
+            state.reserved += 1
+            state.nextID += 1
+            return state.nextID
+        }
+    }
+
+    /// Attaches a handle to a reserved slot once its session is spliced.
+    public func activate(_ id: UInt64, handle: Handle) {
+        self.state.withLockedValue { $0.live[id] = handle }
+    }
+
+    /// Frees a slot (the handshake failed, or the session ended).
+    public func release(_ id: UInt64) {
+        self.state.withLockedValue { state in
+            state.reserved -= 1
+            state.live[id] = nil
+        }
+    }
+
+    /// Sessions open or connecting.
+    public var count: Int { self.state.withLockedValue { $0.reserved } }
+
+    /// Asks every live session to close.
+    public func closeAll(code: UInt16, reason: String) {
+        let handles = self.state.withLockedValue { Array($0.live.values) }
+        for handle in handles { handle.close(code, reason) }
+    }
+}

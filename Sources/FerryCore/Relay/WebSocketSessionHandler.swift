@@ -1,0 +1,202 @@
+import NIOCore
+import NIOWebSocket
+
+/// The client side of a spliced session: payload goes to the splice, backend bytes come back as binary
+/// messages. Answers pings, runs the close handshake, pings a quiet client and closes an idle session.
+/// Holds back `read()` while the backend cannot take more.
+final class WebSocketSessionHandler: ChannelDuplexHandler {
+    typealias InboundIn = WebSocketInbound
+    typealias OutboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private enum CloseState {
+        case open
+        /// A close frame went out; waiting (a bounded time) for the client's.
+        case closeSent
+        /// The close handshake is over; the connection is being closed.
+        case finished
+    }
+
+    private let splice: Splice
+    private let limits: Limits
+    private var context: ChannelHandlerContext?
+    private var pendingRead = false
+    private var needsFlush = false
+    private var closeState = CloseState.open
+    private var keepalive: KeepaliveState
+    private var keepaliveTimer: Scheduled<Void>?
+    private var closeTimer: Scheduled<Void>?
+
+    init(splice: Splice, limits: Limits) {
+        self.splice = splice
+        self.limits = limits
+        self.keepalive = KeepaliveState(limits: limits, now: .now())
+    }
+
+    var isWritable: Bool { self.context?.channel.isWritable ?? false }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.scheduleKeepalive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.keepaliveTimer?.cancel()
+        self.closeTimer?.cancel()
+        self.context = nil
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let now = NIODeadline.now()
+        self.keepalive.heardFromClient(at: now)
+        switch Self.unwrapInboundIn(data) {
+        case .data(let buffer):
+            self.keepalive.dataSeen(at: now)
+            if case .open = self.closeState { self.splice.clientData(buffer) }
+        case .ping(let payload):
+            if case .open = self.closeState {
+                context.write(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)), promise: nil)
+                self.needsFlush = true
+            }
+        case .pong:
+            self.keepalive.pongReceived(at: now)
+        case .close(let code, let reason):
+            self.receivedClose(code: code, reason: reason, context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.splice.clientReadComplete()
+        if self.needsFlush {
+            self.needsFlush = false
+            context.flush()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if let error = error as? WebSocketProtocolError {
+            self.splice.clientViolatedProtocol(error)
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.closeState = .finished
+        self.keepaliveTimer?.cancel()
+        self.closeTimer?.cancel()
+        self.splice.clientGone()
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { self.splice.clientBecameWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if self.splice.clientMayRead {
+            context.read()
+        } else {
+            self.pendingRead = true
+        }
+    }
+
+    private func receivedClose(code: UInt16?, reason: String, context: ChannelHandlerContext) {
+        switch self.closeState {
+        case .open:
+            // Answer with the same code (RFC 6455 §5.5.1), then close the TCP connection: the server closes first.
+            self.closeState = .finished
+            self.splice.clientSentClose(code: code, reason: reason)
+            let payload: ByteBuffer =
+                code.map { WebSocketClosePayload.make(code: $0, reason: "", allocator: context.channel.allocator) }
+                ?? context.channel.allocator.buffer(capacity: 0)
+            self.writeCloseThenDisconnect(payload, context: context)
+        case .closeSent:
+            self.closeState = .finished
+            context.close(promise: nil)
+        case .finished:
+            break
+        }
+    }
+
+    // MARK: Called by the splice
+
+    func writeBinary(_ buffer: ByteBuffer) {
+        self.keepalive.dataSeen(at: .now())
+        self.context?.write(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, data: buffer)), promise: nil)
+    }
+
+    func flush() {
+        self.context?.flush()
+    }
+
+    func resumeReading() {
+        guard self.pendingRead, let context else { return }
+        self.pendingRead = false
+        context.read()
+    }
+
+    /// Starts the close handshake from the relay's side.
+    func sendClose(code: UInt16, reason: String) {
+        guard case .open = self.closeState, let context else { return }
+        self.closeState = .closeSent
+        self.resumeReading()
+        let payload = WebSocketClosePayload.make(code: code, reason: reason, allocator: context.channel.allocator)
+        context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)), promise: nil)
+        self.armCloseTimer(context: context)
+    }
+
+    func closeNow() {
+        self.closeState = .finished
+        self.context?.close(promise: nil)
+    }
+
+    // MARK: Timers
+
+    private func writeCloseThenDisconnect(_ payload: ByteBuffer, context: ChannelHandlerContext) {
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)), promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        self.armCloseTimer(context: context)
+    }
+
+    /// A client that does not finish the close handshake (or does not read our close) is dropped.
+    private func armCloseTimer(context: ChannelHandlerContext) {
+        self.closeTimer?.cancel()
+        self.closeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.limits.closeTimeout) {
+            context.close(promise: nil)
+        }
+    }
+
+    private func scheduleKeepalive() {
+        self.keepaliveTimer?.cancel()
+        guard let context, let deadline = self.keepalive.nextDeadline else { return }
+        self.keepaliveTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            self.keepaliveTimerFired()
+        }
+    }
+
+    private func keepaliveTimerFired() {
+        guard case .open = self.closeState, let context else { return }
+        switch self.keepalive.evaluate(at: .now()) {
+        case .none:
+            break
+        case .sendPing:
+            let frame = WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(string: "ferry"))
+            context.writeAndFlush(Self.wrapOutboundOut(frame), promise: nil)
+        case .closeIdle:
+            self.splice.close(code: 1000, reason: "idle timeout")
+            return
+        case .dropUnresponsive:
+            self.splice.dropUnresponsiveClient()
+            return
+        }
+        self.scheduleKeepalive()
+    }
+}
+
+@available(*, unavailable)
+extension WebSocketSessionHandler: Sendable {}

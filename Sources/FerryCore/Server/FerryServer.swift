@@ -1,0 +1,97 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// Listens on every configured address and runs sessions until shut down.
+///
+/// As a ServiceLifecycle `Service`, `run()` binds, then waits for graceful shutdown (SIGTERM/SIGINT in
+/// the `ferry` executable); shutdown closes the listeners, asks every session to close with 1001
+/// "going away", and waits (bounded) for them to end. Tests use ``start()`` and ``stop()`` directly.
+public final class FerryServer: Service, Sendable {
+    public let environment: RelayEnvironment
+    private let group: EventLoopGroup
+    private let listeners = NIOLockedValueBox<[Channel]>([])
+
+    public init(configuration: FerryConfiguration, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+        self.group = group
+        self.environment = RelayEnvironment(
+            configuration: configuration,
+            registry: SessionRegistry(maxConnections: configuration.limits.maxConnections),
+            logger: logger
+        )
+    }
+
+    /// Binds every listen address; returns the bound addresses (port 0 resolved). A failure to bind any
+    /// address closes those already bound and throws a ``ConfigurationError`` naming the address.
+    @discardableResult
+    public func start() async throws -> [SocketAddress] {
+        var bound: [Channel] = []
+        for address in self.environment.configuration.listeners {
+            do {
+                bound.append(try await self.bootstrap().bind(host: address.host, port: address.port).get())
+            } catch {
+                for channel in bound { try? await channel.close() }
+                throw ConfigurationError(flag: "--listen", value: address.description, problem: "cannot listen: \(Self.describe(error))")
+            }
+        }
+        self.listeners.withLockedValue { $0.append(contentsOf: bound) }
+        let addresses = bound.compactMap(\.localAddress)
+        for address in addresses {
+            self.environment.logger.info("listening", metadata: ["address": "\(address.logDescription)"])
+        }
+        return addresses
+    }
+
+    /// Closes the listeners, asks live sessions to close with 1001, and waits up to `timeout` for them.
+    public func stop(timeout: TimeAmount = .seconds(10)) async {
+        let channels = self.listeners.withLockedValue { channels in
+            defer { channels = [] }
+            return channels
+        }
+        for channel in channels { try? await channel.close() }
+        self.environment.registry.closeAll(code: 1001, reason: "server shutting down")
+        let deadline = NIODeadline.now() + timeout
+        while self.environment.registry.count > 0 && NIODeadline.now() < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    public func run() async throws {
+        if self.listeners.withLockedValue({ $0.isEmpty }) { try await self.start() }
+        try? await gracefulShutdown()
+        self.environment.logger.info("shutting down", metadata: ["sessions": "\(self.environment.registry.count)"])
+        await self.stop()
+    }
+
+    private func bootstrap() -> ServerBootstrap {
+        let environment = self.environment
+        let bufferSize = environment.limits.bufferSize
+        return ServerBootstrap(group: self.group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: bufferSize / 2, high: bufferSize))
+            .childChannelOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try ConnectionPipeline.configure(channel, environment: environment)
+                }
+            }
+    }
+
+    private static func describe(_ error: Error) -> String {
+        if let error = error as? IOError {
+            return error.description.split(separator: ":").last.map { $0.trimmingSpacesAndLowercased } ?? "\(error)"
+        }
+        return "\(error)"
+    }
+}
+
+extension Substring {
+    fileprivate var trimmingSpacesAndLowercased: String {
+        String(self.drop { $0 == " " }).lowercased()
+    }
+}

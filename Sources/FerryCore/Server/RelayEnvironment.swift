@@ -1,0 +1,33 @@
+import Logging
+import NIOCore
+
+/// What every connection of one server shares: configuration, the upgrade decision, the backend
+/// connector and the session registry. Immutable and `Sendable`: each child channel gets the same one.
+public struct RelayEnvironment: Sendable {
+    public let configuration: FerryConfiguration
+    public let policy: UpgradePolicy
+    public let connector: BackendConnector
+    public let registry: SessionRegistry
+    public let logger: Logger
+
+    public init(configuration: FerryConfiguration, registry: SessionRegistry, logger: Logger) {
+        self.configuration = configuration
+        self.policy = UpgradePolicy(routes: configuration.routes, originPolicy: configuration.originPolicy)
+        self.connector = BackendConnector(limits: configuration.limits)
+        self.registry = registry
+        self.logger = logger
+    }
+
+    public var limits: Limits { self.configuration.limits }
+}
+
+extension SocketAddress {
+    /// `203.0.113.7:51234`, `[2001:db8::1]:51234` or `unix`, for logs.
+    var logDescription: String {
+        switch self {
+        case .v4: return "\(self.ipAddress ?? "?"):\(self.port ?? 0)"
+        case .v6: return "[\(self.ipAddress ?? "?")]:\(self.port ?? 0)"
+        case .unixDomainSocket: return "unix"
+        }
+    }
+}

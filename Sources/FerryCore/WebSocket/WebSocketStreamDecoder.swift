@@ -1,0 +1,111 @@
+import NIOCore
+import NIOWebSocket
+
+/// Turns the bytes a WebSocket client sends into ``WebSocketInbound`` events, streaming: each read's data
+/// payload is unmasked into one buffer and passed on before the frame is complete, so memory per
+/// connection stays at one read whatever the frame size. Payloads of consecutive data frames in one read
+/// are coalesced into a single buffer (the backend sees a byte stream, not messages).
+///
+/// A protocol violation is fired as a ``WebSocketProtocolError`` (carrying the close code) and every
+/// byte after it is dropped.
+public final class WebSocketStreamDecoder: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = WebSocketInbound
+
+    private var parser: WebSocketFrameParser
+    private var rules: WebSocketMessageRules
+    private var controlPayload = ByteBuffer()
+    private var failed = false
+
+    public init(role: WebSocketFrameParser.Role = .server, maxMessageSize: Int = 0) {
+        self.parser = WebSocketFrameParser(role: role)
+        self.rules = WebSocketMessageRules(maxMessageSize: maxMessageSize)
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !self.failed else { return }
+        var input = Self.unwrapInboundIn(data)
+        var output: ByteBuffer? = nil
+        do {
+            var kind = WebSocketMessageRules.FrameKind.data
+            while let event = try self.parser.next(&input) {
+                switch event {
+                case .header(let header):
+                    kind = try self.rules.begin(header)
+                    if header.isControl { self.controlPayload.clear() }
+                case .payload(let piece, let maskKey, let phase):
+                    if case .control = kind {
+                        Self.append(piece, maskKey: maskKey, phase: phase, to: &self.controlPayload)
+                        continue
+                    }
+                    if output == nil {
+                        output = context.channel.allocator.buffer(capacity: piece.readableBytes + input.readableBytes)
+                    }
+                    let start = output!.writerIndex
+                    Self.append(piece, maskKey: maskKey, phase: phase, to: &output!)
+                    do {
+                        try output!.withUnsafeReadableBytes { bytes throws(WebSocketProtocolError) in
+                            let offset = start - output!.readerIndex
+                            try self.rules.checkData(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+                        }
+                    } catch {
+                        output!.moveWriterIndex(to: start)
+                        throw error
+                    }
+                case .frameEnd:
+                    guard case .control(let opcode) = kind else {
+                        try self.rules.endDataFrame()
+                        continue
+                    }
+                    // Data read before a control frame goes first, so a close never overtakes data.
+                    Self.flush(&output, context: context)
+                    try self.fireControl(opcode: opcode, context: context)
+                    kind = .data
+                }
+            }
+        } catch {
+            self.failed = true
+            Self.flush(&output, context: context)
+            context.fireErrorCaught(error)
+            return
+        }
+        Self.flush(&output, context: context)
+    }
+
+    private func fireControl(opcode: UInt8, context: ChannelHandlerContext) throws(WebSocketProtocolError) {
+        let payload = self.controlPayload
+        switch opcode {
+        case 0x8:
+            let (code, reason) = try WebSocketClosePayload.parse(payload)
+            context.fireChannelRead(Self.wrapInboundOut(.close(code: code, reason: reason)))
+        case 0x9:
+            context.fireChannelRead(Self.wrapInboundOut(.ping(payload)))
+        default:
+            context.fireChannelRead(Self.wrapInboundOut(.pong(payload)))
+        }
+    }
+
+    private static func append(
+        _ piece: ByteBuffer,
+        maskKey: WebSocketMaskingKey?,
+        phase: Int,
+        to buffer: inout ByteBuffer
+    ) {
+        if let maskKey {
+            buffer.writeMasked(piece, key: maskKey, phase: phase)
+        } else {
+            var piece = piece
+            buffer.writeBuffer(&piece)
+        }
+    }
+
+    private static func flush(_ output: inout ByteBuffer?, context: ChannelHandlerContext) {
+        if let buffer = output, buffer.readableBytes > 0 {
+            context.fireChannelRead(Self.wrapInboundOut(.data(buffer)))
+        }
+        output = nil
+    }
+}
+
+@available(*, unavailable)
+extension WebSocketStreamDecoder: Sendable {}

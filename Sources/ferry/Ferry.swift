@@ -1,0 +1,195 @@
+import ArgumentParser
+import FerryCore
+import Logging
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+@main
+struct Ferry: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ferry",
+        abstract: "Relay WebSocket connections to TCP and Unix-socket services.",
+        discussion: """
+            Examples:
+              ferry --listen 0.0.0.0:6080 --route /vnc=127.0.0.1:5900 --route /ssh=127.0.0.1:22
+              ferry --listen [::]:6080 --route /=unix:/run/app.sock
+              ferry 6080 localhost:5900        (websockify style: every path goes to the target)
+              ferry demo                       (a chat room you can open in a browser)
+            """,
+        subcommands: [Serve.self, Demo.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+/// Flags every subcommand takes.
+struct LoggingFlags: ParsableArguments {
+    @Option(help: ArgumentHelp("Least severe level logged: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
+    var logLevel: String?
+
+    @Option(help: ArgumentHelp("Log line format: text or json (one object per line).", valueName: "format"))
+    var logFormat: String?
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the relay (the default).")
+
+    @Option(help: ArgumentHelp("Address to accept connections on, ADDR:PORT; IPv6 in brackets. Repeatable.", valueName: "addr:port"))
+    var listen: [String] = []
+
+    @Option(help: ArgumentHelp("PATH=HOST:PORT or PATH=unix:/path. A path matches itself and what lies below it; the longest match wins. Repeatable.", valueName: "path=target"))
+    var route: [String] = []
+
+    @Option(help: ArgumentHelp("Also allow this browser Origin (SCHEME://HOST[:PORT], or * for any). Without it, only clients with no Origin or an Origin on the relay's own host name get in. Repeatable.", valueName: "origin"))
+    var allowOrigin: [String] = []
+
+    @Option(help: ArgumentHelp("Sessions open at once, handshakes included; more get 503. (default: 10000)", valueName: "n"))
+    var maxConnections: String?
+
+    @Option(help: ArgumentHelp("Bytes held in the relay per direction per session before it stops reading the other side, e.g. 256KiB. (default: 256KiB)", valueName: "size"))
+    var bufferSize: String?
+
+    @Option(help: ArgumentHelp("Largest client message; bigger ones are closed with 1009. 0 means no limit (payloads are streamed). (default: 0)", valueName: "size"))
+    var maxMessageSize: String?
+
+    @Option(help: ArgumentHelp("Time to complete the handshake, backend connect included, e.g. 10s. (default: 10s)", valueName: "duration"))
+    var handshakeTimeout: String?
+
+    @Option(help: ArgumentHelp("Time to connect to the backend; past it the client gets 504. (default: 10s)", valueName: "duration"))
+    var connectTimeout: String?
+
+    @Option(help: ArgumentHelp("Close a session with no data either way for this long; 0 turns it off. (default: 1h)", valueName: "duration"))
+    var idleTimeout: String?
+
+    @Option(help: ArgumentHelp("Ping a client not heard from for this long; 0 turns pings off. (default: 30s)", valueName: "duration"))
+    var pingInterval: String?
+
+    @Option(help: ArgumentHelp("Drop a client that has not answered a ping within this time. (default: 30s)", valueName: "duration"))
+    var pingTimeout: String?
+
+    @Option(help: ArgumentHelp("Largest handshake request head; bigger ones get 431. (default: 16KiB)", valueName: "size"))
+    var maxHeaderSize: String?
+
+    @OptionGroup var logging: LoggingFlags
+
+    @Argument(help: ArgumentHelp("websockify style: [ADDR:]PORT TARGET, where TARGET is HOST:PORT or unix:/path.", valueName: "listen-and-target"))
+    var positional: [String] = []
+
+    func run() async throws {
+        var options = CommandLineOptions()
+        options.listen = self.listen
+        options.route = self.route
+        options.positional = self.positional
+        options.allowOrigin = self.allowOrigin
+        options.maxConnections = self.maxConnections
+        options.bufferSize = self.bufferSize
+        options.maxMessageSize = self.maxMessageSize
+        options.handshakeTimeout = self.handshakeTimeout
+        options.connectTimeout = self.connectTimeout
+        options.idleTimeout = self.idleTimeout
+        options.pingInterval = self.pingInterval
+        options.pingTimeout = self.pingTimeout
+        options.maxHeaderSize = self.maxHeaderSize
+        options.logLevel = self.logging.logLevel
+        options.logFormat = self.logging.logFormat
+
+        let (configuration, loggingOptions) = try exitOnConfigurationError { try options.parse() }
+        let logger = bootstrapLogging(loggingOptions)
+        let server = FerryServer(configuration: configuration, logger: logger)
+        _ = try await exitOnConfigurationError { try await server.start() }
+        try await runUntilSignalled([server], logger: logger)
+    }
+}
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a chat demo: the relay, a TCP chat service, and a web page that joins it through the relay."
+    )
+
+    @Option(help: ArgumentHelp("Where the relay and the page listen.", valueName: "addr:port"))
+    var listen: String = "127.0.0.1:8080"
+
+    @Option(help: ArgumentHelp("Where the TCP chat service listens.", valueName: "addr:port"))
+    var chat: String = "127.0.0.1:8081"
+
+    @OptionGroup var logging: LoggingFlags
+
+    func run() async throws {
+        var options = CommandLineOptions()
+        options.logLevel = self.logging.logLevel
+        options.logFormat = self.logging.logFormat
+        let loggingOptions = try exitOnConfigurationError { try options.loggingOptions() }
+        let listen = try exitOnConfigurationError { try ListenAddress.parse(self.listen) }
+        let chat = try exitOnConfigurationError { try ListenAddress.parse(self.chat, flag: "--chat") }
+        let configuration = try exitOnConfigurationError {
+            try FerryConfiguration(
+                listeners: [listen],
+                routes: [Route(path: "/chat", target: .tcp(host: chat.host, port: chat.port))],
+                staticPages: ["/": StaticPage(contentType: "text/html; charset=utf-8", body: DemoPage.html)]
+            )
+        }
+        let logger = bootstrapLogging(loggingOptions)
+        let chatService = ChatService()
+        _ = try await exitOnConfigurationError {
+            do {
+                return try await chatService.start(host: chat.host, port: chat.port)
+            } catch {
+                throw ConfigurationError(flag: "--chat", value: chat.description, problem: "cannot listen: \(error)")
+            }
+        }
+        let server = FerryServer(configuration: configuration, logger: logger)
+        _ = try await exitOnConfigurationError { try await server.start() }
+        print(
+            """
+            Ferry demo is running.
+              Open  http://\(listen)/  in a browser (open it twice to chat with yourself).
+              Join from a terminal:  nc \(chat.host) \(chat.port)
+              The relay alone is:  ferry --listen \(listen) --route /chat=\(chat)
+            Press Ctrl-C to stop.
+            """
+        )
+        try await runUntilSignalled([server], logger: logger)
+    }
+}
+
+/// Prints a configuration problem as one line on standard error and exits with status 2.
+func exitOnConfigurationError<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as ConfigurationError {
+        FerryLogHandler.standardError("ferry: \(error)\n")
+        throw ExitCode(2)
+    }
+}
+
+func exitOnConfigurationError<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as ConfigurationError {
+        FerryLogHandler.standardError("ferry: \(error)\n")
+        throw ExitCode(2)
+    }
+}
+
+func bootstrapLogging(_ options: LoggingOptions) -> Logger {
+    LoggingSystem.bootstrap { FerryLogHandler(label: $0, options: options) }
+    return Logger(label: "ferry")
+}
+
+/// Runs until SIGTERM or SIGINT, then shuts the services down gracefully.
+func runUntilSignalled(_ services: [any Service], logger: Logger) async throws {
+    let group = ServiceGroup(
+        configuration: .init(
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+    )
+    try await group.run()
+}
