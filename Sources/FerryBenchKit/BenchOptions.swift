@@ -1,0 +1,43 @@
+/// What a benchmark run measures, and how much.
+public struct BenchOptions: Sendable {
+    public enum Scenario: String, CaseIterable, Sendable {
+        case throughput, latency, idle, handshakes, stall, bigframe
+    }
+
+    /// The relays measured next to plain TCP; the first is the one targets are checked on.
+    public var relays: [RelayLauncher]
+    public var scenarios: [Scenario] = Scenario.allCases
+    /// Bytes per direction in the throughput runs (split over the connections in the parallel run).
+    public var bulkBytes = 1 << 30
+    public var messageSize = 64 * 1024
+    public var parallelConnections = 16
+    public var echoCount = 20_000
+    public var echoSize = 64
+    public var idleSteps = [1000, 2000, 5000, 10_000]
+    public var sequentialHandshakes = 2000
+    public var parallelHandshakeClients = 50
+    public var handshakesPerClient = 100
+    public var stallSeconds = 10
+    public var bigFrameBytes = 1 << 30
+    /// The relay's `--buffer-size`, for the stalled-reader bound (the template must pass the same value).
+    public var relayBufferSize = 256 * 1024
+
+    public init(relays: [RelayLauncher]) {
+        self.relays = relays
+    }
+
+    /// Tiny sizes, a few seconds in all: proves the tool works (`swift test` runs this).
+    public static func quick(relays: [RelayLauncher]) -> BenchOptions {
+        var options = BenchOptions(relays: relays)
+        options.bulkBytes = 4 << 20
+        options.parallelConnections = 4
+        options.echoCount = 200
+        options.idleSteps = [50]
+        options.sequentialHandshakes = 50
+        options.parallelHandshakeClients = 5
+        options.handshakesPerClient = 10
+        options.stallSeconds = 1
+        options.bigFrameBytes = 8 << 20
+        return options
+    }
+}

@@ -1,0 +1,342 @@
+import Foundation
+import Histogram
+import NIOCore
+import NIOPosix
+
+/// Runs the scenarios of ``BenchOptions`` against plain TCP and each relay, in one process and one run,
+/// so that every ratio compares numbers taken under the same conditions.
+public struct BenchRunner: Sendable {
+    public var options: BenchOptions
+    public var progress: @Sendable (String) -> Void
+
+    public init(options: BenchOptions, progress: @escaping @Sendable (String) -> Void) {
+        self.options = options
+        self.progress = progress
+    }
+
+    private var group: EventLoopGroup { MultiThreadedEventLoopGroup.singleton }
+
+    public func run(command: String) async throws -> BenchReport {
+        raiseFileLimit()
+        let backends = try await BenchBackends.start(group: self.group)
+        defer { Task { await backends.stop() } }
+        var report = BenchReport(date: ISO8601DateFormatter().string(from: Date()), machine: machineDescription(), command: command, measurements: [], targets: [])
+        for scenario in self.options.scenarios {
+            self.progress("== \(scenario.rawValue)")
+            switch scenario {
+            case .throughput: report.measurements += try await self.throughput(backends)
+            case .latency: report.measurements += try await self.latency(backends)
+            case .idle: report.measurements += try await self.idle(backends)
+            case .handshakes: report.measurements += try await self.handshakes(backends)
+            case .stall: report.measurements += try await self.stall(backends)
+            case .bigframe: report.measurements += try await self.bigFrame(backends)
+            }
+        }
+        report.targets = self.checkTargets(report)
+        return report
+    }
+
+    // MARK: Scenarios
+
+    /// Plain TCP first, then each relay, each against the same backend.
+    private func paths(
+        _ backend: BackendKind,
+        _ backends: BenchBackends,
+        _ body: (String, Endpoint, RunningRelay?) async throws -> Void
+    ) async throws {
+        try await body("tcp", Endpoint(port: backends.port(of: backend), isWebSocket: false), nil)
+        for launcher in self.options.relays {
+            let relay = try await launcher.start(target: backends.port(of: backend), bufferSize: self.options.relayBufferSize, group: self.group)
+            do {
+                try await body(launcher.name, Endpoint(port: relay.port, isWebSocket: true), relay)
+            } catch {
+                await relay.stop()
+                throw error
+            }
+            await relay.stop()
+        }
+    }
+
+    private func throughput(_ backends: BenchBackends) async throws -> [Measurement] {
+        var results: [Measurement] = []
+        let total = self.options.bulkBytes
+        let parallel = self.options.parallelConnections
+        let messageSize = self.options.messageSize
+        func record(_ metric: String, _ path: String, bytes: Int, seconds: Double) {
+            let mbps = Double(bytes) / seconds / 1_000_000
+            self.progress("  \(path) \(metric): \(String(format: "%.0f", mbps)) MB/s")
+            results.append(Measurement(scenario: "throughput", metric: metric, unit: "MB/s", path: path, value: mbps, higherIsBetter: true))
+        }
+        try await self.paths(.sink, backends) { path, endpoint, _ in
+            let one = try await BenchConnection.connect(to: endpoint, group: self.group)
+            let seconds = try await timed { try await one.upload(count: total, messageSize: messageSize) }
+            await one.close()
+            record("upload, 1 connection", path, bytes: total, seconds: seconds)
+            let many = try await self.connectMany(parallel, endpoint)
+            let share = total / parallel
+            let parallelSeconds = try await timed {
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    for connection in many { tasks.addTask { try await connection.upload(count: share, messageSize: messageSize) } }
+                    try await tasks.waitForAll()
+                }
+            }
+            for connection in many { await connection.close() }
+            record("upload, \(parallel) connections", path, bytes: share * parallel, seconds: parallelSeconds)
+        }
+        try await self.paths(.source, backends) { path, endpoint, _ in
+            let one = try await BenchConnection.connect(to: endpoint, group: self.group)
+            let seconds = try await timed { try await one.download(count: total) }
+            await one.close()
+            record("download, 1 connection", path, bytes: total, seconds: seconds)
+            let many = try await self.connectMany(parallel, endpoint)
+            let share = total / parallel
+            let parallelSeconds = try await timed {
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    for connection in many { tasks.addTask { try await connection.download(count: share) } }
+                    try await tasks.waitForAll()
+                }
+            }
+            for connection in many { await connection.close() }
+            record("download, \(parallel) connections", path, bytes: share * parallel, seconds: parallelSeconds)
+        }
+        return results
+    }
+
+    private func latency(_ backends: BenchBackends) async throws -> [Measurement] {
+        var results: [Measurement] = []
+        let count = self.options.echoCount
+        let size = self.options.echoSize
+        try await self.paths(.echo, backends) { path, endpoint, _ in
+            let connection = try await BenchConnection.connect(to: endpoint, group: self.group)
+            for _ in 0..<min(1000, count / 10) { _ = try await connection.echo(size: size) }
+            var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+            for _ in 0..<count { _ = histogram.record(try await connection.echo(size: size)) }
+            await connection.close()
+            for (label, value) in [
+                ("p50", histogram.valueAtPercentile(50)), ("p99", histogram.valueAtPercentile(99)),
+                ("p99.9", histogram.valueAtPercentile(99.9)), ("max", histogram.max),
+            ] {
+                let micros = Double(value) / 1000
+                results.append(Measurement(scenario: "latency", metric: "\(size) B echo RTT \(label)", unit: "µs", path: path, value: micros, higherIsBetter: false))
+            }
+            self.progress("  \(path) echo RTT p50 \(Double(histogram.valueAtPercentile(50)) / 1000) µs, p99 \(Double(histogram.valueAtPercentile(99)) / 1000) µs")
+        }
+        return results
+    }
+
+    private func idle(_ backends: BenchBackends) async throws -> [Measurement] {
+        var results: [Measurement] = []
+        let limit = currentFileLimit()
+        // The benchmark holds a client and a backend socket per session.
+        let steps = self.options.idleSteps.filter { $0 * 2 + 256 <= limit }
+        if steps.count < self.options.idleSteps.count { self.progress("  (file limit \(limit): steps above \(steps.last ?? 0) skipped)") }
+        for launcher in self.options.relays {
+            let relay = try await launcher.start(target: backends.echoPort, bufferSize: self.options.relayBufferSize, group: self.group)
+            let warm = try await BenchConnection.connect(to: Endpoint(port: relay.port, isWebSocket: true), group: self.group)
+            _ = try await warm.echo(size: 16)
+            try await Task.sleep(for: .milliseconds(300))
+            let baseline = relay.residentBytes()
+            var open: [BenchConnection] = [warm]
+            for step in steps {
+                var failures = 0
+                while open.count - 1 < step {
+                    let batch = min(200, step - (open.count - 1))
+                    let connected = await withTaskGroup(of: BenchConnection?.self) { tasks in
+                        for _ in 0..<batch {
+                            tasks.addTask {
+                                guard let connection = try? await BenchConnection.connect(to: Endpoint(port: relay.port, isWebSocket: true), group: self.group) else { return nil }
+                                guard (try? await connection.echo(size: 16)) != nil else { await connection.close(); return nil }
+                                return connection
+                            }
+                        }
+                        var made: [BenchConnection] = []
+                        for await connection in tasks { if let connection { made.append(connection) } else { failures += 1 } }
+                        return made
+                    }
+                    open += connected
+                    if connected.isEmpty { break }
+                }
+                try await Task.sleep(for: .milliseconds(500))
+                let working = open.count - 1
+                let perConnection = Double(relay.residentBytes() &- baseline) / Double(max(1, working)) / 1024
+                self.progress("  \(launcher.name) \(working) idle sessions (\(failures) failed): \(String(format: "%.1f", perConnection)) KiB RSS each")
+                results.append(Measurement(scenario: "idle", metric: "\(step) sessions: working", unit: "sessions", path: launcher.name, value: Double(working), higherIsBetter: true))
+                results.append(Measurement(scenario: "idle", metric: "\(step) sessions: RSS per session", unit: "KiB", path: launcher.name, value: perConnection, higherIsBetter: false))
+            }
+            for connection in open { await connection.close() }
+            await relay.stop()
+        }
+        return results
+    }
+
+    private func handshakes(_ backends: BenchBackends) async throws -> [Measurement] {
+        var results: [Measurement] = []
+        let sequential = self.options.sequentialHandshakes
+        let clients = self.options.parallelHandshakeClients
+        let perClient = self.options.handshakesPerClient
+        try await self.paths(.echo, backends) { path, endpoint, _ in
+            let seconds = try await timed {
+                for _ in 0..<sequential { try await BenchConnection.connect(to: endpoint, group: self.group).close() }
+            }
+            let parallelSeconds = try await timed {
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    for _ in 0..<clients {
+                        tasks.addTask {
+                            for _ in 0..<perClient { try await BenchConnection.connect(to: endpoint, group: self.group).close() }
+                        }
+                    }
+                    try await tasks.waitForAll()
+                }
+            }
+            let label = path == "tcp" ? "connect+close" : "upgrade+backend connect+close"
+            let rate = Double(sequential) / seconds
+            let parallelRate = Double(clients * perClient) / parallelSeconds
+            self.progress("  \(path) \(label): \(Int(rate))/s sequential, \(Int(parallelRate))/s with \(clients) clients")
+            results.append(Measurement(scenario: "handshakes", metric: "sequential", unit: "per s", path: path, value: rate, higherIsBetter: true))
+            results.append(Measurement(scenario: "handshakes", metric: "\(clients) parallel clients", unit: "per s", path: path, value: parallelRate, higherIsBetter: true))
+        }
+        return results
+    }
+
+    private func stall(_ backends: BenchBackends) async throws -> [Measurement] {
+        var results: [Measurement] = []
+        let duration = TimeAmount.seconds(Int64(self.options.stallSeconds))
+        for launcher in self.options.relays {
+            // Client pushes, backend never reads.
+            let up = try await launcher.start(target: backends.stallPort, bufferSize: self.options.relayBufferSize, group: self.group)
+            let pusher = try await BenchConnection.connect(to: Endpoint(port: up.port, isWebSocket: true), group: self.group)
+            try await Task.sleep(for: .milliseconds(200))
+            let upBaseline = up.residentBytes()
+            let (pushed, upPeak) = try await self.sampling(up) { try await pusher.push(for: duration) }
+            await pusher.close()
+            await up.stop()
+            let upGrowth = Double(upPeak &- upBaseline) / 1_048_576
+            self.progress("  \(launcher.name) client→stalled backend: client got \(pushed / 1_048_576) MiB accepted, relay RSS +\(String(format: "%.2f", upGrowth)) MiB")
+            results.append(Measurement(scenario: "stall", metric: "client pushes, backend reads nothing: RSS growth", unit: "MiB", path: launcher.name, value: upGrowth, higherIsBetter: false))
+
+            // Backend pushes, client never reads.
+            let down = try await launcher.start(target: backends.sourcePort, bufferSize: self.options.relayBufferSize, group: self.group)
+            let reader = try await BenchConnection.connect(to: Endpoint(port: down.port, isWebSocket: true), group: self.group, autoRead: false)
+            try await Task.sleep(for: .milliseconds(200))
+            let downBaseline = down.residentBytes()
+            let (_, downPeak) = try await self.sampling(down) {
+                try await reader.requestDownload(count: 1 << 40)
+                try await Task.sleep(for: .seconds(self.options.stallSeconds))
+            }
+            await reader.close()
+            await down.stop()
+            let downGrowth = Double(downPeak &- downBaseline) / 1_048_576
+            self.progress("  \(launcher.name) backend→stalled client: relay RSS +\(String(format: "%.2f", downGrowth)) MiB")
+            results.append(Measurement(scenario: "stall", metric: "backend pushes, client reads nothing: RSS growth", unit: "MiB", path: launcher.name, value: downGrowth, higherIsBetter: false))
+        }
+        return results
+    }
+
+    private func bigFrame(_ backends: BenchBackends) async throws -> [Measurement] {
+        var results: [Measurement] = []
+        let size = self.options.bigFrameBytes
+        for launcher in self.options.relays {
+            let relay = try await launcher.start(target: backends.sinkPort, bufferSize: self.options.relayBufferSize, group: self.group)
+            let connection = try await BenchConnection.connect(to: Endpoint(port: relay.port, isWebSocket: true), group: self.group)
+            try await Task.sleep(for: .milliseconds(200))
+            let baseline = relay.residentBytes()
+            let started = Date()
+            let (_, peak) = try await self.sampling(relay) { try await connection.uploadSingleFrame(count: size) }
+            let seconds = Date().timeIntervalSince(started)
+            await connection.close()
+            await relay.stop()
+            let growth = Double(peak &- baseline) / 1_048_576
+            self.progress("  \(launcher.name) one \(size >> 20) MiB frame: relay RSS +\(String(format: "%.2f", growth)) MiB, \(String(format: "%.0f", Double(size) / seconds / 1_000_000)) MB/s")
+            results.append(Measurement(scenario: "bigframe", metric: "one \(size >> 20) MiB frame: RSS growth", unit: "MiB", path: launcher.name, value: growth, higherIsBetter: false))
+        }
+        return results
+    }
+
+    // MARK: Targets
+
+    private func checkTargets(_ report: BenchReport) -> [TargetCheck] {
+        guard let relay = self.options.relays.first?.name else { return [] }
+        var checks: [TargetCheck] = []
+        func ratio(_ scenario: String, _ metric: String) -> Double? {
+            guard let value = report.value(scenario, metric, relay), let base = report.value(scenario, metric, "tcp"), base > 0 else { return nil }
+            return value / base
+        }
+        func add(_ target: String, _ value: Double?, _ format: (Double) -> String, _ met: (Double) -> Bool) {
+            guard let value else { return }
+            checks.append(TargetCheck(target: target, measured: format(value), met: met(value)))
+        }
+        let times = { (value: Double) in String(format: "%.2f×", value) }
+        add("upload, 1 connection ≥ 0.75 × TCP", ratio("throughput", "upload, 1 connection"), times) { $0 >= 0.75 }
+        add("download, 1 connection ≥ 0.75 × TCP", ratio("throughput", "download, 1 connection"), times) { $0 >= 0.75 }
+        add("echo RTT p50 ≤ 1.3 × TCP", ratio("latency", "\(self.options.echoSize) B echo RTT p50"), times) { $0 <= 1.3 }
+        add("echo RTT p99 ≤ 1.5 × TCP", ratio("latency", "\(self.options.echoSize) B echo RTT p99"), times) { $0 <= 1.5 }
+        if let step = self.options.idleSteps.first(where: { $0 >= 5000 }) ?? self.options.idleSteps.last {
+            let working = report.value("idle", "\(step) sessions: working", relay)
+            add("\(step) idle sessions all working", working, { String(format: "%.0f", $0) }) { $0 >= Double(step) }
+            add("≤ 16 KiB relay RSS per idle session (\(step))", report.value("idle", "\(step) sessions: RSS per session", relay), { String(format: "%.1f KiB", $0) }) { $0 <= 16 }
+        }
+        let bound = Double(self.options.relayBufferSize) / 1_048_576 + 1
+        let mib = { (value: Double) in String(format: "%.2f MiB", value) }
+        add("stalled backend: RSS growth ≤ buffer + 1 MiB", report.value("stall", "client pushes, backend reads nothing: RSS growth", relay), mib) { $0 <= bound }
+        add("stalled client: RSS growth ≤ buffer + 1 MiB", report.value("stall", "backend pushes, client reads nothing: RSS growth", relay), mib) { $0 <= bound }
+        add("one \(self.options.bigFrameBytes >> 20) MiB frame: RSS growth ≤ 4 MiB", report.value("bigframe", "one \(self.options.bigFrameBytes >> 20) MiB frame: RSS growth", relay), mib) { $0 <= 4 }
+        add("handshakes ≥ 3000/s with \(self.options.parallelHandshakeClients) clients", report.value("handshakes", "\(self.options.parallelHandshakeClients) parallel clients", relay), { String(format: "%.0f/s", $0) }) { $0 >= 3000 }
+        return checks
+    }
+
+    // MARK: Helpers
+
+    private func connectMany(_ count: Int, _ endpoint: Endpoint) async throws -> [BenchConnection] {
+        var connections: [BenchConnection] = []
+        for _ in 0..<count { connections.append(try await BenchConnection.connect(to: endpoint, group: self.group)) }
+        return connections
+    }
+
+    /// Runs `body` while sampling the relay's RSS every 50 ms; returns the body's result and the peak.
+    private func sampling<T: Sendable>(_ relay: RunningRelay, _ body: @Sendable () async throws -> T) async throws -> (T, UInt64) {
+        let sampler = Task {
+            var peak = relay.residentBytes()
+            while !Task.isCancelled {
+                peak = max(peak, relay.residentBytes())
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            return peak
+        }
+        let result = try await body()
+        let final = relay.residentBytes()
+        sampler.cancel()
+        return (result, max(final, await sampler.value))
+    }
+}
+
+func timed(_ body: () async throws -> Void) async throws -> Double {
+    let start = NIODeadline.now()
+    try await body()
+    return Double((NIODeadline.now() - start).nanoseconds) / 1e9
+}
+
+#if os(Linux)
+private let fileLimitResource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+#else
+private let fileLimitResource = RLIMIT_NOFILE
+#endif
+
+func raiseFileLimit() {
+    var limit = rlimit()
+    if getrlimit(fileLimitResource, &limit) == 0 && limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(fileLimitResource, &limit)
+    }
+}
+
+func currentFileLimit() -> Int {
+    var limit = rlimit()
+    return getrlimit(fileLimitResource, &limit) == 0 ? Int(limit.rlim_cur) : 1024
+}
+
+func machineDescription() -> String {
+    let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+        .split(separator: "\n").first { $0.hasPrefix("model name") }?
+        .split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
+    return "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu), \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
+}

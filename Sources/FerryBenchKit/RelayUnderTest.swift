@@ -1,0 +1,122 @@
+import FerryCore
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+
+/// A relay started for one measurement: a process from a command template (so any relay can be
+/// measured the same way, websockify included), or Ferry inside the benchmark's own process (only for
+/// the smoke test: its memory figures then include the benchmark's).
+public enum RelayLauncher: Sendable {
+    /// `{port}` is replaced by the port to listen on and `{target}` by the backend's `127.0.0.1:PORT`.
+    case command(name: String, template: String)
+    case inProcess
+
+    public var name: String {
+        switch self {
+        case .command(let name, _): return name
+        case .inProcess: return "ferry (in-process)"
+        }
+    }
+
+    public func start(target: Int, bufferSize: Int?, group: EventLoopGroup) async throws -> RunningRelay {
+        switch self {
+        case .inProcess:
+            var limits = Limits()
+            if let bufferSize { limits.bufferSize = bufferSize }
+            limits.maxConnections = 100_000
+            let configuration = try FerryConfiguration(
+                listeners: [ListenAddress(host: "127.0.0.1", port: 0)],
+                routes: [Route(path: "/", target: .tcp(host: "127.0.0.1", port: target))],
+                limits: limits
+            )
+            var logger = Logger(label: "bench-relay")
+            logger.logLevel = .error
+            let server = FerryServer(configuration: configuration, group: group, logger: logger)
+            let port = try await server.start()[0].port!
+            return RunningRelay(port: port, process: nil, server: server)
+        case .command(_, let template):
+            let port = try Self.freePort()
+            let command = template
+                .replacingOccurrences(of: "{port}", with: "\(port)")
+                .replacingOccurrences(of: "{target}", with: "127.0.0.1:\(target)")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "exec " + command]
+            process.standardOutput = FileHandle.nullDevice
+            let errors = Pipe()
+            process.standardError = errors
+            try process.run()
+            let relay = RunningRelay(port: port, process: process, server: nil)
+            // Wait until it accepts connections.
+            let deadline = Date().addingTimeInterval(15)
+            while Date() < deadline {
+                if !process.isRunning {
+                    let text = String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
+                    throw BenchError.relayDidNotStart("\(command): exited: \(text)")
+                }
+                if (try? await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get().close().get()) != nil {
+                    return relay
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            await relay.stop()
+            throw BenchError.relayDidNotStart("\(command): not listening after 15 s")
+        }
+    }
+
+    private static func freePort() throws -> Int {
+        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).wait()
+        let port = channel.localAddress!.port!
+        try channel.close().wait()
+        return port
+    }
+}
+
+/// A started relay: its port and, for a process, its memory.
+public final class RunningRelay: @unchecked Sendable {
+    public let port: Int
+    private let process: Process?
+    private let server: FerryServer?
+
+    init(port: Int, process: Process?, server: FerryServer?) {
+        self.port = port
+        self.process = process
+        self.server = server
+    }
+
+    /// Resident memory in bytes of the relay process (with its children, as websockify forks); of this
+    /// process for an in-process relay.
+    public func residentBytes() -> UInt64 {
+        let pid = self.process?.processIdentifier ?? getpid()
+        var total = Self.rss(of: pid)
+        for child in Self.children(of: pid) { total += Self.rss(of: child) }
+        return total
+    }
+
+    public func stop() async {
+        if let process, process.isRunning {
+            process.terminate()
+            let deadline = Date().addingTimeInterval(5)
+            while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        if let server { await server.stop(timeout: .seconds(2)) }
+    }
+
+    static func rss(of pid: Int32) -> UInt64 {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let kib = line.split(separator: " ").dropFirst().first.flatMap { UInt64($0) } ?? 0
+            return kib * 1024
+        }
+        return 0
+    }
+
+    static func children(of pid: Int32) -> [Int32] {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8) else { return [] }
+        let direct = text.split(separator: " ").compactMap { Int32($0) }
+        return direct + direct.flatMap { Self.children(of: $0) }
+    }
+}

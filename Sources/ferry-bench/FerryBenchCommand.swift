@@ -1,0 +1,93 @@
+import ArgumentParser
+import FerryBenchKit
+import Foundation
+
+@main
+struct FerryBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ferry-bench",
+        abstract: "Measure relays against plain TCP through the same backends, in one run.",
+        discussion: """
+            Starts its own TCP backends (sink, source, echo, stall), starts each relay from a command
+            template for each measurement ({port} = where the relay listens, {target} = the backend),
+            and prints a table of values and ratios to plain TCP. Build in release mode first:
+              swift build -c release && .build/release/ferry-bench
+              .build/release/ferry-bench --relay "websockify=websockify 127.0.0.1:{port} {target}"
+            """
+    )
+
+    @Option(name: .customLong("relay"), help: ArgumentHelp("NAME=COMMAND TEMPLATE of a relay to measure; repeatable. Default: the ferry binary next to this one.", valueName: "name=template"))
+    var relays: [String] = []
+
+    @Flag(help: "Also measure websockify when it is installed (pip install websockify).")
+    var websockify = false
+
+    @Option(help: ArgumentHelp("Scenarios to run, comma-separated: \(BenchOptions.Scenario.allCases.map(\.rawValue).joined(separator: ",")).", valueName: "list"))
+    var scenarios: String?
+
+    @Option(help: "Bytes per direction in the throughput runs, in MiB.")
+    var megabytes: Int?
+
+    @Option(help: "Idle-session steps, comma-separated (default 1000,2000,5000,10000).")
+    var idleSteps: String?
+
+    @Option(help: "Seconds of pushing in the stalled-reader runs.")
+    var stallSeconds: Int?
+
+    @Flag(help: "Tiny sizes: checks that everything works in a few seconds.")
+    var quick = false
+
+    @Option(help: "Write the results as JSON here.")
+    var json: String?
+
+    @Option(help: "Write an SVG chart of the ratios here.")
+    var svg: String?
+
+    @Option(help: "Write the tables as Markdown here.")
+    var markdown: String?
+
+    func run() async throws {
+        var launchers = try self.relays.map { text -> RelayLauncher in
+            guard let equals = text.firstIndex(of: "="), !text[..<equals].isEmpty else {
+                throw ValidationError("--relay \(text): expected NAME=TEMPLATE, e.g. ferry=\"ferry 127.0.0.1:{port} {target}\"")
+            }
+            return .command(name: String(text[..<equals]), template: String(text[text.index(after: equals)...]))
+        }
+        if launchers.isEmpty {
+            let ferry = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ferry").path
+            guard FileManager.default.isExecutableFile(atPath: ferry) else {
+                throw ValidationError("no ferry binary at \(ferry); build it (swift build -c release) or pass --relay")
+            }
+            launchers.append(.command(name: "ferry", template: "\(ferry) 127.0.0.1:{port} {target} --log-level error"))
+        }
+        if self.websockify { launchers.append(.command(name: "websockify", template: "websockify 127.0.0.1:{port} {target}")) }
+
+        var options = self.quick ? BenchOptions.quick(relays: launchers) : BenchOptions(relays: launchers)
+        if let scenarios {
+            options.scenarios = try scenarios.split(separator: ",").map { name in
+                guard let scenario = BenchOptions.Scenario(rawValue: String(name)) else {
+                    throw ValidationError("--scenarios: unknown scenario '\(name)'")
+                }
+                return scenario
+            }
+        }
+        if let megabytes { options.bulkBytes = megabytes << 20 }
+        if let idleSteps { options.idleSteps = idleSteps.split(separator: ",").compactMap { Int($0) } }
+        if let stallSeconds { options.stallSeconds = stallSeconds }
+
+        let runner = BenchRunner(options: options) { line in
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+        let report = try await runner.run(command: CommandLine.arguments.joined(separator: " "))
+        print(report.table())
+        print()
+        print(report.targetTable())
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+        }
+        if let svg { try report.svgChart().write(toFile: svg, atomically: true, encoding: .utf8) }
+        if let markdown { try report.markdown().write(toFile: markdown, atomically: true, encoding: .utf8) }
+    }
+}

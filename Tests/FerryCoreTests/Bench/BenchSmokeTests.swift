@@ -1,0 +1,25 @@
+import FerryBenchKit
+import Testing
+
+/// A quick run of the benchmark tool's every scenario (tiny sizes, relay in-process), so the tool
+/// cannot rot. It checks that each scenario produced numbers, not what they are: speed is measured
+/// with `ferry-bench`, not in tests.
+@Suite("Benchmark smoke run")
+struct BenchSmokeTests {
+    @Test func quickRunProducesEveryScenario() async throws {
+        var options = BenchOptions.quick(relays: [.inProcess])
+        options.stallSeconds = 1
+        let runner = BenchRunner(options: options) { _ in }
+        let report = try await runner.run(command: "smoke")
+        for scenario in BenchOptions.Scenario.allCases {
+            #expect(report.measurements.contains { $0.scenario == scenario.rawValue }, "no \(scenario) figures")
+        }
+        let relay = RelayLauncher.inProcess.name
+        #expect((report.value("throughput", "upload, 1 connection", relay) ?? 0) > 0)
+        #expect((report.value("throughput", "download, 1 connection", "tcp") ?? 0) > 0)
+        #expect(report.value("idle", "50 sessions: working", relay) == 50)
+        #expect(!report.targets.isEmpty)
+        #expect(report.table().contains("ferry (in-process)/tcp"))
+        #expect(report.svgChart().hasPrefix("<svg"))
+    }
+}
