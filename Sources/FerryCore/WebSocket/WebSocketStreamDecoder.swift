@@ -15,6 +15,8 @@ public final class WebSocketStreamDecoder: ChannelInboundHandler, RemovableChann
     private var parser: WebSocketFrameParser
     private var rules: WebSocketMessageRules
     private var controlPayload = ByteBuffer()
+    /// What the frame being read is; kept across reads, since a frame's payload can arrive in a later read.
+    private var kind = WebSocketMessageRules.FrameKind.data
     private var failed = false
 
     public init(role: WebSocketFrameParser.Role = .server, maxMessageSize: Int = 0) {
@@ -27,14 +29,13 @@ public final class WebSocketStreamDecoder: ChannelInboundHandler, RemovableChann
         var input = Self.unwrapInboundIn(data)
         var output: ByteBuffer? = nil
         do {
-            var kind = WebSocketMessageRules.FrameKind.data
             while let event = try self.parser.next(&input) {
                 switch event {
                 case .header(let header):
-                    kind = try self.rules.begin(header)
+                    self.kind = try self.rules.begin(header)
                     if header.isControl { self.controlPayload.clear() }
                 case .payload(let piece, let maskKey, let phase):
-                    if case .control = kind {
+                    if case .control = self.kind {
                         Self.append(piece, maskKey: maskKey, phase: phase, to: &self.controlPayload)
                         continue
                     }
@@ -53,14 +54,14 @@ public final class WebSocketStreamDecoder: ChannelInboundHandler, RemovableChann
                         throw error
                     }
                 case .frameEnd:
-                    guard case .control(let opcode) = kind else {
+                    guard case .control(let opcode) = self.kind else {
                         try self.rules.endDataFrame()
                         continue
                     }
                     // Data read before a control frame goes first, so a close never overtakes data.
                     Self.flush(&output, context: context)
+                    self.kind = .data
                     try self.fireControl(opcode: opcode, context: context)
-                    kind = .data
                 }
             }
         } catch {
