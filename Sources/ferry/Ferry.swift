@@ -11,34 +11,40 @@ import Musl
 import Darwin
 #endif
 
+/// `ferry demo …` runs the demo; anything else is the relay. Dispatched by hand because the relay's
+/// own positional form (`ferry 6080 localhost:5900`) would otherwise take `demo` for a port.
 @main
+enum FerryMain {
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "demo" {
+            await Demo.main(Array(arguments.dropFirst()))
+        } else {
+            await Ferry.main(arguments)
+        }
+    }
+}
+
 struct Ferry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ferry",
         abstract: "Relay WebSocket connections to TCP and Unix-socket services.",
+        usage: """
+            ferry --listen ADDR:PORT --route PATH=TARGET [--route ...] [options]
+              ferry [options] [ADDR:]PORT TARGET
+              ferry demo
+            """,
         discussion: """
             Examples:
               ferry --listen 0.0.0.0:6080 --route /vnc=127.0.0.1:5900 --route /ssh=127.0.0.1:22
               ferry --listen [::]:6080 --route /=unix:/run/app.sock
-              ferry 6080 localhost:5900        (websockify style: every path goes to the target)
-              ferry demo                       (a chat room you can open in a browser)
-            """,
-        subcommands: [Serve.self, Demo.self],
-        defaultSubcommand: Serve.self
+              ferry 6080 localhost:5900   (websockify style: every path goes to the target)
+              ferry demo                  (a chat room you can open in a browser)
+
+            Sizes take k/KiB, m/MiB, g/GiB or bytes; durations take ms, s, m, h or seconds.
+            See 'ferry demo --help' for the demo's options.
+            """
     )
-}
-
-/// Flags every subcommand takes.
-struct LoggingFlags: ParsableArguments {
-    @Option(help: ArgumentHelp("Least severe level logged: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
-    var logLevel: String?
-
-    @Option(help: ArgumentHelp("Log line format: text or json (one object per line).", valueName: "format"))
-    var logFormat: String?
-}
-
-struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the relay (the default).")
 
     @Option(help: ArgumentHelp("Address to accept connections on, ADDR:PORT; IPv6 in brackets. Repeatable.", valueName: "addr:port"))
     var listen: [String] = []
@@ -109,6 +115,7 @@ struct Serve: AsyncParsableCommand {
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "ferry demo",
         abstract: "Run a chat demo: the relay, a TCP chat service, and a web page that joins it through the relay."
     )
 
@@ -145,13 +152,14 @@ struct Demo: AsyncParsableCommand {
         }
         let server = FerryServer(configuration: configuration, logger: logger)
         _ = try await exitOnConfigurationError { try await server.start() }
-        print(
+        printNow(
             """
             Ferry demo is running.
               Open  http://\(listen)/  in a browser (open it twice to chat with yourself).
               Join from a terminal:  nc \(chat.host) \(chat.port)
               The relay alone is:  ferry --listen \(listen) --route /chat=\(chat)
             Press Ctrl-C to stop.
+
             """
         )
         try await runUntilSignalled([server], logger: logger)
@@ -192,4 +200,19 @@ func runUntilSignalled(_ services: [any Service], logger: Logger) async throws {
         )
     )
     try await group.run()
+}
+
+/// Logging flags, shared by the relay and the demo.
+struct LoggingFlags: ParsableArguments {
+    @Option(help: ArgumentHelp("Least severe level logged: trace, debug, info, notice, warning, error, critical. (default: info)", valueName: "level"))
+    var logLevel: String?
+
+    @Option(help: ArgumentHelp("Log line format: text, or json (one object per line). (default: text)", valueName: "format"))
+    var logFormat: String?
+}
+
+/// Writes to standard output at once (a pipe would otherwise hold the text back behind the logs).
+func printNow(_ text: String) {
+    var text = text
+    text.withUTF8 { bytes in _ = write(STDOUT_FILENO, bytes.baseAddress, bytes.count) }
 }

@@ -48,8 +48,8 @@ public struct CommandLineOptions: Sendable {
             throw ConfigurationError(
                 flag: "arguments",
                 value: self.positional.joined(separator: " "),
-                problem: "expected two arguments or none",
-                expected: "[ADDR:]PORT HOST:PORT (websockify style), or --listen and --route"
+                problem: "the short form takes two arguments",
+                expected: "[ADDR:]PORT TARGET, e.g. ferry 6080 localhost:5900, or --listen and --route"
             )
         }
         guard !listeners.isEmpty else {

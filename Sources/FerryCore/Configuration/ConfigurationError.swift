@@ -15,8 +15,9 @@ public struct ConfigurationError: Error, Equatable, Sendable, CustomStringConver
     }
 
     public var description: String {
-        let subject = self.value.isEmpty ? self.flag : "\(self.flag) \(self.value)"
-        if let expected { return "\(subject): \(self.problem); expected \(expected)" }
-        return "\(subject): \(self.problem)"
+        // `--route /vnc=localhost: port is missing`, not `…localhost:: port…`.
+        let subject = self.value.isEmpty ? "\(self.flag):" : self.value.hasSuffix(":") ? "\(self.flag) \(self.value)" : "\(self.flag) \(self.value):"
+        if let expected { return "\(subject) \(self.problem); expected \(expected)" }
+        return "\(subject) \(self.problem)"
     }
 }
