@@ -198,7 +198,11 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         try pipeline.addHandlers(
             [
                 WebSocketFrameEncoder(),
-                WebSocketStreamDecoder(role: .server, maxMessageSize: environment.limits.maxMessageSize),
+                WebSocketStreamDecoder(
+                    role: .server,
+                    maxMessageSize: environment.limits.maxMessageSize,
+                    pool: environment.payloadPools.pool(for: context.eventLoop)
+                ),
                 session,
             ],
             position: .after(self)
@@ -206,8 +210,14 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         pipeline.removeHandler(self.httpHandlers.encoder, promise: nil)
         pipeline.removeHandler(self.httpHandlers.deadline, promise: nil)
         pipeline.removeHandler(context: context, promise: nil)
-        // Removing the decoder hands any bytes that came after the request to the frame decoder.
-        pipeline.removeHandler(self.httpHandlers.decoder, promise: nil)
+        // Removing the decoder hands any bytes that came after the request to the frame decoder, as a
+        // read with no read-complete after it; one is fired so those bytes are flushed to the backend.
+        let channel = context.channel
+        let decoderRemoved = context.eventLoop.makePromise(of: Void.self)
+        pipeline.removeHandler(self.httpHandlers.decoder, promise: decoderRemoved)
+        decoderRemoved.futureResult.assumeIsolated().whenSuccess {
+            channel.pipeline.syncOperations.fireChannelReadComplete()
+        }
 
         backend.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in backend.close(promise: nil) }
         context.channel.read()

@@ -95,9 +95,14 @@ final class Splice {
         self.backend?.closeAfterPendingWrites()
     }
 
-    /// The client broke the protocol; answer with the error's close code.
+    /// The client broke the protocol: send the error's close code and hang up (RFC 6455 §7.1.7); the
+    /// stream after a bad frame cannot be read, so no close reply would be seen.
     func clientViolatedProtocol(_ error: WebSocketProtocolError) {
-        self.close(code: error.closeCode, reason: error.reason, by: .client)
+        guard case .open = self.phase else { return }
+        self.summary.ending(by: .client, code: error.closeCode, reason: error.reason)
+        self.phase = .closing
+        self.client?.sendCloseAndDisconnect(code: error.closeCode, reason: error.reason)
+        self.backend?.closeAfterPendingWrites()
     }
 
     /// The relay ends the session (idle timeout, shutdown, revocation) with a close frame.

@@ -149,6 +149,14 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
         self.armCloseTimer(context: context)
     }
 
+    /// Sends a close frame and closes the connection once it is written, without waiting for a reply.
+    func sendCloseAndDisconnect(code: UInt16, reason: String) {
+        guard case .open = self.closeState, let context else { return }
+        self.closeState = .finished
+        let payload = WebSocketClosePayload.make(code: code, reason: reason, allocator: context.channel.allocator)
+        self.writeCloseThenDisconnect(payload, context: context)
+    }
+
     func closeNow() {
         self.closeState = .finished
         self.context?.close(promise: nil)
@@ -181,7 +189,13 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
 
     private func keepaliveTimerFired() {
         guard case .open = self.closeState, let context else { return }
-        switch self.keepalive.evaluate(at: .now()) {
+        let now = NIODeadline.now()
+        if self.pendingRead {
+            // Reads are held back (the backend is not keeping up), so a pong could not be seen:
+            // the client is not at fault. The idle timeout still ends a session that stays stuck.
+            self.keepalive.pongReceived(at: now)
+        }
+        switch self.keepalive.evaluate(at: now) {
         case .none:
             break
         case .sendPing:
