@@ -53,6 +53,6 @@ public struct BackendConnector: Sendable {
 /// beyond the per-direction buffer.
 enum RelayReadSizes {
     static func allocator(bufferSize: Int) -> AdaptiveRecvByteBufferAllocator {
-        AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: min(64 * 1024, bufferSize))
+        AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: min(256 * 1024, bufferSize))
     }
 }

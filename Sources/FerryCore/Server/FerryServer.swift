@@ -19,6 +19,7 @@ public final class FerryServer: Service, Sendable {
         self.environment = RelayEnvironment(
             configuration: configuration,
             registry: SessionRegistry(maxConnections: configuration.limits.maxConnections),
+            payloadPools: PayloadBufferPools(group: group),
             logger: logger
         )
     }

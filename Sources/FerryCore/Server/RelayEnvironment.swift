@@ -8,13 +8,15 @@ public struct RelayEnvironment: Sendable {
     public let policy: UpgradePolicy
     public let connector: BackendConnector
     public let registry: SessionRegistry
+    public let payloadPools: PayloadBufferPools
     public let logger: Logger
 
-    public init(configuration: FerryConfiguration, registry: SessionRegistry, logger: Logger) {
+    public init(configuration: FerryConfiguration, registry: SessionRegistry, payloadPools: PayloadBufferPools, logger: Logger) {
         self.configuration = configuration
         self.policy = UpgradePolicy(routes: configuration.routes, originPolicy: configuration.originPolicy)
         self.connector = BackendConnector(limits: configuration.limits)
         self.registry = registry
+        self.payloadPools = payloadPools
         self.logger = logger
     }
 

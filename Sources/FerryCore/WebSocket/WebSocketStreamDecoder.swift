@@ -18,16 +18,20 @@ public final class WebSocketStreamDecoder: ChannelInboundHandler, RemovableChann
     /// What the frame being read is; kept across reads, since a frame's payload can arrive in a later read.
     private var kind = WebSocketMessageRules.FrameKind.data
     private var failed = false
+    private let pool: PayloadBufferPool?
 
-    public init(role: WebSocketFrameParser.Role = .server, maxMessageSize: Int = 0) {
+    /// - Parameter pool: where to get buffers for bulk payload (see ``PayloadBufferPool``); without
+    ///   one every read allocates.
+    public init(role: WebSocketFrameParser.Role = .server, maxMessageSize: Int = 0, pool: PayloadBufferPool? = nil) {
         self.parser = WebSocketFrameParser(role: role)
         self.rules = WebSocketMessageRules(maxMessageSize: maxMessageSize)
+        self.pool = pool
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.failed else { return }
         var input = Self.unwrapInboundIn(data)
-        var output: ByteBuffer? = nil
+        var output: PayloadBufferPool.Loan? = nil
         do {
             while let event = try self.parser.next(&input) {
                 switch event {
@@ -39,18 +43,16 @@ public final class WebSocketStreamDecoder: ChannelInboundHandler, RemovableChann
                         Self.append(piece, maskKey: maskKey, phase: phase, to: &self.controlPayload)
                         continue
                     }
-                    if output == nil {
-                        output = context.channel.allocator.buffer(capacity: piece.readableBytes + input.readableBytes)
-                    }
-                    let start = output!.writerIndex
-                    Self.append(piece, maskKey: maskKey, phase: phase, to: &output!)
+                    if output == nil { output = self.borrowOutput(size: piece.readableBytes + input.readableBytes, context: context) }
+                    let start = output!.buffer.writerIndex
+                    Self.append(piece, maskKey: maskKey, phase: phase, to: &output!.buffer)
                     do {
-                        try output!.withUnsafeReadableBytes { bytes throws(WebSocketProtocolError) in
-                            let offset = start - output!.readerIndex
-                            try self.rules.checkData(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+                        let readerIndex = output!.buffer.readerIndex
+                        try output!.buffer.withUnsafeReadableBytes { bytes throws(WebSocketProtocolError) in
+                            try self.rules.checkData(UnsafeRawBufferPointer(rebasing: bytes[(start - readerIndex)...]))
                         }
                     } catch {
-                        output!.moveWriterIndex(to: start)
+                        output!.buffer.moveWriterIndex(to: start)
                         throw error
                     }
                 case .frameEnd:
@@ -59,18 +61,24 @@ public final class WebSocketStreamDecoder: ChannelInboundHandler, RemovableChann
                         continue
                     }
                     // Data read before a control frame goes first, so a close never overtakes data.
-                    Self.flush(&output, context: context)
+                    self.flush(&output, context: context)
                     self.kind = .data
                     try self.fireControl(opcode: opcode, context: context)
                 }
             }
         } catch {
             self.failed = true
-            Self.flush(&output, context: context)
+            self.flush(&output, context: context)
             context.fireErrorCaught(error)
             return
         }
-        Self.flush(&output, context: context)
+        self.flush(&output, context: context)
+    }
+
+    /// A buffer for this read's payload: lent by the event loop's pool when there is one.
+    private func borrowOutput(size: Int, context: ChannelHandlerContext) -> PayloadBufferPool.Loan {
+        if let pool = self.pool { return pool.take(size: size, allocator: context.channel.allocator) }
+        return PayloadBufferPool.Loan(buffer: context.channel.allocator.buffer(capacity: size), slot: nil)
     }
 
     private func fireControl(opcode: UInt8, context: ChannelHandlerContext) throws(WebSocketProtocolError) {
@@ -100,11 +108,14 @@ public final class WebSocketStreamDecoder: ChannelInboundHandler, RemovableChann
         }
     }
 
-    private static func flush(_ output: inout ByteBuffer?, context: ChannelHandlerContext) {
-        if let buffer = output, buffer.readableBytes > 0 {
+    /// Passes on the payload gathered so far (the pool gets its buffer back first).
+    private func flush(_ output: inout PayloadBufferPool.Loan?, context: ChannelHandlerContext) {
+        guard let loan = output else { return }
+        output = nil
+        let buffer = self.pool?.giveBack(loan) ?? loan.buffer
+        if buffer.readableBytes > 0 {
             context.fireChannelRead(Self.wrapInboundOut(.data(buffer)))
         }
-        output = nil
     }
 }
 
