@@ -1,7 +1,7 @@
 /// What a benchmark run measures, and how much.
 public struct BenchOptions: Sendable {
     public enum Scenario: String, CaseIterable, Sendable {
-        case throughput, latency, idle, handshakes, stall, bigframe
+        case throughput, latency, idle, handshakes, stall, bigframe, unmask
     }
 
     /// The relays measured next to plain TCP; the first is the one targets are checked on.
@@ -19,6 +19,14 @@ public struct BenchOptions: Sendable {
     public var handshakesPerClient = 100
     public var stallSeconds = 10
     public var bigFrameBytes = 1 << 30
+    /// Whole runs to make; each figure reported is the median over the runs.
+    public var runs = 1
+    /// Bytes unmasked per pass in the unmask micro-benchmark, and passes.
+    public var unmaskBytes = 16 << 20
+    public var unmaskPasses = 64
+    /// A relay whose memory passes this during the idle ramp is not ramped further (websockify forks a
+    /// process per connection).
+    public var idleMemoryCeiling: UInt64 = 3 << 30
     /// The relay's `--buffer-size`, for the stalled-reader bound (the template must pass the same value).
     public var relayBufferSize = 256 * 1024
 
@@ -38,6 +46,8 @@ public struct BenchOptions: Sendable {
         options.handshakesPerClient = 10
         options.stallSeconds = 1
         options.bigFrameBytes = 8 << 20
+        options.unmaskBytes = 1 << 20
+        options.unmaskPasses = 4
         return options
     }
 }

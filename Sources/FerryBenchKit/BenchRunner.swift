@@ -1,5 +1,7 @@
 import Foundation
 import Histogram
+import NIOWebSocket
+import FerryCore
 import NIOCore
 import NIOPosix
 
@@ -21,19 +23,46 @@ public struct BenchRunner: Sendable {
         let backends = try await BenchBackends.start(group: self.group)
         defer { Task { await backends.stop() } }
         var report = BenchReport(date: ISO8601DateFormatter().string(from: Date()), machine: machineDescription(), command: command, measurements: [], targets: [])
+        var all: [[Measurement]] = []
+        for run in 1...max(1, self.options.runs) {
+            if self.options.runs > 1 { self.progress("=== run \(run) of \(self.options.runs)") }
+            all.append(try await self.runOnce(backends))
+        }
+        report.measurements = Self.medians(all)
+        report.targets = self.checkTargets(report)
+        return report
+    }
+
+    /// Each measurement's median over the runs (runs are aligned by scenario, metric and path).
+    static func medians(_ runs: [[Measurement]]) -> [Measurement] {
+        guard let first = runs.first else { return [] }
+        return first.map { measurement in
+            var values = runs.compactMap { run in
+                run.first { $0.scenario == measurement.scenario && $0.metric == measurement.metric && $0.path == measurement.path }?.value
+            }
+            values.sort()
+            var median = measurement
+            let middle = values.count / 2
+            median.value = values.count % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2
+            return median
+        }
+    }
+
+    private func runOnce(_ backends: BenchBackends) async throws -> [Measurement] {
+        var measurements: [Measurement] = []
         for scenario in self.options.scenarios {
             self.progress("== \(scenario.rawValue)")
             switch scenario {
-            case .throughput: report.measurements += try await self.throughput(backends)
-            case .latency: report.measurements += try await self.latency(backends)
-            case .idle: report.measurements += try await self.idle(backends)
-            case .handshakes: report.measurements += try await self.handshakes(backends)
-            case .stall: report.measurements += try await self.stall(backends)
-            case .bigframe: report.measurements += try await self.bigFrame(backends)
+            case .throughput: measurements += try await self.throughput(backends)
+            case .latency: measurements += try await self.latency(backends)
+            case .idle: measurements += try await self.idle(backends)
+            case .handshakes: measurements += try await self.handshakes(backends)
+            case .stall: measurements += try await self.stall(backends)
+            case .bigframe: measurements += try await self.bigFrame(backends)
+            case .unmask: measurements += self.unmask()
             }
         }
-        report.targets = self.checkTargets(report)
-        return report
+        return measurements
     }
 
     // MARK: Scenarios
@@ -139,7 +168,11 @@ public struct BenchRunner: Sendable {
             var open: [BenchConnection] = [warm]
             for step in steps {
                 var failures = 0
-                while open.count - 1 < step {
+                if relay.residentBytes() > self.options.idleMemoryCeiling {
+                    self.progress("  \(launcher.name): over \(self.options.idleMemoryCeiling >> 20) MiB, not ramped further")
+                    break
+                }
+                while open.count - 1 < step && relay.residentBytes() < self.options.idleMemoryCeiling {
                     let batch = min(200, step - (open.count - 1))
                     let connected = await withTaskGroup(of: BenchConnection?.self) { tasks in
                         for _ in 0..<batch {
@@ -252,6 +285,34 @@ public struct BenchRunner: Sendable {
         return results
     }
 
+    /// Unmasking speed on one core: Ferry's word-wise loop against NIO's byte loop, same buffer.
+    private func unmask() -> [Measurement] {
+        let size = self.options.unmaskBytes
+        let passes = self.options.unmaskPasses
+        let key: WebSocketMaskingKey = [0x12, 0x34, 0x56, 0x78]
+        let source = ByteBuffer(repeating: 0xA5, count: size)
+        var target = ByteBuffer()
+        target.reserveCapacity(size)
+        var start = NIODeadline.now()
+        for pass in 0..<passes {
+            target.clear()
+            target.writeMasked(source, key: key, phase: pass & 3)
+        }
+        let ferrySeconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
+        var nio = source
+        start = .now()
+        for pass in 0..<max(1, passes / 8) { nio.webSocketUnmask(key, indexOffset: pass & 3) }
+        let nioSeconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
+        let ferryRate = Double(size * passes) / ferrySeconds / 1e9
+        let nioRate = Double(size * max(1, passes / 8)) / nioSeconds / 1e9
+        self.progress("  unmask: Ferry \(String(format: "%.1f", ferryRate)) GB/s, NIO byte loop \(String(format: "%.2f", nioRate)) GB/s")
+        let name = self.options.relays.first?.name ?? "ferry"
+        return [
+            Measurement(scenario: "unmask", metric: "word-wise unmask, 1 core", unit: "GB/s", path: name, value: ferryRate, higherIsBetter: true),
+            Measurement(scenario: "unmask", metric: "NIO byte-loop unmask, 1 core", unit: "GB/s", path: name, value: nioRate, higherIsBetter: true),
+        ]
+    }
+
     // MARK: Targets
 
     private func checkTargets(_ report: BenchReport) -> [TargetCheck] {
@@ -280,6 +341,7 @@ public struct BenchRunner: Sendable {
         add("stalled backend: RSS growth ≤ buffer + 1 MiB", report.value("stall", "client pushes, backend reads nothing: RSS growth", relay), mib) { $0 <= bound }
         add("stalled client: RSS growth ≤ buffer + 1 MiB", report.value("stall", "backend pushes, client reads nothing: RSS growth", relay), mib) { $0 <= bound }
         add("one \(self.options.bigFrameBytes >> 20) MiB frame: RSS growth ≤ 4 MiB", report.value("bigframe", "one \(self.options.bigFrameBytes >> 20) MiB frame: RSS growth", relay), mib) { $0 <= 4 }
+        add("unmasking ≥ 5 GB/s on one core", report.value("unmask", "word-wise unmask, 1 core", relay), { String(format: "%.1f GB/s", $0) }) { $0 >= 5 }
         add("handshakes ≥ 3000/s with \(self.options.parallelHandshakeClients) clients", report.value("handshakes", "\(self.options.parallelHandshakeClients) parallel clients", relay), { String(format: "%.0f/s", $0) }) { $0 >= 3000 }
         return checks
     }

@@ -34,6 +34,9 @@ struct FerryBenchCommand: AsyncParsableCommand {
     @Option(help: "Seconds of pushing in the stalled-reader runs.")
     var stallSeconds: Int?
 
+    @Option(help: "Repeat the whole run this many times and report medians.")
+    var runs: Int = 1
+
     @Flag(help: "Tiny sizes: checks that everything works in a few seconds.")
     var quick = false
 
@@ -74,6 +77,7 @@ struct FerryBenchCommand: AsyncParsableCommand {
         if let megabytes { options.bulkBytes = megabytes << 20 }
         if let idleSteps { options.idleSteps = idleSteps.split(separator: ",").compactMap { Int($0) } }
         if let stallSeconds { options.stallSeconds = stallSeconds }
+        options.runs = self.runs
 
         let runner = BenchRunner(options: options) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))
