@@ -32,7 +32,7 @@ public enum RelayLauncher: Sendable {
             )
             var logger = Logger(label: "bench-relay")
             logger.logLevel = .error
-            let server = FerryServer(configuration: configuration, group: group, logger: logger)
+            let server = try FerryServer(configuration: configuration, group: group, logger: logger)
             let port = try await server.start()[0].port!
             return RunningRelay(port: port, process: nil, server: server)
         case .command(_, let template):

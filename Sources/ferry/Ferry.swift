@@ -82,6 +82,27 @@ struct Ferry: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Largest handshake request head; bigger ones get 431. (default: 16KiB)", valueName: "size"))
     var maxHeaderSize: String?
 
+    @Option(help: ArgumentHelp("PEM certificate chain for wss://; give --tls-key after it. Repeat the pair to serve several certificates, chosen by SNI (the first one otherwise).", valueName: "file"))
+    var tlsCert: [String] = []
+
+    @Option(help: ArgumentHelp("PEM private key of the --tls-cert before it (unencrypted).", valueName: "file"))
+    var tlsKey: [String] = []
+
+    @Flag(help: "Refuse plaintext: a plain HTTP client gets 400 'use wss://'. Without it one port serves ws:// and wss://.")
+    var tlsOnly = false
+
+    @Option(help: ArgumentHelp("Lowest TLS version accepted: 1.2 or 1.3. (default: 1.2)", valueName: "version"))
+    var tlsMinVersion: String?
+
+    @Option(help: ArgumentHelp("PEM CA that signs client certificates (mutual TLS).", valueName: "file"))
+    var tlsClientCa: String?
+
+    @Option(help: ArgumentHelp("With --tls-client-ca: require (no valid certificate, no handshake) or optional. (default: require)", valueName: "mode"))
+    var tlsClientAuth: String?
+
+    @Option(help: ArgumentHelp("PEM CA trusted for tls:// backends, besides the system store.", valueName: "file"))
+    var backendCa: String?
+
     @OptionGroup var logging: LoggingFlags
 
     @Argument(help: ArgumentHelp("websockify style: [ADDR:]PORT TARGET, where TARGET is HOST:PORT or unix:/path.", valueName: "listen-and-target"))
@@ -104,12 +125,21 @@ struct Ferry: AsyncParsableCommand {
         options.maxHeaderSize = self.maxHeaderSize
         options.logLevel = self.logging.logLevel
         options.logFormat = self.logging.logFormat
+        options.tlsCert = self.tlsCert
+        options.tlsKey = self.tlsKey
+        options.tlsOnly = self.tlsOnly
+        options.tlsMinVersion = self.tlsMinVersion
+        options.tlsClientCA = self.tlsClientCa
+        options.tlsClientAuth = self.tlsClientAuth
+        options.backendCA = self.backendCa
 
         let (configuration, loggingOptions) = try exitOnConfigurationError { try options.parse() }
         let logger = bootstrapLogging(loggingOptions)
-        let server = FerryServer(configuration: configuration, logger: logger)
+        let server = try exitOnConfigurationError { try FerryServer(configuration: configuration, logger: logger) }
         _ = try await exitOnConfigurationError { try await server.start() }
-        try await runUntilSignalled([server], logger: logger)
+        var services: [any Service] = [server]
+        if !server.reloadables.isEmpty { services.append(ReloadService(reloadables: server.reloadables)) }
+        try await runUntilSignalled(services, logger: logger)
     }
 }
 
@@ -150,7 +180,7 @@ struct Demo: AsyncParsableCommand {
                 throw ConfigurationError(flag: "--chat", value: chat.description, problem: "cannot listen: \(error)")
             }
         }
-        let server = FerryServer(configuration: configuration, logger: logger)
+        let server = try exitOnConfigurationError { try FerryServer(configuration: configuration, logger: logger) }
         _ = try await exitOnConfigurationError { try await server.start() }
         printNow(
             """

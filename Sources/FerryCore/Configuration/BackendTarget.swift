@@ -2,13 +2,21 @@
 public enum BackendTarget: Hashable, Sendable, CustomStringConvertible {
     /// A TCP service; a host name is resolved at connect time and every address is tried.
     case tcp(host: String, port: Int)
+    /// A TCP service spoken to over TLS, with SNI and (unless the route says otherwise) verification.
+    case tls(host: String, port: Int)
     /// A Unix domain stream socket.
     case unix(path: String)
 
-    static let expected = "HOST:PORT or unix:/path"
+    static let expected = "HOST:PORT, tls://HOST:PORT or unix:/path"
 
-    /// Parses `host:port`, `[v6]:port` or `unix:/path`.
+    /// Parses `host:port`, `[v6]:port`, `tls://host:port` or `unix:/path`.
     public static func parse(_ text: String, flag: String, context: String) throws(ConfigurationError) -> BackendTarget {
+        if text.hasPrefix("tls://") {
+            guard case .tcp(let host, let port) = try Self.parse(String(text.dropFirst("tls://".count)), flag: flag, context: context) else {
+                throw ConfigurationError(flag: flag, value: context, problem: "tls:// needs a host and port", expected: "tls://HOST:PORT")
+            }
+            return .tls(host: host, port: port)
+        }
         if text.hasPrefix("unix:") {
             let path = String(text.dropFirst("unix:".count))
             guard path.hasPrefix("/") else {
@@ -27,9 +35,15 @@ public enum BackendTarget: Hashable, Sendable, CustomStringConvertible {
         return .tcp(host: host, port: port)
     }
 
+    public var usesTLS: Bool {
+        if case .tls = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .tcp(let host, let port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .tls(let host, let port): return "tls://" + BackendTarget.tcp(host: host, port: port).description
         case .unix(let path): return "unix:\(path)"
         }
     }

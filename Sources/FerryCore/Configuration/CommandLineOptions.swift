@@ -29,6 +29,13 @@ public struct CommandLineOptions: Sendable {
     public var maxHeaderSize: String?
     public var logLevel: String?
     public var logFormat: String?
+    public var tlsCert: [String] = []
+    public var tlsKey: [String] = []
+    public var tlsOnly = false
+    public var tlsMinVersion: String?
+    public var tlsClientCA: String?
+    public var tlsClientAuth: String?
+    public var backendCA: String?
 
     public init() {}
 
@@ -74,13 +81,68 @@ public struct CommandLineOptions: Sendable {
         limits.maxHeaderSize = try Self.size("--max-header-size", self.maxHeaderSize, default: limits.maxHeaderSize, minimum: 1024)
 
         let origins = try self.allowOrigin.map { (text) throws(ConfigurationError) in try OriginPolicy.validate(text) }
+        if let backendCA { try Self.checkReadable(backendCA, flag: "--backend-ca") }
         let configuration = try FerryConfiguration(
             listeners: listeners,
             routes: routes,
             originPolicy: OriginPolicy(allowed: origins),
-            limits: limits
+            limits: limits,
+            tls: try self.listenerTLS(),
+            backendTLS: BackendTLSOptions(extraCAPath: self.backendCA)
         )
         return (configuration, try self.loggingOptions())
+    }
+
+    /// Parses the listener TLS flags; nil when no certificate is given.
+    func listenerTLS() throws(ConfigurationError) -> ListenerTLSOptions? {
+        guard !self.tlsCert.isEmpty || !self.tlsKey.isEmpty else {
+            for (flag, given) in [("--tls-only", self.tlsOnly ? "" : nil), ("--tls-min-version", self.tlsMinVersion), ("--tls-client-ca", self.tlsClientCA), ("--tls-client-auth", self.tlsClientAuth)] where given != nil {
+                throw ConfigurationError(flag: flag, value: given ?? "", problem: "needs a certificate", expected: "--tls-cert FILE --tls-key FILE")
+            }
+            return nil
+        }
+        guard self.tlsCert.count == self.tlsKey.count else {
+            throw ConfigurationError(
+                flag: "--tls-cert",
+                value: "",
+                problem: "\(self.tlsCert.count) certificate(s) but \(self.tlsKey.count) key(s)",
+                expected: "one --tls-key after each --tls-cert"
+            )
+        }
+        for path in self.tlsCert { try Self.checkReadable(path, flag: "--tls-cert") }
+        for path in self.tlsKey { try Self.checkReadable(path, flag: "--tls-key") }
+        var options = ListenerTLSOptions(pairs: zip(self.tlsCert, self.tlsKey).map { .init(certificatePath: $0, keyPath: $1) })
+        options.tlsOnly = self.tlsOnly
+        if let text = self.tlsMinVersion {
+            guard let version = ListenerTLSOptions.MinimumVersion(rawValue: text) else {
+                throw ConfigurationError(flag: "--tls-min-version", value: text, problem: "unknown version", expected: "1.2 or 1.3")
+            }
+            options.minimumVersion = version
+        }
+        if let path = self.tlsClientCA {
+            try Self.checkReadable(path, flag: "--tls-client-ca")
+            options.clientCAPath = path
+        }
+        if let text = self.tlsClientAuth {
+            guard let mode = ListenerTLSOptions.ClientAuthentication(rawValue: text) else {
+                throw ConfigurationError(flag: "--tls-client-auth", value: text, problem: "unknown mode", expected: "optional or require")
+            }
+            guard options.clientCAPath != nil else {
+                throw ConfigurationError(flag: "--tls-client-auth", value: text, problem: "needs the CA that signs client certificates", expected: "--tls-client-ca FILE")
+            }
+            options.clientAuthentication = mode
+        }
+        return options
+    }
+
+    static func checkReadable(_ path: String, flag: String) throws(ConfigurationError) {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw ConfigurationError(flag: flag, value: path, problem: "file not found", expected: "the path of a readable PEM file")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG || info.st_mode & S_IFMT == S_IFLNK, access(path, R_OK) == 0 else {
+            throw ConfigurationError(flag: flag, value: path, problem: "not a readable file", expected: "the path of a readable PEM file")
+        }
     }
 
     /// Parses `--log-level` and `--log-format`.

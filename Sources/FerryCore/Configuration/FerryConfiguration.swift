@@ -9,19 +9,32 @@ public struct FerryConfiguration: Sendable {
     public var limits: Limits
     /// Fixed responses for plain GET requests by exact path (the demo page); empty by default.
     public var staticPages: [String: StaticPage]
+    /// TLS on the listeners; nil serves plain `ws://` only.
+    public var tls: ListenerTLSOptions?
+    public var backendTLS: BackendTLSOptions
 
     public init(
         listeners: [ListenAddress],
         routes: [Route],
         originPolicy: OriginPolicy = OriginPolicy(),
         limits: Limits = Limits(),
-        staticPages: [String: StaticPage] = [:]
+        staticPages: [String: StaticPage] = [:],
+        tls: ListenerTLSOptions? = nil,
+        backendTLS: BackendTLSOptions = BackendTLSOptions()
     ) throws(ConfigurationError) {
         self.listeners = listeners
         self.routes = try RouteTable(routes)
         self.originPolicy = originPolicy
         self.limits = limits
         self.staticPages = staticPages
+        self.tls = tls
+        self.backendTLS = backendTLS
+        if tls == nil, let route = routes.first(where: { !$0.options.clientNames.isEmpty }) {
+            throw ConfigurationError(flag: "--route", value: route.description, problem: "client-cn needs client certificates", expected: "--tls-cert, --tls-key and --tls-client-ca")
+        }
+        if let tls, tls.clientCAPath == nil, let route = routes.first(where: { !$0.options.clientNames.isEmpty }) {
+            throw ConfigurationError(flag: "--route", value: route.description, problem: "client-cn needs client certificates", expected: "--tls-client-ca FILE")
+        }
     }
 }
 

@@ -3,21 +3,24 @@ public struct Route: Hashable, Sendable, CustomStringConvertible {
     /// Starts with `/`; has no trailing `/` unless it is `/` itself.
     public var path: String
     public var target: BackendTarget
+    public var options: RouteOptions
 
-    public init(path: String, target: BackendTarget) {
+    public init(path: String, target: BackendTarget, options: RouteOptions = RouteOptions()) {
         self.path = path
         self.target = target
+        self.options = options
     }
 
-    static let expected = "PATH=HOST:PORT or PATH=unix:/path"
+    static let expected = "PATH=HOST:PORT or PATH=unix:/path (PATH=tls://HOST:PORT for a TLS backend)"
 
-    /// Parses `PATH=TARGET`.
+    /// Parses `PATH=TARGET[,OPTION=VALUE...]`.
     public static func parse(_ text: String, flag: String = "--route") throws(ConfigurationError) -> Route {
         guard let equals = text.firstIndex(of: "=") else {
             throw ConfigurationError(flag: flag, value: text, problem: "'=' is missing", expected: Self.expected)
         }
         var path = String(text[..<equals])
-        let targetText = String(text[text.index(after: equals)...])
+        let parts = text[text.index(after: equals)...].split(separator: ",", omittingEmptySubsequences: false)
+        let targetText = String(parts.first ?? "")
         guard path.hasPrefix("/") else {
             throw ConfigurationError(flag: flag, value: text, problem: "path must start with /", expected: Self.expected)
         }
@@ -34,7 +37,11 @@ public struct Route: Hashable, Sendable, CustomStringConvertible {
         } catch {
             throw ConfigurationError(flag: error.flag, value: error.value, problem: error.problem, expected: Self.expected)
         }
-        return Route(path: path, target: target)
+        let options = try RouteOptions.parse(parts.dropFirst(), flag: flag, route: text)
+        if !options.verifyBackendTLS && !target.usesTLS {
+            throw ConfigurationError(flag: flag, value: text, problem: "tls-verify applies only to tls:// targets")
+        }
+        return Route(path: path, target: target, options: options)
     }
 
     /// True if `requestPath` is this route's path or lies below it at a `/` boundary.
@@ -46,6 +53,42 @@ public struct Route: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(self.path)=\(self.target)" }
+}
+
+/// Per-route settings given after the target: `--route /vnc=127.0.0.1:5900,client-cn=alice`.
+public struct RouteOptions: Hashable, Sendable {
+    /// Client-certificate names (CN or DNS SAN) allowed on this route; empty allows any client.
+    public var clientNames: Set<String> = []
+    /// `tls-verify=false`: do not verify a `tls://` backend's certificate (lab setups only).
+    public var verifyBackendTLS = true
+
+    public init(clientNames: Set<String> = [], verifyBackendTLS: Bool = true) {
+        self.clientNames = clientNames
+        self.verifyBackendTLS = verifyBackendTLS
+    }
+
+    static func parse(_ items: ArraySlice<Substring>, flag: String, route: String) throws(ConfigurationError) -> RouteOptions {
+        var options = RouteOptions()
+        for item in items {
+            let pair = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = pair[0]
+            let value = pair.count == 2 ? String(pair[1]) : ""
+            switch key {
+            case "client-cn" where !value.isEmpty:
+                options.clientNames.insert(value)
+            case "tls-verify" where value == "false" || value == "true":
+                options.verifyBackendTLS = value == "true"
+            default:
+                throw ConfigurationError(
+                    flag: flag,
+                    value: route,
+                    problem: "unknown route option '\(item)'",
+                    expected: "client-cn=NAME or tls-verify=false"
+                )
+            }
+        }
+        return options
+    }
 }
 
 /// The configured routes; the longest matching path wins.

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import NIOWebSocket
 
 /// Answers the HTTP request that opens a connection: validates the WebSocket handshake, asks the
@@ -107,7 +108,10 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             self.refuse(rejection, head: head, context: context)
         case .upgrade(let handshake):
             self.state = .upgrading
-            self.environment.policy.decide(head: head, handshake: handshake, eventLoop: context.eventLoop)
+            // The identity comes from the verified certificate only, never from request headers.
+            let identity = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?
+                .peerCertificate.map(ClientIdentity.init(certificate:))
+            self.environment.policy.decide(head: head, handshake: handshake, clientIdentity: identity, eventLoop: context.eventLoop)
                 .assumeIsolated()
                 .whenComplete { result in
                     switch result {
@@ -127,7 +131,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             return
         }
         let started = NIODeadline.now()
-        self.environment.connector.connect(to: plan.target, on: context.eventLoop)
+        self.environment.connector.connect(to: plan.target, options: plan.route.options, on: context.eventLoop)
             .assumeIsolated()
             .whenComplete { result in
                 switch result {
@@ -151,7 +155,10 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
                     let failure = error as? BackendConnector.Failure ?? .unreachable("\(error)")
                     var logger = self.logger
                     logger[metadataKey: "target"] = "\(plan.target)"
-                    if case .unreachable(let why) = failure { logger[metadataKey: "error"] = "\(why)" }
+                    switch failure {
+                    case .unreachable(let why), .tlsFailed(let why): logger[metadataKey: "error"] = "\(why)"
+                    case .timedOut: break
+                    }
                     self.refuse(failure.rejection, head: head, context: context, logger: logger)
                 }
             }
@@ -194,6 +201,10 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         )
 
         try backend.pipeline.syncOperations.addHandler(backendHandler)
+        if let tlsWaiter = try? backend.pipeline.syncOperations.handler(type: BackendTLSHandshakeHandler.self) {
+            // Hands on what the backend sent right after its TLS handshake.
+            backend.pipeline.syncOperations.removeHandler(tlsWaiter, promise: nil)
+        }
         let pipeline = context.pipeline.syncOperations
         try pipeline.addHandlers(
             [

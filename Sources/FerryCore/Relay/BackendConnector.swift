@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Opens backend connections on the client's own event loop, so the two channels of a session never
 /// need a lock or a thread hop.
@@ -8,25 +9,31 @@ import NIOPosix
 /// version at once) must not have its bytes read before the client has its 101 and a splice exists.
 public struct BackendConnector: Sendable {
     public var limits: Limits
+    /// Contexts for `tls://` targets; nil when no route has one.
+    public var tls: BackendTLSContexts?
 
-    public init(limits: Limits) {
+    public init(limits: Limits, tls: BackendTLSContexts? = nil) {
         self.limits = limits
+        self.tls = tls
     }
 
     /// Why a backend connection failed, as the handshake answers it.
     public enum Failure: Error, Equatable {
         case timedOut
         case unreachable(String)
+        case tlsFailed(String)
 
         var rejection: HandshakeRejection {
             switch self {
             case .timedOut: return .init(.gatewayTimeout, "the backend did not accept the connection in time")
             case .unreachable: return .init(.badGateway, "could not connect to the backend")
+            case .tlsFailed: return .init(.badGateway, "TLS handshake with the backend failed")
             }
         }
     }
 
-    public func connect(to target: BackendTarget, on eventLoop: EventLoop) -> EventLoopFuture<Channel> {
+    /// Connects; for `tls://` targets the future completes once the TLS handshake is done.
+    public func connect(to target: BackendTarget, options: RouteOptions = RouteOptions(), on eventLoop: EventLoop) -> EventLoopFuture<Channel> {
         let bufferSize = self.limits.bufferSize
         var bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(self.limits.connectTimeout)
@@ -39,10 +46,37 @@ public struct BackendConnector: Sendable {
         case .tcp(let host, let port):
             bootstrap = bootstrap.channelOption(.socketOption(.so_keepalive), value: 1)
             future = bootstrap.connect(host: host, port: port)
+        case .tls(let host, let port):
+            guard let contexts = self.tls else {
+                return eventLoop.makeFailedFuture(Failure.tlsFailed("no backend TLS context"))
+            }
+            let context = options.verifyBackendTLS ? contexts.verifying : contexts.unverified
+            let handshake = eventLoop.makePromise(of: Void.self)
+            let connected = bootstrap
+                .channelOption(.socketOption(.so_keepalive), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        // SNI and hostname verification need a name; for an IP address NIOSSL checks the IP SANs.
+                        let serverName = (try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName))
+                        try channel.pipeline.syncOperations.addHandler(BackendTLSHandshakeHandler(done: handshake))
+                    }
+                }
+                .connect(host: host, port: port)
+            connected.whenFailure { handshake.fail($0) }
+            future = connected.flatMap { channel in
+                handshake.futureResult
+                    .flatMapErrorThrowing { error in
+                        channel.close(promise: nil)
+                        throw Failure.tlsFailed(String(describing: error))
+                    }
+                    .map { channel }
+            }
         case .unix(let path):
             future = bootstrap.connect(unixDomainSocketPath: path)
         }
         return future.flatMapErrorThrowing { error in
+            if let error = error as? Failure { throw error }
             if let error = error as? ChannelError, case .connectTimeout = error { throw Failure.timedOut }
             throw Failure.unreachable(String(describing: error))
         }

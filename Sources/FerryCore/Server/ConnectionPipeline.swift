@@ -18,6 +18,9 @@ enum ConnectionPipeline {
         )
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(handlers.deadline)
+        if let tls = environment.tls {
+            try sync.addHandler(ByteToMessageHandler(TLSSniffer(provider: tls)))
+        }
         try sync.addHandler(handlers.decoder)
         try sync.addHandler(handlers.encoder)
         try sync.addHandler(HTTPHandshakeHandler(environment: environment, httpHandlers: handlers))

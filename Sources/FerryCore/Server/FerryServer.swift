@@ -14,14 +14,33 @@ public final class FerryServer: Service, Sendable {
     private let group: EventLoopGroup
     private let listeners = NIOLockedValueBox<[Channel]>([])
 
-    public init(configuration: FerryConfiguration, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger) {
+    /// Loads certificates (TLS listeners, `tls://` backends); a problem with one is a start-up error.
+    public init(
+        configuration: FerryConfiguration,
+        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) throws(ConfigurationError) {
         self.group = group
+        let tls = try configuration.tls.map { (options) throws(ConfigurationError) in
+            try ServerTLSContextProvider(options: options, logger: logger)
+        }
+        let needsBackendTLS = configuration.routes.routes.contains { $0.target.usesTLS }
+        for route in configuration.routes.routes where !route.options.verifyBackendTLS {
+            logger.warning("backend TLS certificates are not verified on this route", metadata: ["route": "\(route.path)"])
+        }
         self.environment = RelayEnvironment(
             configuration: configuration,
             registry: SessionRegistry(maxConnections: configuration.limits.maxConnections),
             payloadPools: PayloadBufferPools(group: group),
+            tls: tls,
+            backendTLS: needsBackendTLS ? try BackendTLSContexts(options: configuration.backendTLS) : nil,
             logger: logger
         )
+    }
+
+    /// What can be reloaded without a restart (for a ``ReloadService``).
+    public var reloadables: [any Reloadable] {
+        [self.environment.tls].compactMap { $0 }
     }
 
     /// Binds every listen address; returns the bound addresses (port 0 resolved). A failure to bind any

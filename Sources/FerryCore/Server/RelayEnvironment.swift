@@ -9,14 +9,24 @@ public struct RelayEnvironment: Sendable {
     public let connector: BackendConnector
     public let registry: SessionRegistry
     public let payloadPools: PayloadBufferPools
+    /// The listeners' TLS context; nil without `--tls-cert`.
+    public let tls: ServerTLSContextProvider?
     public let logger: Logger
 
-    public init(configuration: FerryConfiguration, registry: SessionRegistry, payloadPools: PayloadBufferPools, logger: Logger) {
+    public init(
+        configuration: FerryConfiguration,
+        registry: SessionRegistry,
+        payloadPools: PayloadBufferPools,
+        tls: ServerTLSContextProvider?,
+        backendTLS: BackendTLSContexts?,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.policy = UpgradePolicy(routes: configuration.routes, originPolicy: configuration.originPolicy)
-        self.connector = BackendConnector(limits: configuration.limits)
+        self.connector = BackendConnector(limits: configuration.limits, tls: backendTLS)
         self.registry = registry
         self.payloadPools = payloadPools
+        self.tls = tls
         self.logger = logger
     }
 

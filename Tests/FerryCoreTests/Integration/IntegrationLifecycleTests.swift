@@ -356,7 +356,7 @@ extension IntegrationTests {
                 routes: [Route(path: "/", target: backend.target)],
                 limits: Relay.testLimits()
             )
-            let server = FerryServer(configuration: configuration, group: IntegrationLoops.group, logger: Relay.logger)
+            let server = try FerryServer(configuration: configuration, group: IntegrationLoops.group, logger: Relay.logger)
             let addresses = try await server.start()
             let relay = RunningRelay(server: server, addresses: addresses)
             let client = try await WSTestClient.upgrade(relay)

@@ -219,7 +219,7 @@ enum Relay {
             limits: limits,
             staticPages: staticPages
         )
-        let server = FerryServer(configuration: configuration, group: IntegrationLoops.group, logger: Self.logger)
+        let server = try FerryServer(configuration: configuration, group: IntegrationLoops.group, logger: Self.logger)
         let addresses = try await server.start()
         let relay = RunningRelay(server: server, addresses: addresses)
         do {

@@ -21,7 +21,7 @@ struct InteropTests {
             listeners: [ListenAddress(host: "127.0.0.1", port: 0)],
             routes: [Route(path: "/echo", target: .tcp(host: "127.0.0.1", port: echo.localAddress!.port!))]
         )
-        let server = FerryServer(configuration: configuration, group: group, logger: Logger(label: "interop"))
+        let server = try FerryServer(configuration: configuration, group: group, logger: Logger(label: "interop"))
         let port = try await server.start()[0].port!
 
         let script = URL(fileURLWithPath: #filePath)

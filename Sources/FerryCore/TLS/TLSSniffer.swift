@@ -1,0 +1,51 @@
+import NIOCore
+import NIOSSL
+
+/// Serves `ws://` and `wss://` on one port: looks at the first byte a client sends without consuming
+/// it, adds the TLS handler if it starts a TLS handshake record (0x16), and leaves the pipeline. The
+/// bytes it looked at are passed on unchanged. With `--tls-only` a plaintext client gets a 400 saying
+/// to use `wss://`, and the connection is closed.
+final class TLSSniffer: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    private static let handshakeRecord: UInt8 = 0x16
+    private let provider: ServerTLSContextProvider
+    private var decided = false
+
+    init(provider: ServerTLSContextProvider) {
+        self.provider = provider
+    }
+
+    func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard !self.decided, let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else {
+            return .needMoreData
+        }
+        self.decided = true
+        if first == Self.handshakeRecord {
+            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: self.provider.context), position: .after(context.handler))
+        } else if self.provider.options.tlsOnly {
+            let body = "this port speaks TLS only; use wss://\n"
+            let response =
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n"
+                + "Connection: close\r\n\r\n\(body)"
+            buffer.moveReaderIndex(to: buffer.writerIndex)
+            context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: response))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+            return .needMoreData
+        }
+        // Leaving the pipeline hands the buffered bytes on (decodeLast).
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        return .needMoreData
+    }
+
+    func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        if buffer.readableBytes > 0, !(self.provider.options.tlsOnly && self.decided && !context.channel.isActive) {
+            context.fireChannelRead(Self.wrapInboundOut(buffer.readSlice(length: buffer.readableBytes)!))
+        }
+        return .needMoreData
+    }
+}
+
+@available(*, unavailable)
+extension TLSSniffer: Sendable {}
