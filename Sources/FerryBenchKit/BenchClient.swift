@@ -1,6 +1,7 @@
 import FerryCore
 import NIOCore
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 
 /// Where a benchmark connection goes: straight to a backend (the baseline) or through a relay.
@@ -8,10 +9,13 @@ public struct Endpoint: Sendable {
     public var port: Int
     /// True when the port is a relay: the connection opens with a WebSocket handshake and frames data.
     public var isWebSocket: Bool
+    /// Client TLS context for `wss://`; nil for plaintext.
+    public var tls: NIOSSLContext?
 
-    public init(port: Int, isWebSocket: Bool) {
+    public init(port: Int, isWebSocket: Bool, tls: NIOSSLContext? = nil) {
         self.port = port
         self.isWebSocket = isWebSocket
+        self.tls = tls
     }
 }
 
@@ -49,6 +53,9 @@ public final class BenchConnection: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    if let tls = endpoint.tls {
+                        try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: "localhost"))
+                    }
                     if endpoint.isWebSocket {
                         try sync.addHandler(UpgradeRequestHandler(port: endpoint.port, done: upgraded))
                     } else {

@@ -1,7 +1,9 @@
+import NIOCore
+
 /// What a benchmark run measures, and how much.
 public struct BenchOptions: Sendable {
     public enum Scenario: String, CaseIterable, Sendable {
-        case throughput, latency, idle, handshakes, stall, bigframe, unmask
+        case throughput, latency, idle, handshakes, stall, bigframe, unmask, tls
     }
 
     /// The relays measured next to plain TCP; the first is the one targets are checked on.
@@ -17,6 +19,8 @@ public struct BenchOptions: Sendable {
     public var sequentialHandshakes = 2000
     public var parallelHandshakeClients = 50
     public var handshakesPerClient = 100
+    /// Upper bound on each handshake loop, whatever the counts.
+    public var handshakeSeconds = TimeAmount.seconds(5)
     public var stallSeconds = 10
     public var bigFrameBytes = 1 << 30
     /// Whole runs to make; each figure reported is the median over the runs.

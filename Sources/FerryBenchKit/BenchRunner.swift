@@ -60,6 +60,7 @@ public struct BenchRunner: Sendable {
             case .stall: measurements += try await self.stall(backends)
             case .bigframe: measurements += try await self.bigFrame(backends)
             case .unmask: measurements += self.unmask()
+            case .tls: measurements += try await self.tls(backends)
             }
         }
         return measurements
@@ -208,27 +209,43 @@ public struct BenchRunner: Sendable {
         let clients = self.options.parallelHandshakeClients
         let perClient = self.options.handshakesPerClient
         try await self.paths(.echo, backends) { path, endpoint, _ in
-            let seconds = try await timed {
-                for _ in 0..<sequential { try await BenchConnection.connect(to: endpoint, group: self.group).close() }
-            }
-            let parallelSeconds = try await timed {
-                try await withThrowingTaskGroup(of: Void.self) { tasks in
-                    for _ in 0..<clients {
-                        tasks.addTask {
-                            for _ in 0..<perClient { try await BenchConnection.connect(to: endpoint, group: self.group).close() }
-                        }
-                    }
-                    try await tasks.waitForAll()
-                }
-            }
             let label = path == "tcp" ? "connect+close" : "upgrade+backend connect+close"
-            let rate = Double(sequential) / seconds
-            let parallelRate = Double(clients * perClient) / parallelSeconds
+            let (rate, parallelRate) = try await self.handshakeRates(endpoint, sequential: sequential, clients: clients, perClient: perClient)
             self.progress("  \(path) \(label): \(Int(rate))/s sequential, \(Int(parallelRate))/s with \(clients) clients")
             results.append(Measurement(scenario: "handshakes", metric: "sequential", unit: "per s", path: path, value: rate, higherIsBetter: true))
             results.append(Measurement(scenario: "handshakes", metric: "\(clients) parallel clients", unit: "per s", path: path, value: parallelRate, higherIsBetter: true))
         }
         return results
+    }
+
+    /// Connections opened and closed per second, one after another and from parallel clients. Each
+    /// loop also stops after `handshakeSeconds`, so a slow relay (websockify forks per connection)
+    /// is measured in bounded time.
+    private func handshakeRates(_ endpoint: Endpoint, sequential: Int, clients: Int, perClient: Int) async throws -> (Double, Double) {
+        let limit = self.options.handshakeSeconds
+        var done = 0
+        let start = NIODeadline.now()
+        while done < sequential && NIODeadline.now() - start < limit {
+            try await BenchConnection.connect(to: endpoint, group: self.group).close()
+            done += 1
+        }
+        let rate = Double(done) / (Double((NIODeadline.now() - start).nanoseconds) / 1e9)
+        let parallelStart = NIODeadline.now()
+        let total = try await withThrowingTaskGroup(of: Int.self) { tasks in
+            for _ in 0..<clients {
+                tasks.addTask {
+                    var count = 0
+                    while count < perClient && NIODeadline.now() - parallelStart < limit {
+                        try await BenchConnection.connect(to: endpoint, group: self.group).close()
+                        count += 1
+                    }
+                    return count
+                }
+            }
+            return try await tasks.reduce(0, +)
+        }
+        let parallelRate = Double(total) / (Double((NIODeadline.now() - parallelStart).nanoseconds) / 1e9)
+        return (rate, parallelRate)
     }
 
     private func stall(_ backends: BenchBackends) async throws -> [Measurement] {
@@ -281,6 +298,48 @@ public struct BenchRunner: Sendable {
             let growth = Double(peak &- baseline) / 1_048_576
             self.progress("  \(launcher.name) one \(size >> 20) MiB frame: relay RSS +\(String(format: "%.2f", growth)) MiB, \(String(format: "%.0f", Double(size) / seconds / 1_000_000)) MB/s")
             results.append(Measurement(scenario: "bigframe", metric: "one \(size >> 20) MiB frame: RSS growth", unit: "MiB", path: launcher.name, value: growth, higherIsBetter: false))
+        }
+        return results
+    }
+
+    /// TLS against plaintext through the first relay: throughput each way over one connection, and
+    /// handshakes per second with ECDSA P-256 and RSA-2048 certificates.
+    private func tls(_ backends: BenchBackends) async throws -> [Measurement] {
+        guard let launcher = self.options.relays.first else { return [] }
+        let certificates = try BenchCertificates.make()
+        let client = try BenchCertificates.clientContext()
+        var results: [Measurement] = []
+        let total = self.options.bulkBytes
+        for pair in [nil, certificates.ecdsa, certificates.rsa] as [BenchCertificates.Pair?] {
+            let label = pair.map { "wss \($0.name)" } ?? "ws"
+            let context = pair == nil ? nil : client
+            func record(_ metric: String, _ value: Double, _ unit: String) {
+                self.progress("  \(launcher.name) \(label) \(metric): \(Int(value)) \(unit)")
+                results.append(Measurement(scenario: "tls", metric: "\(label): \(metric)", unit: unit, path: launcher.name, value: value, higherIsBetter: true))
+            }
+            for (kind, metric) in [(BackendKind.sink, "upload, 1 connection"), (.source, "download, 1 connection")] {
+                let relay = try await launcher.start(target: backends.port(of: kind), bufferSize: self.options.relayBufferSize, tls: pair, group: self.group)
+                let connection = try await BenchConnection.connect(to: Endpoint(port: relay.port, isWebSocket: true, tls: context), group: self.group)
+                let seconds = try await timed {
+                    if kind == .sink {
+                        try await connection.upload(count: total, messageSize: self.options.messageSize)
+                    } else {
+                        try await connection.download(count: total)
+                    }
+                }
+                await connection.close()
+                await relay.stop()
+                record(metric, Double(total) / seconds / 1_000_000, "MB/s")
+            }
+            let relay = try await launcher.start(target: backends.echoPort, bufferSize: self.options.relayBufferSize, tls: pair, group: self.group)
+            let (_, parallel) = try await self.handshakeRates(
+                Endpoint(port: relay.port, isWebSocket: true, tls: context),
+                sequential: 0,
+                clients: self.options.parallelHandshakeClients,
+                perClient: self.options.handshakesPerClient
+            )
+            await relay.stop()
+            record("handshakes, \(self.options.parallelHandshakeClients) parallel clients", parallel, "per s")
         }
         return results
     }
@@ -342,6 +401,7 @@ public struct BenchRunner: Sendable {
         add("stalled client: RSS growth ≤ buffer + 1 MiB", report.value("stall", "backend pushes, client reads nothing: RSS growth", relay), mib) { $0 <= bound }
         add("one \(self.options.bigFrameBytes >> 20) MiB frame: RSS growth ≤ 4 MiB", report.value("bigframe", "one \(self.options.bigFrameBytes >> 20) MiB frame: RSS growth", relay), mib) { $0 <= 4 }
         add("unmasking ≥ 5 GB/s on one core", report.value("unmask", "word-wise unmask, 1 core", relay), { String(format: "%.1f GB/s", $0) }) { $0 >= 5 }
+        add("wss handshakes ≥ 500/s with ECDSA P-256", report.value("tls", "wss ECDSA P-256: handshakes, \(self.options.parallelHandshakeClients) parallel clients", relay), { String(format: "%.0f/s", $0) }) { $0 >= 500 }
         add("handshakes ≥ 3000/s with \(self.options.parallelHandshakeClients) clients", report.value("handshakes", "\(self.options.parallelHandshakeClients) parallel clients", relay), { String(format: "%.0f/s", $0) }) { $0 >= 3000 }
         return checks
     }

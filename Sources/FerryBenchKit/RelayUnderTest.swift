@@ -19,7 +19,9 @@ public enum RelayLauncher: Sendable {
         }
     }
 
-    public func start(target: Int, bufferSize: Int?, group: EventLoopGroup) async throws -> RunningRelay {
+    /// Starts the relay; with `tls`, it serves that certificate (a template gets `{cert}` and `{key}`
+    /// replaced, or Ferry's `--tls-cert`/`--tls-key` appended when it has no such placeholders).
+    public func start(target: Int, bufferSize: Int?, tls: BenchCertificates.Pair? = nil, group: EventLoopGroup) async throws -> RunningRelay {
         switch self {
         case .inProcess:
             var limits = Limits()
@@ -28,7 +30,8 @@ public enum RelayLauncher: Sendable {
             let configuration = try FerryConfiguration(
                 listeners: [ListenAddress(host: "127.0.0.1", port: 0)],
                 routes: [Route(path: "/", target: .tcp(host: "127.0.0.1", port: target))],
-                limits: limits
+                limits: limits,
+                tls: tls.map { ListenerTLSOptions(pairs: [.init(certificatePath: $0.certificatePath, keyPath: $0.keyPath)]) }
             )
             var logger = Logger(label: "bench-relay")
             logger.logLevel = .error
@@ -37,7 +40,13 @@ public enum RelayLauncher: Sendable {
             return RunningRelay(port: port, process: nil, server: server)
         case .command(_, let template):
             let port = try Self.freePort()
-            let command = template
+            var command = template
+            if let tls {
+                if !command.contains("{cert}") { command += " --tls-cert {cert} --tls-key {key}" }
+                command = command.replacingOccurrences(of: "{cert}", with: tls.certificatePath)
+                    .replacingOccurrences(of: "{key}", with: tls.keyPath)
+            }
+            command = command
                 .replacingOccurrences(of: "{port}", with: "\(port)")
                 .replacingOccurrences(of: "{target}", with: "127.0.0.1:\(target)")
             let process = Process()
@@ -86,7 +95,7 @@ public final class RunningRelay: @unchecked Sendable {
         self.server = server
     }
 
-    /// Resident memory in bytes of the relay process (with its children, as websockify forks); of this
+    /// Memory in bytes of the relay process and its children (websockify forks), as PSS; of this
     /// process for an in-process relay.
     public func residentBytes() -> UInt64 {
         let pid = self.process?.processIdentifier ?? getpid()
@@ -105,13 +114,23 @@ public final class RunningRelay: @unchecked Sendable {
         if let server { await server.stop(timeout: .seconds(2)) }
     }
 
+    /// Proportional set size (shared pages split among the processes that map them), so that forked
+    /// children are not each charged the whole interpreter; VmRSS where smaps_rollup is missing.
     static func rss(of pid: Int32) -> UInt64 {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let kib = line.split(separator: " ").dropFirst().first.flatMap { UInt64($0) } ?? 0
+        if let rollup = try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8),
+            let kib = Self.field("Pss:", in: rollup)
+        {
             return kib * 1024
         }
-        return 0
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+        return (Self.field("VmRSS:", in: status) ?? 0) * 1024
+    }
+
+    private static func field(_ name: String, in text: String) -> UInt64? {
+        for line in text.split(separator: "\n") where line.hasPrefix(name) {
+            return line.split(separator: " ").dropFirst().first.flatMap { UInt64($0) }
+        }
+        return nil
     }
 
     static func children(of pid: Int32) -> [Int32] {
