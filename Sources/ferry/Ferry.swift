@@ -49,7 +49,7 @@ struct Ferry: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Address to accept connections on, ADDR:PORT; IPv6 in brackets. Repeatable.", valueName: "addr:port"))
     var listen: [String] = []
 
-    @Option(help: ArgumentHelp("PATH=HOST:PORT or PATH=unix:/path. A path matches itself and what lies below it; the longest match wins. Repeatable.", valueName: "path=target"))
+    @Option(help: ArgumentHelp("PATH=TARGET[,OPTION...]: TARGET is HOST:PORT, tls://HOST:PORT, unix:/path or dynamic (from the token); options auth=token, client-cn=NAME, tls-verify=false. A path matches itself and what lies below it; the longest match wins. Repeatable.", valueName: "path=target"))
     var route: [String] = []
 
     @Option(help: ArgumentHelp("Also allow this browser Origin (SCHEME://HOST[:PORT], or * for any). Without it, only clients with no Origin or an Origin on the relay's own host name get in. Repeatable.", valueName: "origin"))
@@ -103,6 +103,27 @@ struct Ferry: AsyncParsableCommand {
     @Option(help: ArgumentHelp("PEM CA trusted for tls:// backends, besides the system store.", valueName: "file"))
     var backendCa: String?
 
+    @Option(help: ArgumentHelp("Also read the token from this cookie. (default: cookies are not read)", valueName: "name"))
+    var tokenCookie: String?
+
+    @Option(help: ArgumentHelp("websockify TokenFile ('token: host:port' lines), or a folder of them; reloaded on change, removed tokens end their sessions.", valueName: "path"))
+    var tokenFile: String?
+
+    @Option(help: ArgumentHelp("JWT key: an HMAC secret (HS256/384/512), a PEM public key (RS256, ES256, EdDSA) or a JWKS file.", valueName: "file"))
+    var jwtKey: String?
+
+    @Option(help: ArgumentHelp("Require this JWT 'iss'.", valueName: "issuer"))
+    var jwtIssuer: String?
+
+    @Option(help: ArgumentHelp("Require this JWT 'aud'.", valueName: "audience"))
+    var jwtAudience: String?
+
+    @Flag(help: "Close a session with 1008 when its JWT expires.")
+    var jwtEnforceExpiryOnSession = false
+
+    @Option(help: ArgumentHelp("A dynamic target allowed by tokens: HOST:PORTS or CIDR:PORTS (PORTS: 5900, 5900-5999 or *), or unix:/path. Repeatable; with none, dynamic targets are refused.", valueName: "rule"))
+    var allowTarget: [String] = []
+
     @OptionGroup var logging: LoggingFlags
 
     @Argument(help: ArgumentHelp("websockify style: [ADDR:]PORT TARGET, where TARGET is HOST:PORT or unix:/path.", valueName: "listen-and-target"))
@@ -132,6 +153,13 @@ struct Ferry: AsyncParsableCommand {
         options.tlsClientCA = self.tlsClientCa
         options.tlsClientAuth = self.tlsClientAuth
         options.backendCA = self.backendCa
+        options.tokenCookie = self.tokenCookie
+        options.tokenFile = self.tokenFile
+        options.jwtKey = self.jwtKey
+        options.jwtIssuer = self.jwtIssuer
+        options.jwtAudience = self.jwtAudience
+        options.jwtEnforceExpiryOnSession = self.jwtEnforceExpiryOnSession
+        options.allowTarget = self.allowTarget
 
         let (configuration, loggingOptions) = try exitOnConfigurationError { try options.parse() }
         let logger = bootstrapLogging(loggingOptions)

@@ -6,11 +6,14 @@ public enum BackendTarget: Hashable, Sendable, CustomStringConvertible {
     case tls(host: String, port: Int)
     /// A Unix domain stream socket.
     case unix(path: String)
+    /// The target comes from the client's token (`--route /connect=dynamic`), checked against `--allow-target`.
+    case dynamic
 
     static let expected = "HOST:PORT, tls://HOST:PORT or unix:/path"
 
     /// Parses `host:port`, `[v6]:port`, `tls://host:port` or `unix:/path`.
     public static func parse(_ text: String, flag: String, context: String) throws(ConfigurationError) -> BackendTarget {
+        if text == "dynamic" { return .dynamic }
         if text.hasPrefix("tls://") {
             guard case .tcp(let host, let port) = try Self.parse(String(text.dropFirst("tls://".count)), flag: flag, context: context) else {
                 throw ConfigurationError(flag: flag, value: context, problem: "tls:// needs a host and port", expected: "tls://HOST:PORT")
@@ -45,6 +48,7 @@ public enum BackendTarget: Hashable, Sendable, CustomStringConvertible {
         case .tcp(let host, let port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         case .tls(let host, let port): return "tls://" + BackendTarget.tcp(host: host, port: port).description
         case .unix(let path): return "unix:\(path)"
+        case .dynamic: return "dynamic"
         }
     }
 }

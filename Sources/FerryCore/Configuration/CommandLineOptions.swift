@@ -36,6 +36,13 @@ public struct CommandLineOptions: Sendable {
     public var tlsClientCA: String?
     public var tlsClientAuth: String?
     public var backendCA: String?
+    public var tokenCookie: String?
+    public var tokenFile: String?
+    public var jwtKey: String?
+    public var jwtIssuer: String?
+    public var jwtAudience: String?
+    public var jwtEnforceExpiryOnSession = false
+    public var allowTarget: [String] = []
 
     public init() {}
 
@@ -88,9 +95,41 @@ public struct CommandLineOptions: Sendable {
             originPolicy: OriginPolicy(allowed: origins),
             limits: limits,
             tls: try self.listenerTLS(),
-            backendTLS: BackendTLSOptions(extraCAPath: self.backendCA)
+            backendTLS: BackendTLSOptions(extraCAPath: self.backendCA),
+            auth: try self.authOptions()
         )
         return (configuration, try self.loggingOptions())
+    }
+
+    /// Parses the token and target flags.
+    func authOptions() throws(ConfigurationError) -> AuthOptions {
+        var options = AuthOptions()
+        if let name = self.tokenCookie {
+            let valid = !name.isEmpty && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && !"()<>@,;:\\\"/[]?={}".utf8.contains($0) }
+            guard valid else {
+                throw ConfigurationError(flag: "--token-cookie", value: name, problem: "not a cookie name", expected: "letters, digits and -_.!~*'")
+            }
+            options.tokenCookie = name
+        }
+        if let path = self.tokenFile {
+            var info = stat()
+            guard stat(path, &info) == 0 else {
+                throw ConfigurationError(flag: "--token-file", value: path, problem: "not found", expected: "a TokenFile or a folder of them")
+            }
+            options.tokenFilePath = path
+        }
+        if let path = self.jwtKey {
+            try Self.checkReadable(path, flag: "--jwt-key")
+            options.jwtKeyPath = path
+        }
+        options.jwtIssuer = self.jwtIssuer
+        options.jwtAudience = self.jwtAudience
+        options.enforceExpiryOnSession = self.jwtEnforceExpiryOnSession
+        if options.enforceExpiryOnSession && options.jwtKeyPath == nil {
+            throw ConfigurationError(flag: "--jwt-enforce-expiry-on-session", value: "", problem: "needs JWTs", expected: "--jwt-key FILE")
+        }
+        options.allowedTargets = try self.allowTarget.map { (text) throws(ConfigurationError) in try TargetRule.parse(text) }
+        return options
     }
 
     /// Parses the listener TLS flags; nil when no certificate is given.

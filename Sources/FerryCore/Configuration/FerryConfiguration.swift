@@ -12,6 +12,7 @@ public struct FerryConfiguration: Sendable {
     /// TLS on the listeners; nil serves plain `ws://` only.
     public var tls: ListenerTLSOptions?
     public var backendTLS: BackendTLSOptions
+    public var auth: AuthOptions
 
     public init(
         listeners: [ListenAddress],
@@ -20,7 +21,8 @@ public struct FerryConfiguration: Sendable {
         limits: Limits = Limits(),
         staticPages: [String: StaticPage] = [:],
         tls: ListenerTLSOptions? = nil,
-        backendTLS: BackendTLSOptions = BackendTLSOptions()
+        backendTLS: BackendTLSOptions = BackendTLSOptions(),
+        auth: AuthOptions = AuthOptions()
     ) throws(ConfigurationError) {
         self.listeners = listeners
         self.routes = try RouteTable(routes)
@@ -29,6 +31,10 @@ public struct FerryConfiguration: Sendable {
         self.staticPages = staticPages
         self.tls = tls
         self.backendTLS = backendTLS
+        self.auth = auth
+        if !auth.hasTokenSource, let route = routes.first(where: UpgradePolicy.needsToken) {
+            throw ConfigurationError(flag: "--route", value: route.description, problem: "needs tokens but no token source is given", expected: "--token-file PATH or --jwt-key FILE")
+        }
         if tls == nil, let route = routes.first(where: { !$0.options.clientNames.isEmpty }) {
             throw ConfigurationError(flag: "--route", value: route.description, problem: "client-cn needs client certificates", expected: "--tls-cert, --tls-key and --tls-client-ca")
         }

@@ -61,10 +61,13 @@ public struct RouteOptions: Hashable, Sendable {
     public var clientNames: Set<String> = []
     /// `tls-verify=false`: do not verify a `tls://` backend's certificate (lab setups only).
     public var verifyBackendTLS = true
+    /// `auth=token`: a token valid for this route is required.
+    public var requiresToken = false
 
-    public init(clientNames: Set<String> = [], verifyBackendTLS: Bool = true) {
+    public init(clientNames: Set<String> = [], verifyBackendTLS: Bool = true, requiresToken: Bool = false) {
         self.clientNames = clientNames
         self.verifyBackendTLS = verifyBackendTLS
+        self.requiresToken = requiresToken
     }
 
     static func parse(_ items: ArraySlice<Substring>, flag: String, route: String) throws(ConfigurationError) -> RouteOptions {
@@ -78,12 +81,16 @@ public struct RouteOptions: Hashable, Sendable {
                 options.clientNames.insert(value)
             case "tls-verify" where value == "false" || value == "true":
                 options.verifyBackendTLS = value == "true"
+            case "auth" where value == "token":
+                options.requiresToken = true
+            case "auth" where value == "none":
+                options.requiresToken = false
             default:
                 throw ConfigurationError(
                     flag: flag,
                     value: route,
                     problem: "unknown route option '\(item)'",
-                    expected: "client-cn=NAME or tls-verify=false"
+                    expected: "auth=token, client-cn=NAME or tls-verify=false"
                 )
             }
         }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -111,7 +112,13 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             // The identity comes from the verified certificate only, never from request headers.
             let identity = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?
                 .peerCertificate.map(ClientIdentity.init(certificate:))
-            self.environment.policy.decide(head: head, handshake: handshake, clientIdentity: identity, eventLoop: context.eventLoop)
+            self.environment.policy.decide(
+                head: head,
+                handshake: handshake,
+                clientIdentity: identity,
+                clientAddress: context.channel.remoteAddress?.ipAddress ?? "unknown",
+                eventLoop: context.eventLoop
+            )
                 .assumeIsolated()
                 .whenComplete { result in
                     switch result {
@@ -184,10 +191,12 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             client: context.channel.remoteAddress?.logDescription ?? "unknown",
             route: plan.route.path,
             target: plan.target.description,
-            started: started
+            started: started,
+            tokenFingerprint: plan.tokenFingerprint
         )
         let splice = Splice(summary: summary, logger: self.logger) { environment.registry.release(slot) }
-        let session = WebSocketSessionHandler(splice: splice, limits: environment.limits)
+        let expiresIn = plan.expiresAt.map { TimeAmount.milliseconds(Int64(max(0, $0.timeIntervalSinceNow) * 1000)) }
+        let session = WebSocketSessionHandler(splice: splice, limits: environment.limits, expiresIn: expiresIn)
         let backendHandler = BackendHandler(splice: splice, closeTimeout: environment.limits.closeTimeout)
         splice.attach(client: session, backend: backendHandler)
 
@@ -195,7 +204,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         let loop = context.eventLoop
         environment.registry.activate(
             slot,
-            handle: .init(close: { code, reason in
+            handle: .init(tokenFingerprint: plan.tokenFingerprint, close: { code, reason in
                 loop.execute { loopBoundSplice.value.close(code: code, reason: reason) }
             })
         )

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 
@@ -6,32 +7,54 @@ public struct UpgradePlan: Sendable, Equatable {
     public var route: Route
     public var target: BackendTarget
     public var subprotocol: String?
+    /// The fingerprint of the token that authorized the session, if one did.
+    public var tokenFingerprint: String? = nil
+    /// When the session must be closed because its token expires.
+    public var expiresAt: Date? = nil
 }
 
-/// The upgrade decision: route, then Origin (later: tokens). It answers with a future so that checks
-/// which must wait (a token lookup, a rate limiter) fit without changing the handshake handler; a
-/// failed future carries a ``HandshakeRejection``.
+/// The upgrade decision: route, then Origin, then client certificate, then tokens. It answers with a
+/// future because token checks can wait (a JWT signature check, a DNS lookup for a dynamic target);
+/// a failed future carries a ``HandshakeRejection``.
 public struct UpgradePolicy: Sendable {
     public var routes: RouteTable
     public var originPolicy: OriginPolicy
+    public var authorizer: Authorizer?
 
-    public init(routes: RouteTable, originPolicy: OriginPolicy) {
+    public init(routes: RouteTable, originPolicy: OriginPolicy, authorizer: Authorizer? = nil) {
         self.routes = routes
         self.originPolicy = originPolicy
+        self.authorizer = authorizer
     }
 
     public func decide(
         head: HTTPRequestHead,
         handshake: WebSocketHandshake,
         clientIdentity: ClientIdentity? = nil,
+        clientAddress: String = "",
         eventLoop: EventLoop
     ) -> EventLoopFuture<UpgradePlan> {
-        eventLoop.makeCompletedFuture { () throws(HandshakeRejection) in
-            try self.decide(head: head, handshake: handshake, clientIdentity: clientIdentity)
+        let plan: UpgradePlan
+        do {
+            plan = try self.decide(head: head, handshake: handshake, clientIdentity: clientIdentity)
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+        guard Self.needsToken(plan.route) else { return eventLoop.makeSucceededFuture(plan) }
+        guard let authorizer = self.authorizer else {
+            return eventLoop.makeFailedFuture(HandshakeRejection(.forbidden, "no token source configured"))
+        }
+        let token = PresentedToken.find(in: head, cookieName: authorizer.options.tokenCookie)
+        return authorizer.authorize(route: plan.route, token: token, clientAddress: clientAddress, eventLoop: eventLoop).map { grant in
+            var authorized = plan
+            authorized.target = grant.target
+            authorized.tokenFingerprint = grant.tokenFingerprint
+            authorized.expiresAt = grant.expiresAt
+            return authorized
         }
     }
 
-    /// The synchronous part of the decision, for tests and for checks that need nothing to wait on.
+    /// The checks that need nothing to wait on: route, Origin, client certificate.
     /// `clientIdentity` is the verified client certificate, if the connection has one.
     public func decide(
         head: HTTPRequestHead,
@@ -52,5 +75,10 @@ public struct UpgradePolicy: Sendable {
             }
         }
         return UpgradePlan(route: route, target: route.target, subprotocol: handshake.subprotocol)
+    }
+
+    static func needsToken(_ route: Route) -> Bool {
+        if case .dynamic = route.target { return true }
+        return route.options.requiresToken
     }
 }

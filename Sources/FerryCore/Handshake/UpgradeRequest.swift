@@ -38,13 +38,18 @@ public enum UpgradeRequest: Sendable, Equatable {
             return .failure(.badRequest("Sec-WebSocket-Key must be one base64-encoded 16-byte value"))
         }
         let offered = head.headers[canonicalForm: "Sec-WebSocket-Protocol"].map(String.init)
+        // `bearer.TOKEN` entries carry a token, not a protocol: never chosen, never echoed.
+        let protocols = offered.filter { !$0.hasPrefix(PresentedToken.subprotocolPrefix) }
         let subprotocol: String?
-        if offered.isEmpty {
-            subprotocol = nil
-        } else if offered.contains(Self.binarySubprotocol) {
+        if protocols.contains(Self.binarySubprotocol) {
             subprotocol = Self.binarySubprotocol
-        } else {
+        } else if !protocols.isEmpty {
             return .failure(.badRequest("no supported subprotocol offered; supported: \(Self.binarySubprotocol), or none"))
+        } else if protocols.count != offered.count {
+            // A browser fails a handshake whose answer selects none of its offers.
+            return .failure(.badRequest("offer 'binary' alongside 'bearer.TOKEN': new WebSocket(url, [\"binary\", \"bearer.\" + token])"))
+        } else {
+            subprotocol = nil
         }
         return .success(WebSocketHandshake(offeredSubprotocols: offered, subprotocol: subprotocol))
     }

@@ -72,6 +72,9 @@ public struct BackendConnector: Sendable {
                     }
                     .map { channel }
             }
+        case .dynamic:
+            // The upgrade decision replaces a dynamic target with the checked one before connecting.
+            return eventLoop.makeFailedFuture(Failure.unreachable("dynamic target was not resolved"))
         case .unix(let path):
             future = bootstrap.connect(unixDomainSocketPath: path)
         }

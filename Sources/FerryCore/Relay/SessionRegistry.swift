@@ -7,6 +7,8 @@ import NIOCore
 public final class SessionRegistry: Sendable {
     /// A live session as seen from outside its event loop.
     public struct Handle: Sendable {
+        /// The fingerprint of the token that opened the session, for revocation.
+        public let tokenFingerprint: String?
         /// Asks the session to close with this code and reason; safe from any thread.
         public let close: @Sendable (_ code: UInt16, _ reason: String) -> Void
     }
@@ -53,6 +55,14 @@ public final class SessionRegistry: Sendable {
     /// Asks every live session to close.
     public func closeAll(code: UInt16, reason: String) {
         let handles = self.state.withLockedValue { Array($0.live.values) }
+        for handle in handles { handle.close(code, reason) }
+    }
+
+    /// Asks the sessions opened with these tokens to close (a token file no longer lists them).
+    public func closeSessions(tokenFingerprints: Set<String>, code: UInt16, reason: String) {
+        let handles = self.state.withLockedValue { state in
+            state.live.values.filter { $0.tokenFingerprint.map(tokenFingerprints.contains) ?? false }
+        }
         for handle in handles { handle.close(code, reason) }
     }
 }

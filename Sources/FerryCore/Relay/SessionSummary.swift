@@ -15,6 +15,8 @@ struct SessionSummary {
     var route: String
     var target: String
     var started: NIODeadline
+    /// The fingerprint of the token that opened the session (never the token).
+    var tokenFingerprint: String? = nil
     var bytesToBackend: UInt64 = 0
     var bytesToClient: UInt64 = 0
     var closeCode: UInt16?
@@ -43,6 +45,7 @@ struct SessionSummary {
                 "close_code": "\(self.closeCode.map(String.init) ?? "none")",
                 "closed_by": "\(self.closedBy?.rawValue ?? "unknown")",
                 "reason": "\(self.reason ?? "")",
+                "token": "\(self.tokenFingerprint ?? "none")",
             ]
         )
     }

@@ -26,10 +26,14 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     private var keepalive: KeepaliveState
     private var keepaliveTimer: Scheduled<Void>?
     private var closeTimer: Scheduled<Void>?
+    private let expiresIn: TimeAmount?
+    private var expiryTimer: Scheduled<Void>?
 
-    init(splice: Splice, limits: Limits) {
+    /// - Parameter expiresIn: when the session's token expires (`--jwt-enforce-expiry-on-session`).
+    init(splice: Splice, limits: Limits, expiresIn: TimeAmount? = nil) {
         self.splice = splice
         self.limits = limits
+        self.expiresIn = expiresIn
         self.keepalive = KeepaliveState(limits: limits, now: .now())
     }
 
@@ -38,9 +42,15 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         self.scheduleKeepalive()
+        if let expiresIn = self.expiresIn {
+            self.expiryTimer = context.eventLoop.assumeIsolated().scheduleTask(in: expiresIn) { [self] in
+                self.splice.close(code: 1008, reason: "token expired")
+            }
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        self.expiryTimer?.cancel()
         self.keepaliveTimer?.cancel()
         self.closeTimer?.cancel()
         self.context = nil

@@ -28,25 +28,38 @@ public final class FerryServer: Service, Sendable {
         for route in configuration.routes.routes where !route.options.verifyBackendTLS {
             logger.warning("backend TLS certificates are not verified on this route", metadata: ["route": "\(route.path)"])
         }
+        let registry = SessionRegistry(maxConnections: configuration.limits.maxConnections)
+        let tokenFile = try configuration.auth.tokenFilePath.map { (path) throws(ConfigurationError) in
+            try TokenFileSource(path: path, logger: logger) { revoked in
+                // A token removed from the file ends its live sessions.
+                registry.closeSessions(tokenFingerprints: revoked, code: 1008, reason: "token revoked")
+            }
+        }
+        let needsAuth = configuration.routes.routes.contains(where: UpgradePolicy.needsToken)
         self.environment = RelayEnvironment(
             configuration: configuration,
-            registry: SessionRegistry(maxConnections: configuration.limits.maxConnections),
+            registry: registry,
             payloadPools: PayloadBufferPools(group: group),
             tls: tls,
             backendTLS: needsBackendTLS ? try BackendTLSContexts(options: configuration.backendTLS) : nil,
+            authorizer: needsAuth ? Authorizer(options: configuration.auth, tokenFile: tokenFile) : nil,
             logger: logger
         )
     }
 
     /// What can be reloaded without a restart (for a ``ReloadService``).
     public var reloadables: [any Reloadable] {
-        [self.environment.tls].compactMap { $0 }
+        var reloadables: [any Reloadable] = []
+        if let tls = self.environment.tls { reloadables.append(tls) }
+        if let tokenFile = self.environment.policy.authorizer?.tokenFile { reloadables.append(tokenFile) }
+        return reloadables
     }
 
     /// Binds every listen address; returns the bound addresses (port 0 resolved). A failure to bind any
     /// address closes those already bound and throws a ``ConfigurationError`` naming the address.
     @discardableResult
     public func start() async throws -> [SocketAddress] {
+        try await self.environment.policy.authorizer?.prepare()
         var bound: [Channel] = []
         for address in self.environment.configuration.listeners {
             do {

@@ -19,10 +19,11 @@ public struct RelayEnvironment: Sendable {
         payloadPools: PayloadBufferPools,
         tls: ServerTLSContextProvider?,
         backendTLS: BackendTLSContexts?,
+        authorizer: Authorizer?,
         logger: Logger
     ) {
         self.configuration = configuration
-        self.policy = UpgradePolicy(routes: configuration.routes, originPolicy: configuration.originPolicy)
+        self.policy = UpgradePolicy(routes: configuration.routes, originPolicy: configuration.originPolicy, authorizer: authorizer)
         self.connector = BackendConnector(limits: configuration.limits, tls: backendTLS)
         self.registry = registry
         self.payloadPools = payloadPools
