@@ -124,6 +124,12 @@ struct Ferry: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A dynamic target allowed by tokens: HOST:PORTS or CIDR:PORTS (PORTS: 5900, 5900-5999 or *), or unix:/path. Repeatable; with none, dynamic targets are refused.", valueName: "rule"))
     var allowTarget: [String] = []
 
+    @Option(help: ArgumentHelp("Serve files from this folder for plain GET/HEAD requests (a browser client such as noVNC).", valueName: "dir"))
+    var web: String?
+
+    @Option(help: ArgumentHelp("Security headers on served HTML (nosniff, a Content-Security-Policy that allows WebSockets to this host): default or none.", valueName: "setting"))
+    var webHeaders: String?
+
     @OptionGroup var logging: LoggingFlags
 
     @Argument(help: ArgumentHelp("websockify style: [ADDR:]PORT TARGET, where TARGET is HOST:PORT or unix:/path.", valueName: "listen-and-target"))
@@ -160,6 +166,8 @@ struct Ferry: AsyncParsableCommand {
         options.jwtAudience = self.jwtAudience
         options.jwtEnforceExpiryOnSession = self.jwtEnforceExpiryOnSession
         options.allowTarget = self.allowTarget
+        options.web = self.web
+        options.webHeaders = self.webHeaders
 
         let (configuration, loggingOptions) = try exitOnConfigurationError { try options.parse() }
         let logger = bootstrapLogging(loggingOptions)

@@ -43,6 +43,8 @@ public struct CommandLineOptions: Sendable {
     public var jwtAudience: String?
     public var jwtEnforceExpiryOnSession = false
     public var allowTarget: [String] = []
+    public var web: String?
+    public var webHeaders: String?
 
     public init() {}
 
@@ -96,9 +98,27 @@ public struct CommandLineOptions: Sendable {
             limits: limits,
             tls: try self.listenerTLS(),
             backendTLS: BackendTLSOptions(extraCAPath: self.backendCA),
-            auth: try self.authOptions()
+            auth: try self.authOptions(),
+            web: try self.webOptions()
         )
         return (configuration, try self.loggingOptions())
+    }
+
+    func webOptions() throws(ConfigurationError) -> WebOptions? {
+        var securityHeaders = true
+        if let text = self.webHeaders {
+            guard text == "none" || text == "default" else {
+                throw ConfigurationError(flag: "--web-headers", value: text, problem: "unknown setting", expected: "default or none")
+            }
+            securityHeaders = text == "default"
+        }
+        guard let root = self.web else {
+            if self.webHeaders != nil {
+                throw ConfigurationError(flag: "--web-headers", value: self.webHeaders ?? "", problem: "needs a folder", expected: "--web DIR")
+            }
+            return nil
+        }
+        return WebOptions(root: root, securityHeaders: securityHeaders)
     }
 
     /// Parses the token and target flags.

@@ -13,6 +13,8 @@ public struct FerryConfiguration: Sendable {
     public var tls: ListenerTLSOptions?
     public var backendTLS: BackendTLSOptions
     public var auth: AuthOptions
+    /// Static files for plain GET/HEAD requests; nil serves none.
+    public var web: WebOptions?
 
     public init(
         listeners: [ListenAddress],
@@ -22,7 +24,8 @@ public struct FerryConfiguration: Sendable {
         staticPages: [String: StaticPage] = [:],
         tls: ListenerTLSOptions? = nil,
         backendTLS: BackendTLSOptions = BackendTLSOptions(),
-        auth: AuthOptions = AuthOptions()
+        auth: AuthOptions = AuthOptions(),
+        web: WebOptions? = nil
     ) throws(ConfigurationError) {
         self.listeners = listeners
         self.routes = try RouteTable(routes)
@@ -32,6 +35,7 @@ public struct FerryConfiguration: Sendable {
         self.tls = tls
         self.backendTLS = backendTLS
         self.auth = auth
+        self.web = web
         if !auth.hasTokenSource, let route = routes.first(where: UpgradePolicy.needsToken) {
             throw ConfigurationError(flag: "--route", value: route.description, problem: "needs tokens but no token source is given", expected: "--token-file PATH or --jwt-key FILE")
         }

@@ -276,6 +276,12 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             self.respond(.ok, contentType: page.contentType, body: page.body, headers: [:], head: head, context: context)
             return
         }
+        if let files = self.environment.staticFiles {
+            self.state = .done
+            let channel = context.channel
+            files.respond(to: head, on: channel).whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
         self.refuse(.notFound("not found; this is a WebSocket relay"), head: head, context: context)
     }
 

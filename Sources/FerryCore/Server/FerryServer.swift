@@ -43,6 +43,7 @@ public final class FerryServer: Service, Sendable {
             tls: tls,
             backendTLS: needsBackendTLS ? try BackendTLSContexts(options: configuration.backendTLS) : nil,
             authorizer: needsAuth ? Authorizer(options: configuration.auth, tokenFile: tokenFile) : nil,
+            staticFiles: try configuration.web.map { (options) throws(ConfigurationError) in try StaticFileServer(options: options) },
             logger: logger
         )
     }

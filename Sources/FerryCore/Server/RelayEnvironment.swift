@@ -11,6 +11,8 @@ public struct RelayEnvironment: Sendable {
     public let payloadPools: PayloadBufferPools
     /// The listeners' TLS context; nil without `--tls-cert`.
     public let tls: ServerTLSContextProvider?
+    /// Files for plain GET/HEAD requests; nil without `--web`.
+    public let staticFiles: StaticFileServer?
     public let logger: Logger
 
     public init(
@@ -20,6 +22,7 @@ public struct RelayEnvironment: Sendable {
         tls: ServerTLSContextProvider?,
         backendTLS: BackendTLSContexts?,
         authorizer: Authorizer?,
+        staticFiles: StaticFileServer?,
         logger: Logger
     ) {
         self.configuration = configuration
@@ -28,6 +31,7 @@ public struct RelayEnvironment: Sendable {
         self.registry = registry
         self.payloadPools = payloadPools
         self.tls = tls
+        self.staticFiles = staticFiles
         self.logger = logger
     }
 
