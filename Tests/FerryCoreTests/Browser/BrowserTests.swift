@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+
+/// Runs the real-browser suite (Tests/Browser/run_browser_tests.py): headless Chromium loads pages
+/// served by `ferry --web` and talks through Ferry over ws:// and wss://, and two pages plus a raw TCP
+/// client chat through `ferry demo`. `.ci/run` installs Chromium; on a machine without it this test
+/// is skipped (and says so).
+@Suite("Browser (headless Chromium)")
+struct BrowserTests {
+    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// The `ferry` binary built next to this test bundle.
+    static var ferry: String? {
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = folder.appendingPathComponent("ferry").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            folder.deleteLastPathComponent()
+        }
+        return nil
+    }
+
+    @Test(.enabled(if: BrowserTests.chromium != nil, "chromium is not installed (apt-get install chromium)"))
+    func pagesAndDemoInHeadlessChromium() throws {
+        let ferry = try #require(Self.ferry, "the ferry executable was not built next to the tests")
+        let script = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Browser/run_browser_tests.py")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script.path, ferry]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let log = String(decoding: data, as: UTF8.self)
+        #expect(process.terminationStatus == 0, "browser suite failed:\n\(log)")
+        #expect(log.contains("PASS page"), "\(log)")
+        #expect(log.contains("PASS demo"), "\(log)")
+    }
+}
