@@ -2,6 +2,7 @@ import ArgumentParser
 import FerryCore
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -124,6 +125,12 @@ struct Ferry: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A dynamic target allowed by tokens: HOST:PORTS or CIDR:PORTS (PORTS: 5900, 5900-5999 or *), or unix:/path. Repeatable; with none, dynamic targets are refused.", valueName: "rule"))
     var allowTarget: [String] = []
 
+    @Option(help: ArgumentHelp("On SIGTERM, answer /readyz with 503 this long before closing the listeners, so load balancers notice. (default: 5s)", valueName: "duration"))
+    var drainDelay: String?
+
+    @Option(help: ArgumentHelp("On SIGTERM, let live sessions go on this long after the listeners close; then they get close 1001. (default: 25s)", valueName: "duration"))
+    var drainTimeout: String?
+
     @Option(help: ArgumentHelp("Serve files from this folder for plain GET/HEAD requests (a browser client such as noVNC).", valueName: "dir"))
     var web: String?
 
@@ -166,6 +173,8 @@ struct Ferry: AsyncParsableCommand {
         options.jwtAudience = self.jwtAudience
         options.jwtEnforceExpiryOnSession = self.jwtEnforceExpiryOnSession
         options.allowTarget = self.allowTarget
+        options.drainDelay = self.drainDelay
+        options.drainTimeout = self.drainTimeout
         options.web = self.web
         options.webHeaders = self.webHeaders
 
@@ -256,16 +265,39 @@ func bootstrapLogging(_ options: LoggingOptions) -> Logger {
     return Logger(label: "ferry")
 }
 
-/// Runs until SIGTERM or SIGINT, then shuts the services down gracefully.
+/// Runs until SIGTERM (a graceful drain) or SIGINT (stop now); a second SIGTERM during a drain also
+/// stops at once.
 func runUntilSignalled(_ services: [any Service], logger: Logger) async throws {
     let group = ServiceGroup(
         configuration: .init(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
+            gracefulShutdownSignals: [.sigterm],
+            cancellationSignals: [.sigint],
             logger: logger
         )
     )
-    try await group.run()
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        tasks.addTask {
+            var seen = 0
+            for await _ in await UnixSignalsSequence(trapping: .sigterm) {
+                seen += 1
+                if seen == 2 {
+                    logger.notice("second SIGTERM: stopping now")
+                    return
+                }
+            }
+        }
+        // Whichever ends first (the drain, or a second SIGTERM) ends the other.
+        try await tasks.next()
+        tasks.cancelAll()
+    }
+}
+
+/// Writes to standard output at once (a pipe would otherwise hold the text back behind the logs).
+func printNow(_ text: String) {
+    var text = text
+    text.withUTF8 { bytes in _ = write(STDOUT_FILENO, bytes.baseAddress, bytes.count) }
 }
 
 /// Logging flags, shared by the relay and the demo.
@@ -275,10 +307,4 @@ struct LoggingFlags: ParsableArguments {
 
     @Option(help: ArgumentHelp("Log line format: text, or json (one object per line). (default: text)", valueName: "format"))
     var logFormat: String?
-}
-
-/// Writes to standard output at once (a pipe would otherwise hold the text back behind the logs).
-func printNow(_ text: String) {
-    var text = text
-    text.withUTF8 { bytes in _ = write(STDOUT_FILENO, bytes.baseAddress, bytes.count) }
 }

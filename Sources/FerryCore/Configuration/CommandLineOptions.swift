@@ -43,6 +43,8 @@ public struct CommandLineOptions: Sendable {
     public var jwtAudience: String?
     public var jwtEnforceExpiryOnSession = false
     public var allowTarget: [String] = []
+    public var drainDelay: String?
+    public var drainTimeout: String?
     public var web: String?
     public var webHeaders: String?
 
@@ -87,6 +89,8 @@ public struct CommandLineOptions: Sendable {
         limits.idleTimeout = try Self.duration("--idle-timeout", self.idleTimeout, default: limits.idleTimeout, allowZero: true)
         limits.pingInterval = try Self.duration("--ping-interval", self.pingInterval, default: limits.pingInterval, allowZero: true)
         limits.pingTimeout = try Self.duration("--ping-timeout", self.pingTimeout, default: limits.pingTimeout, allowZero: false)
+        limits.drainDelay = try Self.duration("--drain-delay", self.drainDelay, default: limits.drainDelay, allowZero: true)
+        limits.drainTimeout = try Self.duration("--drain-timeout", self.drainTimeout, default: limits.drainTimeout, allowZero: true)
         limits.maxHeaderSize = try Self.size("--max-header-size", self.maxHeaderSize, default: limits.maxHeaderSize, minimum: 1024)
 
         let origins = try self.allowOrigin.map { (text) throws(ConfigurationError) in try OriginPolicy.validate(text) }

@@ -22,6 +22,10 @@ public struct Limits: Sendable, Equatable {
     public var maxHeaderSize: Int = 16 * 1024
     /// After sending a close frame, how long to wait for the client's before dropping the connection.
     public var closeTimeout: TimeAmount = .seconds(5)
+    /// On SIGTERM: how long `/readyz` answers 503 before the listeners close, so load balancers notice.
+    public var drainDelay: TimeAmount = .seconds(5)
+    /// On SIGTERM: how long live sessions may go on after the listeners close; then they get 1001.
+    public var drainTimeout: TimeAmount = .seconds(25)
 
     public init() {}
 }

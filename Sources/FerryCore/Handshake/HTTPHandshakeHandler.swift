@@ -272,6 +272,19 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             return
         }
         let path = String(head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+        switch path {
+        case "/healthz":
+            // The process is alive and answering.
+            self.respond(.ok, contentType: "text/plain; charset=utf-8", body: "ok\n", headers: [:], head: head, context: context)
+            return
+        case "/readyz":
+            let state = self.environment.readiness.state
+            let status: HTTPResponseStatus = state == .ready ? .ok : .serviceUnavailable
+            self.respond(status, contentType: "text/plain; charset=utf-8", body: "\(state.rawValue)\n", headers: [:], head: head, context: context)
+            return
+        default:
+            break
+        }
         if let page = self.environment.configuration.staticPages[path] {
             self.respond(.ok, contentType: page.contentType, body: page.body, headers: [:], head: head, context: context)
             return

@@ -52,7 +52,10 @@ public struct BackendConnector: Sendable {
             }
             let context = options.verifyBackendTLS ? contexts.verifying : contexts.unverified
             let handshake = eventLoop.makePromise(of: Void.self)
+            // No half-closure over TLS: with it NIOSSL takes the backend's close_notify for input
+            // closed and never finishes its own shutdown, so closing waited for NIOSSL's 5 s timeout.
             let connected = bootstrap
+                .channelOption(.allowRemoteHalfClosure, value: false)
                 .channelOption(.socketOption(.so_keepalive), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {

@@ -71,6 +71,7 @@ public final class FerryServer: Service, Sendable {
             }
         }
         self.listeners.withLockedValue { $0.append(contentsOf: bound) }
+        self.environment.readiness.set(.ready)
         let addresses = bound.compactMap(\.localAddress)
         for address in addresses {
             self.environment.logger.info("listening", metadata: ["address": "\(address.logDescription)"])
@@ -80,23 +81,49 @@ public final class FerryServer: Service, Sendable {
 
     /// Closes the listeners, asks live sessions to close with 1001, and waits up to `timeout` for them.
     public func stop(timeout: TimeAmount = .seconds(10)) async {
+        self.environment.readiness.set(.draining)
+        await self.closeListeners()
+        self.environment.registry.closeAll(code: 1001, reason: "going away")
+        await self.waitForSessions(upTo: timeout)
+    }
+
+    /// Runs until graceful shutdown (SIGTERM), then drains: `/readyz` turns 503 at once; after
+    /// `--drain-delay` the listeners close; live sessions go on until they end or `--drain-timeout`
+    /// passes; then each gets 1001 "going away". Cancellation (SIGINT, or a second signal) cuts the
+    /// waits short.
+    public func run() async throws {
+        if self.listeners.withLockedValue({ $0.isEmpty }) { try await self.start() }
+        try? await gracefulShutdown()
+        let limits = self.environment.limits
+        let logger = self.environment.logger
+        self.environment.readiness.set(.draining)
+        logger.info("draining", metadata: ["sessions": "\(self.environment.registry.count)", "delay_ms": "\(limits.drainDelay.nanoseconds / 1_000_000)"])
+        try? await Task.sleep(for: .nanoseconds(limits.drainDelay.nanoseconds))
+        await self.closeListeners()
+        logger.info("listeners closed; waiting for sessions", metadata: ["sessions": "\(self.environment.registry.count)"])
+        await self.waitForSessions(upTo: limits.drainTimeout)
+        if self.environment.registry.count > 0 {
+            logger.info("drain timeout; closing sessions", metadata: ["sessions": "\(self.environment.registry.count)"])
+            self.environment.registry.closeAll(code: 1001, reason: "going away")
+            await self.waitForSessions(upTo: limits.closeTimeout + .seconds(1))
+        }
+        logger.info("stopped")
+    }
+
+    private func closeListeners() async {
         let channels = self.listeners.withLockedValue { channels in
             defer { channels = [] }
             return channels
         }
         for channel in channels { try? await channel.close() }
-        self.environment.registry.closeAll(code: 1001, reason: "server shutting down")
-        let deadline = NIODeadline.now() + timeout
-        while self.environment.registry.count > 0 && NIODeadline.now() < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
     }
 
-    public func run() async throws {
-        if self.listeners.withLockedValue({ $0.isEmpty }) { try await self.start() }
-        try? await gracefulShutdown()
-        self.environment.logger.info("shutting down", metadata: ["sessions": "\(self.environment.registry.count)"])
-        await self.stop()
+    /// Waits until no session is left, `timeout` passes, or the task is cancelled.
+    private func waitForSessions(upTo timeout: TimeAmount) async {
+        let deadline = NIODeadline.now() + timeout
+        while self.environment.registry.count > 0 && NIODeadline.now() < deadline && !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     private func bootstrap() -> ServerBootstrap {

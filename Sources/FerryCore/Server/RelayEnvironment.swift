@@ -8,6 +8,8 @@ public struct RelayEnvironment: Sendable {
     public let policy: UpgradePolicy
     public let connector: BackendConnector
     public let registry: SessionRegistry
+    /// What `/readyz` answers.
+    public let readiness = Readiness()
     public let payloadPools: PayloadBufferPools
     /// The listeners' TLS context; nil without `--tls-cert`.
     public let tls: ServerTLSContextProvider?
