@@ -189,6 +189,14 @@ struct Ferry: AsyncParsableCommand {
 }
 
 struct Demo: AsyncParsableCommand {
+    /// The demo stops at once on SIGTERM: no load balancer to wait for.
+    static var demoLimits: Limits {
+        var limits = Limits()
+        limits.drainDelay = .zero
+        limits.drainTimeout = .zero
+        return limits
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "ferry demo",
         abstract: "Run a chat demo: the relay, a TCP chat service, and a web page that joins it through the relay."
@@ -213,6 +221,7 @@ struct Demo: AsyncParsableCommand {
             try FerryConfiguration(
                 listeners: [listen],
                 routes: [Route(path: "/chat", target: .tcp(host: chat.host, port: chat.port))],
+                limits: Self.demoLimits,
                 staticPages: ["/": StaticPage(contentType: "text/html; charset=utf-8", body: DemoPage.html)]
             )
         }

@@ -29,7 +29,7 @@ public final class Authorizer: Sendable {
         self.options = options
         self.tokenFile = tokenFile
         self.allowlist = TargetAllowlist(rules: options.allowedTargets)
-        self.limiter = FailureLimiter(limit: options.failureLimit, window: .nanoseconds(Int64(options.failureWindow.components.seconds) * 1_000_000_000))
+        self.limiter = FailureLimiter(limit: options.failureLimit, window: TimeAmount(options.failureWindow))
     }
 
     /// Loads the JWT key (jwt-kit's key store is an actor, so this is async and runs before listening).

@@ -56,7 +56,9 @@ public struct JWTVerifier: Sendable {
             } else if text.contains("-----BEGIN") {
                 throw ConfigurationError(flag: "--jwt-key", value: keyPath, problem: "only public keys are accepted", expected: "a -----BEGIN PUBLIC KEY----- file, a JWKS file or an HMAC secret")
             } else {
-                let secret = text.hasSuffix("\n") ? String(text.dropLast()) : text
+                // A trailing newline (LF or CRLF) from an editor or `echo` is not part of the secret.
+                var secret = Substring(text)
+                while let last = secret.last, last.isNewline { secret = secret.dropLast() }
                 // RFC 7518 §3.2: a key at least as long as the hash. HS384 and HS512 need longer secrets.
                 let length = secret.utf8.count
                 guard length >= 32 else {
@@ -85,7 +87,7 @@ public struct JWTVerifier: Sendable {
         } catch {
             throw .invalid
         }
-        let leeway = TimeInterval(self.leeway.components.seconds)
+        let leeway = Double(self.leeway.components.seconds) + Double(self.leeway.components.attoseconds) / 1e18
         if let exp = claims.exp, exp.value.addingTimeInterval(leeway) < now { throw .expired }
         if let nbf = claims.nbf, nbf.value.addingTimeInterval(-leeway) > now { throw .notYetValid }
         if let issuer = self.issuer, claims.iss?.value != issuer { throw .wrongIssuer }

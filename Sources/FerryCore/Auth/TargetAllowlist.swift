@@ -14,8 +14,11 @@ import Darwin
 ///
 /// A host name is resolved first and *every* address it resolves to must be allowed, so a name that
 /// also points at 169.254.169.254 or 127.0.0.1 cannot slip past a rule written for other addresses.
-/// The connection then goes to a checked address, not to the name again (no second lookup for DNS
-/// rebinding to exploit). With no rules, every dynamic target is refused.
+/// A plain TCP connection then goes to a checked address, not to the name again (no second lookup
+/// for DNS rebinding to exploit). A `tls://` target keeps its name, which certificate verification
+/// needs; it is resolved again at connect time, and the certificate check is what binds the name
+/// then (so `tls-verify=false` should not be combined with dynamic targets). With no rules, every
+/// dynamic target is refused.
 public struct TargetAllowlist: Sendable {
     public let rules: [TargetRule]
 

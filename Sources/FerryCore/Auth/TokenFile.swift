@@ -15,8 +15,8 @@ import Darwin
 public enum TokenFileFormat {
     public static func parse(_ text: String, file: String) throws(ConfigurationError) -> [(token: String, target: BackendTarget)] {
         var entries: [(String, BackendTarget)] = []
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
+        // "\r\n" is one Character in a Swift String, so split on any newline rather than on "\n".
+        for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let trimmed = line.drop { $0 == " " || $0 == "\t" }
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             let place = "\(file):\(index + 1)"
@@ -90,7 +90,9 @@ public final class TokenFileSource: Reloadable, Sendable {
         do {
             let (entries, stamps) = try Self.load(self.path)
             let removed = self.state.withLockedValue { state -> Set<String> in
-                let gone = state.entries.filter { entries[$0.key] == nil }.map { PresentedToken.fingerprint(of: String(decoding: $0.value.token, as: UTF8.self)) }
+                // Removed tokens, and tokens now pointing elsewhere, end their sessions.
+                let gone = state.entries.filter { entries[$0.key]?.target != $0.value.target }
+                    .map { PresentedToken.fingerprint(of: String(decoding: $0.value.token, as: UTF8.self)) }
                 state = State(entries: entries, stamps: stamps)
                 return Set(gone)
             }

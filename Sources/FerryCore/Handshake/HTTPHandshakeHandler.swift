@@ -133,7 +133,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     private func connectBackend(_ plan: UpgradePlan, head: HTTPRequestHead, context: ChannelHandlerContext) {
         guard !self.removed, context.channel.isActive else { return }
-        guard let slot = self.environment.registry.reserve() else {
+        guard let slot = self.environment.registry.reserve(tokenFingerprint: plan.tokenFingerprint) else {
             self.refuse(.tooManyConnections, head: head, context: context)
             return
         }
@@ -202,7 +202,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
         let loopBoundSplice = NIOLoopBound(splice, eventLoop: context.eventLoop)
         let loop = context.eventLoop
-        environment.registry.activate(
+        let stillValid = environment.registry.activate(
             slot,
             handle: .init(tokenFingerprint: plan.tokenFingerprint, close: { code, reason in
                 loop.execute { loopBoundSplice.value.close(code: code, reason: reason) }
@@ -241,6 +241,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
         backend.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in backend.close(promise: nil) }
         context.channel.read()
+        if !stillValid { splice.close(code: 1008, reason: "token revoked") }
         self.logger.debug("session started", metadata: ["route": "\(plan.route.path)", "target": "\(plan.target)"])
     }
 

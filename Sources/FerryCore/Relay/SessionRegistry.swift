@@ -17,6 +17,10 @@ public final class SessionRegistry: Sendable {
         var reserved = 0
         var nextID: UInt64 = 0
         var live: [UInt64: Handle] = [:]
+        /// Slots still connecting, by the fingerprint of their token, so a revocation that comes
+        /// before the session is live is not missed.
+        var connecting: [UInt64: String] = [:]
+        var revokedWhileConnecting: Set<UInt64> = []
     }
 
     public let maxConnections: Int
@@ -27,18 +31,24 @@ public final class SessionRegistry: Sendable {
     }
 
     /// Takes a slot if one is free; returns its id, or nil at the limit.
-    public func reserve() -> UInt64? {
+    public func reserve(tokenFingerprint: String? = nil) -> UInt64? {
         self.state.withLockedValue { state in
             guard state.reserved < self.maxConnections else { return nil }
             state.reserved += 1
             state.nextID += 1
+            if let tokenFingerprint { state.connecting[state.nextID] = tokenFingerprint }
             return state.nextID
         }
     }
 
-    /// Attaches a handle to a reserved slot once its session is spliced.
-    public func activate(_ id: UInt64, handle: Handle) {
-        self.state.withLockedValue { $0.live[id] = handle }
+    /// Attaches a handle to a reserved slot once its session is spliced. Returns false if the
+    /// session's token was revoked while it was connecting (the caller then closes it).
+    public func activate(_ id: UInt64, handle: Handle) -> Bool {
+        self.state.withLockedValue { state in
+            state.live[id] = handle
+            state.connecting[id] = nil
+            return state.revokedWhileConnecting.remove(id) == nil
+        }
     }
 
     /// Frees a slot (the handshake failed, or the session ended).
@@ -46,6 +56,8 @@ public final class SessionRegistry: Sendable {
         self.state.withLockedValue { state in
             state.reserved -= 1
             state.live[id] = nil
+            state.connecting[id] = nil
+            state.revokedWhileConnecting.remove(id)
         }
     }
 
@@ -61,7 +73,10 @@ public final class SessionRegistry: Sendable {
     /// Asks the sessions opened with these tokens to close (a token file no longer lists them).
     public func closeSessions(tokenFingerprints: Set<String>, code: UInt16, reason: String) {
         let handles = self.state.withLockedValue { state in
-            state.live.values.filter { $0.tokenFingerprint.map(tokenFingerprints.contains) ?? false }
+            for (id, fingerprint) in state.connecting where tokenFingerprints.contains(fingerprint) {
+                state.revokedWhileConnecting.insert(id)
+            }
+            return state.live.values.filter { $0.tokenFingerprint.map(tokenFingerprints.contains) ?? false }
         }
         for handle in handles { handle.close(code, reason) }
     }
