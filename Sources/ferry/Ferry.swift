@@ -47,7 +47,7 @@ struct Ferry: AsyncParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("Address to accept connections on, ADDR:PORT; IPv6 in brackets. Repeatable.", valueName: "addr:port"))
+    @Option(help: ArgumentHelp("Address to accept connections on, ADDR:PORT; IPv6 in brackets; add ,proxy-protocol behind a load balancer that sends PROXY headers. Repeatable.", valueName: "addr:port"))
     var listen: [String] = []
 
     @Option(help: ArgumentHelp("PATH=TARGET[,OPTION...]: TARGET is HOST:PORT, tls://HOST:PORT, unix:/path or dynamic (from the token); options auth=token, client-cn=NAME, tls-verify=false. A path matches itself and what lies below it; the longest match wins. Repeatable.", valueName: "path=target"))
@@ -125,6 +125,12 @@ struct Ferry: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A dynamic target allowed by tokens: HOST:PORTS or CIDR:PORTS (PORTS: 5900, 5900-5999 or *), or unix:/path. Repeatable; with none, dynamic targets are refused.", valueName: "rule"))
     var allowTarget: [String] = []
 
+    @Option(help: ArgumentHelp("Serve Prometheus /metrics (and /healthz) here, never on the public listeners.", valueName: "addr:port"))
+    var adminListen: String?
+
+    @Option(help: ArgumentHelp("A load balancer (address or CIDR) whose PROXY headers (listeners with ,proxy-protocol) and X-Forwarded-For/Forwarded headers are believed. Repeatable.", valueName: "cidr"))
+    var trustedProxy: [String] = []
+
     @Option(help: ArgumentHelp("On SIGTERM, answer /readyz with 503 this long before closing the listeners, so load balancers notice. (default: 5s)", valueName: "duration"))
     var drainDelay: String?
 
@@ -173,6 +179,8 @@ struct Ferry: AsyncParsableCommand {
         options.jwtAudience = self.jwtAudience
         options.jwtEnforceExpiryOnSession = self.jwtEnforceExpiryOnSession
         options.allowTarget = self.allowTarget
+        options.trustedProxy = self.trustedProxy
+        options.adminListen = self.adminListen
         options.drainDelay = self.drainDelay
         options.drainTimeout = self.drainTimeout
         options.web = self.web

@@ -105,15 +105,7 @@ public struct TargetRule: Sendable, Equatable, CustomStringConvertible {
         guard self.ports.contains(port) else { return false }
         switch self.hosts {
         case .network(let bytes, let prefix):
-            guard bytes.count == address.count else { return false }
-            var remaining = prefix
-            for index in 0..<bytes.count where remaining > 0 {
-                let bits = min(8, remaining)
-                let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
-                if bytes[index] & mask != address[index] & mask { return false }
-                remaining -= bits
-            }
-            return true
+            return AddressBlock(bytes: bytes, prefix: prefix).contains(address)
         case .name:
             return nameAddresses.contains(address)
         }

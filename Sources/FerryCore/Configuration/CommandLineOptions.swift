@@ -43,6 +43,8 @@ public struct CommandLineOptions: Sendable {
     public var jwtAudience: String?
     public var jwtEnforceExpiryOnSession = false
     public var allowTarget: [String] = []
+    public var trustedProxy: [String] = []
+    public var adminListen: String?
     public var drainDelay: String?
     public var drainTimeout: String?
     public var web: String?
@@ -103,7 +105,14 @@ public struct CommandLineOptions: Sendable {
             tls: try self.listenerTLS(),
             backendTLS: BackendTLSOptions(extraCAPath: self.backendCA),
             auth: try self.authOptions(),
-            web: try self.webOptions()
+            web: try self.webOptions(),
+            trustedProxies: try self.trustedProxy.map { (text) throws(ConfigurationError) in
+                guard let block = AddressBlock(text) else {
+                    throw ConfigurationError(flag: "--trusted-proxy", value: text, problem: "not an address or CIDR block", expected: "e.g. 10.0.0.0/8, 192.0.2.10 or fd00::/8")
+                }
+                return block
+            },
+            adminListen: try self.adminListen.map { (text) throws(ConfigurationError) in try ListenAddress.parse(text, flag: "--admin-listen") }
         )
         return (configuration, try self.loggingOptions())
     }

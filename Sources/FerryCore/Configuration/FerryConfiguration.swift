@@ -15,6 +15,10 @@ public struct FerryConfiguration: Sendable {
     public var auth: AuthOptions
     /// Static files for plain GET/HEAD requests; nil serves none.
     public var web: WebOptions?
+    /// Load balancers whose PROXY headers and X-Forwarded-For / Forwarded headers are believed.
+    public var trustedProxies: [AddressBlock]
+    /// Where `/metrics` is served (`--admin-listen`); nil: nowhere.
+    public var adminListen: ListenAddress?
 
     public init(
         listeners: [ListenAddress],
@@ -25,7 +29,9 @@ public struct FerryConfiguration: Sendable {
         tls: ListenerTLSOptions? = nil,
         backendTLS: BackendTLSOptions = BackendTLSOptions(),
         auth: AuthOptions = AuthOptions(),
-        web: WebOptions? = nil
+        web: WebOptions? = nil,
+        trustedProxies: [AddressBlock] = [],
+        adminListen: ListenAddress? = nil
     ) throws(ConfigurationError) {
         self.listeners = listeners
         self.routes = try RouteTable(routes)
@@ -36,6 +42,11 @@ public struct FerryConfiguration: Sendable {
         self.backendTLS = backendTLS
         self.auth = auth
         self.web = web
+        self.trustedProxies = trustedProxies
+        self.adminListen = adminListen
+        if trustedProxies.isEmpty, let listener = listeners.first(where: \.proxyProtocol) {
+            throw ConfigurationError(flag: "--listen", value: "\(listener),proxy-protocol", problem: "needs the load balancers' addresses", expected: "--trusted-proxy CIDR")
+        }
         if !auth.hasTokenSource, let route = routes.first(where: UpgradePolicy.needsToken) {
             throw ConfigurationError(flag: "--route", value: route.description, problem: "needs tokens but no token source is given", expected: "--token-file PATH or --jwt-key FILE")
         }

@@ -63,6 +63,8 @@ public struct RouteOptions: Hashable, Sendable {
     public var verifyBackendTLS = true
     /// `auth=token`: a token valid for this route is required.
     public var requiresToken = false
+    /// `proxy-protocol=v2`: send the backend a PROXY v2 header with the client's address first.
+    public var sendsProxyHeader = false
 
     public init(clientNames: Set<String> = [], verifyBackendTLS: Bool = true, requiresToken: Bool = false) {
         self.clientNames = clientNames
@@ -85,12 +87,14 @@ public struct RouteOptions: Hashable, Sendable {
                 options.requiresToken = true
             case "auth" where value == "none":
                 options.requiresToken = false
+            case "proxy-protocol" where value == "v2":
+                options.sendsProxyHeader = true
             default:
                 throw ConfigurationError(
                     flag: flag,
                     value: route,
                     problem: "unknown route option '\(item)'",
-                    expected: "auth=token, client-cn=NAME or tls-verify=false"
+                    expected: "auth=token, client-cn=NAME, proxy-protocol=v2 or tls-verify=false"
                 )
             }
         }

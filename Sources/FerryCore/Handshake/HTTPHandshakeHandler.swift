@@ -43,6 +43,8 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var pendingRead = false
     private var removed = false
     private var logger: Logger
+    /// The client: the TCP peer, or who a trusted proxy says it is (PROXY header, forwarding headers).
+    private var clientAddress: SocketAddress?
 
     init(environment: RelayEnvironment, httpHandlers: HTTPHandlers) {
         self.environment = environment
@@ -51,9 +53,28 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if let remote = context.channel.remoteAddress {
-            self.logger[metadataKey: "client"] = "\(remote.logDescription)"
+        if let remote = context.channel.remoteAddress { self.setClient(remote) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let proxied = event as? ProxiedClientAddress {
+            self.setClient(proxied.address)
         }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func setClient(_ address: SocketAddress) {
+        self.clientAddress = address
+        self.logger[metadataKey: "client"] = "\(address.logDescription)"
+    }
+
+    /// Believes `X-Forwarded-For` / `Forwarded` only from a trusted TCP peer.
+    private func applyForwardingHeaders(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard let peer = context.channel.remoteAddress?.addressBytes,
+            let forwarded = ForwardedFor.client(peer: peer, headers: head.headers, trusted: self.environment.configuration.trustedProxies),
+            let address = try? SocketAddress(ipAddress: forwarded, port: 0)
+        else { return }
+        self.setClient(address)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -77,6 +98,9 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if error is NIOSSLError || error is BoringSSLError {
+            self.environment.metrics.tlsHandshakeFailed()
+        }
         guard let error = error as? HTTPParserError else {
             context.close(promise: nil)
             return
@@ -102,6 +126,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     // MARK: Deciding
 
     private func requestComplete(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        self.applyForwardingHeaders(head, context: context)
         switch UpgradeRequest(head) {
         case .plain:
             self.answerPlainRequest(head, context: context)
@@ -116,7 +141,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 head: head,
                 handshake: handshake,
                 clientIdentity: identity,
-                clientAddress: context.channel.remoteAddress?.ipAddress ?? "unknown",
+                clientAddress: self.clientAddress?.ipAddress ?? "unknown",
                 eventLoop: context.eventLoop
             )
                 .assumeIsolated()
@@ -188,13 +213,14 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
         let environment = self.environment
         let summary = SessionSummary(
-            client: context.channel.remoteAddress?.logDescription ?? "unknown",
+            client: self.clientAddress?.logDescription ?? "unknown",
             route: plan.route.path,
             target: plan.target.description,
             started: started,
             tokenFingerprint: plan.tokenFingerprint
         )
-        let splice = Splice(summary: summary, logger: self.logger) { environment.registry.release(slot) }
+        environment.metrics.backendConnected(route: plan.route.path, nanoseconds: (NIODeadline.now() - started).nanoseconds)
+        let splice = Splice(summary: summary, logger: self.logger, metrics: environment.metrics) { environment.registry.release(slot) }
         let expiresIn = plan.expiresAt.map { TimeAmount.milliseconds(Int64(max(0, $0.timeIntervalSinceNow) * 1000)) }
         let session = WebSocketSessionHandler(splice: splice, limits: environment.limits, expiresIn: expiresIn)
         let backendHandler = BackendHandler(splice: splice, closeTimeout: environment.limits.closeTimeout)
@@ -209,6 +235,10 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             })
         )
 
+        if plan.route.options.sendsProxyHeader, let source = self.clientAddress, let destination = context.channel.localAddress {
+            // The backend learns the real client before any of its bytes (PROXY v2).
+            backend.writeAndFlush(ProxyHeaderParser.v2Header(source: source, destination: destination, allocator: backend.allocator), promise: nil)
+        }
         try backend.pipeline.syncOperations.addHandler(backendHandler)
         if let tlsWaiter = try? backend.pipeline.syncOperations.handler(type: BackendTLSHandshakeHandler.self) {
             // Hands on what the backend sent right after its TLS handshake.
@@ -305,6 +335,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         context: ChannelHandlerContext,
         logger: Logger? = nil
     ) {
+        self.environment.metrics.handshakeRefused(status: rejection.status.code)
         let path = head.map { String($0.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "") }
         (logger ?? self.logger).info(
             "handshake refused",

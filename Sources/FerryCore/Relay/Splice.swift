@@ -27,16 +27,19 @@ final class Splice {
     private var phase = Phase.open
     private var summary: SessionSummary
     private let logger: Logger
+    private let metrics: FerryMetrics?
     private let onEnd: () -> Void
     private var client: WebSocketSessionHandler?
     private var backend: BackendHandler?
     private var clientOpen = true
     private var backendOpen = true
 
-    init(summary: SessionSummary, logger: Logger, onEnd: @escaping () -> Void) {
+    init(summary: SessionSummary, logger: Logger, metrics: FerryMetrics? = nil, onEnd: @escaping () -> Void) {
         self.summary = summary
         self.logger = logger
+        self.metrics = metrics
         self.onEnd = onEnd
+        metrics?.sessionStarted(route: summary.route)
     }
 
     /// Connects both handlers; they call back into the splice from then on.
@@ -153,7 +156,16 @@ final class Splice {
         guard !self.clientOpen, !self.backendOpen else { return }
         if case .ended = self.phase { return }
         self.phase = .ended
-        self.summary.log(to: self.logger, now: .now())
+        let now = NIODeadline.now()
+        self.summary.log(to: self.logger, now: now)
+        self.metrics?.sessionEnded(
+            route: self.summary.route,
+            closeCode: self.summary.closeCode,
+            closedBy: self.summary.closedBy?.rawValue ?? "unknown",
+            duration: (now - self.summary.started).nanoseconds,
+            bytesToBackend: self.summary.bytesToBackend,
+            bytesToClient: self.summary.bytesToClient
+        )
         self.client = nil
         self.backend = nil
         self.onEnd()

@@ -5,7 +5,7 @@ import NIOHTTP1
 /// limits, and the handshake handler, which swaps in the WebSocket side after a 101. Later stages
 /// (a PROXY-header decoder, a TLS sniffer) go in front of the HTTP decoder.
 enum ConnectionPipeline {
-    static func configure(_ channel: Channel, environment: RelayEnvironment) throws {
+    static func configure(_ channel: Channel, environment: RelayEnvironment, proxyProtocol: Bool = false) throws {
         let limits = environment.limits
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderFieldSize = limits.maxHeaderSize
@@ -18,6 +18,9 @@ enum ConnectionPipeline {
         )
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(handlers.deadline)
+        if proxyProtocol {
+            try sync.addHandler(ByteToMessageHandler(ProxyProtocolDecoder(trustedProxies: environment.configuration.trustedProxies)))
+        }
         if let tls = environment.tls {
             try sync.addHandler(ByteToMessageHandler(TLSSniffer(provider: tls)))
         }

@@ -13,6 +13,7 @@ public final class FerryServer: Service, Sendable {
     public let environment: RelayEnvironment
     private let group: EventLoopGroup
     private let listeners = NIOLockedValueBox<[Channel]>([])
+    private let admin = NIOLockedValueBox<Channel?>(nil)
 
     /// Loads certificates (TLS listeners, `tls://` backends); a problem with one is a start-up error.
     public init(
@@ -46,7 +47,12 @@ public final class FerryServer: Service, Sendable {
             staticFiles: try configuration.web.map { (options) throws(ConfigurationError) in try StaticFileServer(options: options) },
             logger: logger
         )
+        let metrics = self.environment.metrics
+        self.environment.readiness.observe { metrics.setDraining($0 == .draining) }
     }
+
+    /// The counters served on `--admin-listen`.
+    public var metrics: FerryMetrics { self.environment.metrics }
 
     /// What can be reloaded without a restart (for a ``ReloadService``).
     public var reloadables: [any Reloadable] {
@@ -64,13 +70,18 @@ public final class FerryServer: Service, Sendable {
         var bound: [Channel] = []
         for address in self.environment.configuration.listeners {
             do {
-                bound.append(try await self.bootstrap().bind(host: address.host, port: address.port).get())
+                bound.append(try await self.bootstrap(proxyProtocol: address.proxyProtocol).bind(host: address.host, port: address.port).get())
             } catch {
                 for channel in bound { try? await channel.close() }
                 throw ConfigurationError(flag: "--listen", value: address.description, problem: "cannot listen: \(Self.describe(error))")
             }
         }
         self.listeners.withLockedValue { $0.append(contentsOf: bound) }
+        if let adminAddress = self.environment.configuration.adminListen {
+            let channel = try await AdminServer(address: adminAddress, metrics: self.environment.metrics, group: self.group).start()
+            self.admin.withLockedValue { $0 = channel }
+            self.environment.logger.info("admin listening", metadata: ["address": "\(channel.localAddress?.logDescription ?? "")"])
+        }
         self.environment.readiness.set(.ready)
         let addresses = bound.compactMap(\.localAddress)
         for address in addresses {
@@ -85,6 +96,7 @@ public final class FerryServer: Service, Sendable {
         await self.closeListeners()
         self.environment.registry.closeAll(code: 1001, reason: "going away")
         await self.waitForSessions(upTo: timeout)
+        try? await self.admin.withLockedValue({ $0 })?.close()
     }
 
     /// Runs until graceful shutdown (SIGTERM), then drains: `/readyz` turns 503 at once; after
@@ -107,8 +119,12 @@ public final class FerryServer: Service, Sendable {
             self.environment.registry.closeAll(code: 1001, reason: "going away")
             await self.waitForSessions(upTo: limits.closeTimeout + .seconds(1))
         }
+        try? await self.admin.withLockedValue({ $0 })?.close()
         logger.info("stopped")
     }
+
+    /// Where `/metrics` is served, once started.
+    public var adminAddress: SocketAddress? { self.admin.withLockedValue { $0?.localAddress } }
 
     private func closeListeners() async {
         let channels = self.listeners.withLockedValue { channels in
@@ -126,7 +142,7 @@ public final class FerryServer: Service, Sendable {
         }
     }
 
-    private func bootstrap() -> ServerBootstrap {
+    private func bootstrap(proxyProtocol: Bool) -> ServerBootstrap {
         let environment = self.environment
         let bufferSize = environment.limits.bufferSize
         return ServerBootstrap(group: self.group)
@@ -138,7 +154,7 @@ public final class FerryServer: Service, Sendable {
             .childChannelOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try ConnectionPipeline.configure(channel, environment: environment)
+                    try ConnectionPipeline.configure(channel, environment: environment, proxyProtocol: proxyProtocol)
                 }
             }
     }

@@ -15,7 +15,15 @@ public final class Readiness: Sendable {
 
     public var state: State { self.value.withLockedValue { $0 } }
 
+    /// Called with each new state (the metrics' draining gauge).
+    private let observer: NIOLockedValueBox<(@Sendable (State) -> Void)?> = NIOLockedValueBox(nil)
+
     public func set(_ state: State) {
         self.value.withLockedValue { $0 = state }
+        self.observer.withLockedValue { $0 }?(state)
+    }
+
+    public func observe(_ observer: @escaping @Sendable (State) -> Void) {
+        self.observer.withLockedValue { $0 = observer }
     }
 }

@@ -10,6 +10,8 @@ public struct RelayEnvironment: Sendable {
     public let registry: SessionRegistry
     /// What `/readyz` answers.
     public let readiness = Readiness()
+    /// Counters for `/metrics` on the admin listener.
+    public let metrics = FerryMetrics()
     public let payloadPools: PayloadBufferPools
     /// The listeners' TLS context; nil without `--tls-cert`.
     public let tls: ServerTLSContextProvider?

@@ -125,7 +125,10 @@ extension AuthTests {
             #expect(!rule.allows(address: bytes("10.1.2.3"), port: 6000))
             #expect(!rule.allows(address: bytes("11.0.0.1"), port: 5900))
             #expect(!rule.allows(address: bytes("9.255.255.255"), port: 5900))
-            #expect(!rule.allows(address: bytes("::ffff:10.1.2.3"), port: 5900), "an IPv6 address never matches an IPv4 block")
+            // An IPv4-mapped IPv6 address is the IPv4 host it maps (a dual-stack socket reports peers so).
+            #expect(rule.allows(address: bytes("::ffff:10.1.2.3"), port: 5900))
+            #expect(!rule.allows(address: bytes("::ffff:11.1.2.3"), port: 5900))
+            #expect(!rule.allows(address: bytes("2001:db8::a01:203"), port: 5900), "other IPv6 addresses never match an IPv4 block")
             #expect(rule.description == "10.0.0.0/8:5900-5999")
         }
 
