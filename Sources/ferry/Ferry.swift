@@ -59,6 +59,12 @@ struct Ferry: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Sessions open at once, handshakes included; more get 503. (default: 10000)", valueName: "n"))
     var maxConnections: String?
 
+    @Option(help: ArgumentHelp("Sessions open at once from one client address; more get 503. 0: no limit. (default: 0)", valueName: "n"))
+    var maxConnectionsPerIp: String?
+
+    @Option(help: ArgumentHelp("Handshakes per second from one client address; more get 429. 0: no limit. (default: 0)", valueName: "n"))
+    var maxHandshakesPerSecondPerIp: String?
+
     @Option(help: ArgumentHelp("Bytes held in the relay per direction per session before it stops reading the other side, e.g. 256KiB. (default: 256KiB)", valueName: "size"))
     var bufferSize: String?
 
@@ -143,6 +149,9 @@ struct Ferry: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Security headers on served HTML (nosniff, a Content-Security-Policy that allows WebSockets to this host): default or none.", valueName: "setting"))
     var webHeaders: String?
 
+    @Option(help: ArgumentHelp("Also append the session-end lines to this file (in the --log-format).", valueName: "file"))
+    var accessLog: String?
+
     @OptionGroup var logging: LoggingFlags
 
     @Argument(help: ArgumentHelp("websockify style: [ADDR:]PORT TARGET, where TARGET is HOST:PORT or unix:/path.", valueName: "listen-and-target"))
@@ -155,6 +164,8 @@ struct Ferry: AsyncParsableCommand {
         options.positional = self.positional
         options.allowOrigin = self.allowOrigin
         options.maxConnections = self.maxConnections
+        options.maxConnectionsPerIP = self.maxConnectionsPerIp
+        options.maxHandshakesPerSecondPerIP = self.maxHandshakesPerSecondPerIp
         options.bufferSize = self.bufferSize
         options.maxMessageSize = self.maxMessageSize
         options.handshakeTimeout = self.handshakeTimeout
@@ -188,7 +199,18 @@ struct Ferry: AsyncParsableCommand {
 
         let (configuration, loggingOptions) = try exitOnConfigurationError { try options.parse() }
         let logger = bootstrapLogging(loggingOptions)
-        let server = try exitOnConfigurationError { try FerryServer(configuration: configuration, logger: logger) }
+        FileLimit.raise(forMaxConnections: configuration.limits.maxConnections, logger: logger)
+        var accessLogger: Logger?
+        if let path = self.accessLog {
+            guard let sink = FerryLogHandler.appending(to: path) else {
+                FerryLogHandler.standardError("ferry: --access-log \(path): cannot be opened for appending\n")
+                throw ExitCode(2)
+            }
+            accessLogger = Logger(label: "ferry.access") { label in FerryLogHandler(label: label, options: loggingOptions, sink: sink) }
+        }
+        let server = try exitOnConfigurationError {
+            try FerryServer(configuration: configuration, logger: logger, accessLogger: accessLogger)
+        }
         _ = try await exitOnConfigurationError { try await server.start() }
         var services: [any Service] = [server]
         if !server.reloadables.isEmpty { services.append(ReloadService(reloadables: server.reloadables)) }

@@ -19,6 +19,8 @@ public struct CommandLineOptions: Sendable {
     public var positional: [String] = []
     public var allowOrigin: [String] = []
     public var maxConnections: String?
+    public var maxConnectionsPerIP: String?
+    public var maxHandshakesPerSecondPerIP: String?
     public var bufferSize: String?
     public var maxMessageSize: String?
     public var handshakeTimeout: String?
@@ -84,6 +86,10 @@ public struct CommandLineOptions: Sendable {
 
         var limits = Limits()
         limits.maxConnections = try Self.count("--max-connections", self.maxConnections, default: limits.maxConnections, minimum: 1)
+        limits.maxConnectionsPerIP = try Self.count("--max-connections-per-ip", self.maxConnectionsPerIP, default: limits.maxConnectionsPerIP, minimum: 0)
+        limits.maxHandshakesPerSecondPerIP = try Self.count(
+            "--max-handshakes-per-second-per-ip", self.maxHandshakesPerSecondPerIP, default: limits.maxHandshakesPerSecondPerIP, minimum: 0
+        )
         limits.bufferSize = try Self.size("--buffer-size", self.bufferSize, default: limits.bufferSize, minimum: 4096)
         limits.maxMessageSize = try Self.size("--max-message-size", self.maxMessageSize, default: limits.maxMessageSize, minimum: 0)
         limits.handshakeTimeout = try Self.duration("--handshake-timeout", self.handshakeTimeout, default: limits.handshakeTimeout, allowZero: false)

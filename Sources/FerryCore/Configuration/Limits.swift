@@ -4,6 +4,10 @@ import NIOCore
 public struct Limits: Sendable, Equatable {
     /// Sessions open at once (upgraded or upgrading); the next handshake gets 503.
     public var maxConnections: Int = 10_000
+    /// Sessions open at once from one client address; 0 means no limit. Over it: 503.
+    public var maxConnectionsPerIP: Int = 0
+    /// Handshakes per second from one client address (a burst of one second's worth); 0 means no limit. Over it: 429.
+    public var maxHandshakesPerSecondPerIP: Int = 0
     /// Bytes buffered in the relay per direction per session before reading from the other side pauses.
     public var bufferSize: Int = 256 * 1024
     /// Largest WebSocket message from a client; 0 means no limit (payloads are streamed either way).

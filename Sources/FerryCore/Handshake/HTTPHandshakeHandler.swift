@@ -133,6 +133,10 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case .rejected(let rejection):
             self.refuse(rejection, head: head, context: context)
         case .upgrade(let handshake):
+            if let rate = self.environment.handshakeRate, !rate.allow(self.clientAddress?.ipAddress ?? "unknown") {
+                self.refuse(HandshakeRejection(.tooManyRequests, "too many handshakes from this address; slow down"), head: head, context: context)
+                return
+            }
             self.state = .upgrading
             // The identity comes from the verified certificate only, never from request headers.
             let identity = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?
@@ -158,8 +162,15 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     private func connectBackend(_ plan: UpgradePlan, head: HTTPRequestHead, context: ChannelHandlerContext) {
         guard !self.removed, context.channel.isActive else { return }
-        guard let slot = self.environment.registry.reserve(tokenFingerprint: plan.tokenFingerprint) else {
+        let slot: UInt64
+        switch self.environment.registry.reserve(address: self.clientAddress?.ipAddress ?? "unknown", tokenFingerprint: plan.tokenFingerprint) {
+        case .success(let id):
+            slot = id
+        case .failure(.full):
             self.refuse(.tooManyConnections, head: head, context: context)
+            return
+        case .failure(.fullForAddress):
+            self.refuse(HandshakeRejection(.serviceUnavailable, "too many connections from this address"), head: head, context: context)
             return
         }
         let started = NIODeadline.now()
@@ -217,10 +228,14 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             route: plan.route.path,
             target: plan.target.description,
             started: started,
-            tokenFingerprint: plan.tokenFingerprint
+            tokenFingerprint: plan.tokenFingerprint,
+            via: self.clientAddress == context.channel.remoteAddress ? nil : context.channel.remoteAddress?.logDescription,
+            backendConnectMilliseconds: (NIODeadline.now() - started).nanoseconds / 1_000_000
         )
         environment.metrics.backendConnected(route: plan.route.path, nanoseconds: (NIODeadline.now() - started).nanoseconds)
-        let splice = Splice(summary: summary, logger: self.logger, metrics: environment.metrics) { environment.registry.release(slot) }
+        var accessLogger = environment.accessLogger
+        accessLogger[metadataKey: "client"] = self.logger[metadataKey: "client"]
+        let splice = Splice(summary: summary, logger: accessLogger, metrics: environment.metrics) { environment.registry.release(slot) }
         let expiresIn = plan.expiresAt.map { TimeAmount.milliseconds(Int64(max(0, $0.timeIntervalSinceNow) * 1000)) }
         let session = WebSocketSessionHandler(splice: splice, limits: environment.limits, expiresIn: expiresIn)
         let backendHandler = BackendHandler(splice: splice, closeTimeout: environment.limits.closeTimeout)

@@ -50,6 +50,16 @@ public struct FerryLogHandler: LogHandler {
         self.sink(line + "\n")
     }
 
+    /// A sink that appends lines to a file (`--access-log`); nil if the file cannot be opened.
+    public static func appending(to path: String) -> (@Sendable (String) -> Void)? {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        guard descriptor >= 0 else { return nil }
+        return { line in
+            var line = line
+            line.withUTF8 { bytes in _ = write(descriptor, bytes.baseAddress, bytes.count) }
+        }
+    }
+
     @Sendable public static func standardError(_ line: String) {
         var line = line
         line.withUTF8 { bytes in _ = write(STDERR_FILENO, bytes.baseAddress, bytes.count) }

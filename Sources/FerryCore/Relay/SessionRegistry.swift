@@ -21,23 +21,40 @@ public final class SessionRegistry: Sendable {
         /// before the session is live is not missed.
         var connecting: [UInt64: String] = [:]
         var revokedWhileConnecting: Set<UInt64> = []
+        /// Open slots per client address, and each slot's address.
+        var perAddress: [String: Int] = [:]
+        var addressOf: [UInt64: String] = [:]
+    }
+
+    /// Why a slot was not given.
+    public enum Refusal: Error, Equatable {
+        case full
+        case fullForAddress
     }
 
     public let maxConnections: Int
+    /// 0: no per-address limit.
+    public let maxConnectionsPerAddress: Int
     private let state = NIOLockedValueBox(State())
 
-    public init(maxConnections: Int) {
+    public init(maxConnections: Int, maxConnectionsPerAddress: Int = 0) {
         self.maxConnections = maxConnections
+        self.maxConnectionsPerAddress = maxConnectionsPerAddress
     }
 
-    /// Takes a slot if one is free; returns its id, or nil at the limit.
-    public func reserve(tokenFingerprint: String? = nil) -> UInt64? {
+    /// Takes a slot for a client address, within both limits.
+    public func reserve(address: String, tokenFingerprint: String? = nil) -> Result<UInt64, Refusal> {
         self.state.withLockedValue { state in
-            guard state.reserved < self.maxConnections else { return nil }
+            guard state.reserved < self.maxConnections else { return .failure(.full) }
+            if self.maxConnectionsPerAddress > 0 && state.perAddress[address, default: 0] >= self.maxConnectionsPerAddress {
+                return .failure(.fullForAddress)
+            }
             state.reserved += 1
             state.nextID += 1
             if let tokenFingerprint { state.connecting[state.nextID] = tokenFingerprint }
-            return state.nextID
+            state.perAddress[address, default: 0] += 1
+            state.addressOf[state.nextID] = address
+            return .success(state.nextID)
         }
     }
 
@@ -58,6 +75,10 @@ public final class SessionRegistry: Sendable {
             state.live[id] = nil
             state.connecting[id] = nil
             state.revokedWhileConnecting.remove(id)
+            if let address = state.addressOf.removeValue(forKey: id) {
+                let left = state.perAddress[address, default: 1] - 1
+                state.perAddress[address] = left > 0 ? left : nil
+            }
         }
     }
 

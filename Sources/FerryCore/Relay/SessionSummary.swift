@@ -17,6 +17,10 @@ struct SessionSummary {
     var started: NIODeadline
     /// The fingerprint of the token that opened the session (never the token).
     var tokenFingerprint: String? = nil
+    /// The proxies between client and relay when a PROXY header or forwarding header named the client.
+    var via: String? = nil
+    /// Time from the backend connect starting to it succeeding.
+    var backendConnectMilliseconds: Int64 = 0
     var bytesToBackend: UInt64 = 0
     var bytesToClient: UInt64 = 0
     var closeCode: UInt16?
@@ -46,6 +50,8 @@ struct SessionSummary {
                 "closed_by": "\(self.closedBy?.rawValue ?? "unknown")",
                 "reason": "\(self.reason ?? "")",
                 "token": "\(self.tokenFingerprint ?? "none")",
+                "via": "\(self.via ?? "direct")",
+                "backend_connect_ms": "\(self.backendConnectMilliseconds)",
             ]
         )
     }

@@ -14,14 +14,20 @@ public final class FerryServer: Service, Sendable {
     private let group: EventLoopGroup
     private let listeners = NIOLockedValueBox<[Channel]>([])
     private let admin = NIOLockedValueBox<Channel?>(nil)
+    private let acceptGate: AcceptGate
 
     /// Loads certificates (TLS listeners, `tls://` backends); a problem with one is a start-up error.
     public init(
         configuration: FerryConfiguration,
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger
+        logger: Logger,
+        accessLogger: Logger? = nil
     ) throws(ConfigurationError) {
         self.group = group
+        // Sessions past --max-connections get 503; a little headroom of open connections lets those
+        // answers go out, and past it the listener stops accepting altogether.
+        let maxConnections = configuration.limits.maxConnections
+        self.acceptGate = AcceptGate(limit: maxConnections + max(16, maxConnections / 10))
         let tls = try configuration.tls.map { (options) throws(ConfigurationError) in
             try ServerTLSContextProvider(options: options, logger: logger)
         }
@@ -29,7 +35,10 @@ public final class FerryServer: Service, Sendable {
         for route in configuration.routes.routes where !route.options.verifyBackendTLS {
             logger.warning("backend TLS certificates are not verified on this route", metadata: ["route": "\(route.path)"])
         }
-        let registry = SessionRegistry(maxConnections: configuration.limits.maxConnections)
+        let registry = SessionRegistry(
+            maxConnections: configuration.limits.maxConnections,
+            maxConnectionsPerAddress: configuration.limits.maxConnectionsPerIP
+        )
         let tokenFile = try configuration.auth.tokenFilePath.map { (path) throws(ConfigurationError) in
             try TokenFileSource(path: path, logger: logger) { revoked in
                 // A token removed from the file ends its live sessions.
@@ -45,7 +54,8 @@ public final class FerryServer: Service, Sendable {
             backendTLS: needsBackendTLS ? try BackendTLSContexts(options: configuration.backendTLS) : nil,
             authorizer: needsAuth ? Authorizer(options: configuration.auth, tokenFile: tokenFile) : nil,
             staticFiles: try configuration.web.map { (options) throws(ConfigurationError) in try StaticFileServer(options: options) },
-            logger: logger
+            logger: logger,
+            accessLogger: accessLogger
         )
         let metrics = self.environment.metrics
         self.environment.readiness.observe { metrics.setDraining($0 == .draining) }
@@ -147,6 +157,11 @@ public final class FerryServer: Service, Sendable {
         let bufferSize = environment.limits.bufferSize
         return ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 1024)
+            .serverChannelInitializer { [acceptGate] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptGateHandler(gate: acceptGate))
+                }
+            }
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.socketOption(.so_keepalive), value: 1)

@@ -12,12 +12,16 @@ public struct RelayEnvironment: Sendable {
     public let readiness = Readiness()
     /// Counters for `/metrics` on the admin listener.
     public let metrics = FerryMetrics()
+    /// `--max-handshakes-per-second-per-ip`; nil when off.
+    let handshakeRate: HandshakeRateLimiter?
     public let payloadPools: PayloadBufferPools
     /// The listeners' TLS context; nil without `--tls-cert`.
     public let tls: ServerTLSContextProvider?
     /// Files for plain GET/HEAD requests; nil without `--web`.
     public let staticFiles: StaticFileServer?
     public let logger: Logger
+    /// Where session-end lines go (`--access-log`); the main logger by default.
+    public let accessLogger: Logger
 
     public init(
         configuration: FerryConfiguration,
@@ -27,7 +31,8 @@ public struct RelayEnvironment: Sendable {
         backendTLS: BackendTLSContexts?,
         authorizer: Authorizer?,
         staticFiles: StaticFileServer?,
-        logger: Logger
+        logger: Logger,
+        accessLogger: Logger? = nil
     ) {
         self.configuration = configuration
         self.policy = UpgradePolicy(routes: configuration.routes, originPolicy: configuration.originPolicy, authorizer: authorizer)
@@ -35,7 +40,10 @@ public struct RelayEnvironment: Sendable {
         self.registry = registry
         self.payloadPools = payloadPools
         self.tls = tls
+        let rate = configuration.limits.maxHandshakesPerSecondPerIP
+        self.handshakeRate = rate > 0 ? HandshakeRateLimiter(perSecond: rate) : nil
         self.staticFiles = staticFiles
+        self.accessLogger = accessLogger ?? logger
         self.logger = logger
     }
 
