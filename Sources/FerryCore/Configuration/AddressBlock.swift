@@ -5,7 +5,7 @@ public struct AddressBlock: Sendable, Equatable, CustomStringConvertible {
     public var prefix: Int
 
     public init?(_ text: String) {
-        let parts = text.split(separator: "/", maxSplits: 1)
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         guard let first = parts.first, let bytes = IPAddressBytes.parse(String(first)) else { return nil }
         let prefix = parts.count == 2 ? Int(parts[1]) : bytes.count * 8
         guard let prefix, (0...(bytes.count * 8)).contains(prefix) else { return nil }

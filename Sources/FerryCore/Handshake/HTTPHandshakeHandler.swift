@@ -68,9 +68,10 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         self.logger[metadataKey: "client"] = "\(address.logDescription)"
     }
 
-    /// Believes `X-Forwarded-For` / `Forwarded` only from a trusted TCP peer.
+    /// Believes `X-Forwarded-For` / `Forwarded` only from a trusted peer: the TCP peer, or the client a
+    /// PROXY header named (so a client behind a layer-4 balancer cannot claim another address).
     private func applyForwardingHeaders(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        guard let peer = context.channel.remoteAddress?.addressBytes,
+        guard let peer = self.clientAddress?.addressBytes,
             let forwarded = ForwardedFor.client(peer: peer, headers: head.headers, trusted: self.environment.configuration.trustedProxies),
             let address = try? SocketAddress(ipAddress: forwarded, port: 0)
         else { return }
@@ -174,7 +175,12 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             return
         }
         let started = NIODeadline.now()
-        self.environment.connector.connect(to: plan.target, options: plan.route.options, on: context.eventLoop)
+        // The backend learns the real client before any other byte, TLS handshake included (PROXY v2).
+        var proxyHeader: ByteBuffer?
+        if plan.route.options.sendsProxyHeader, let source = self.clientAddress, let destination = context.channel.localAddress {
+            proxyHeader = ProxyHeaderParser.v2Header(source: source, destination: destination, allocator: context.channel.allocator)
+        }
+        self.environment.connector.connect(to: plan.target, options: plan.route.options, proxyHeader: proxyHeader, on: context.eventLoop)
             .assumeIsolated()
             .whenComplete { result in
                 switch result {
@@ -250,10 +256,6 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             })
         )
 
-        if plan.route.options.sendsProxyHeader, let source = self.clientAddress, let destination = context.channel.localAddress {
-            // The backend learns the real client before any of its bytes (PROXY v2).
-            backend.writeAndFlush(ProxyHeaderParser.v2Header(source: source, destination: destination, allocator: backend.allocator), promise: nil)
-        }
         try backend.pipeline.syncOperations.addHandler(backendHandler)
         if let tlsWaiter = try? backend.pipeline.syncOperations.handler(type: BackendTLSHandshakeHandler.self) {
             // Hands on what the backend sent right after its TLS handshake.

@@ -44,6 +44,7 @@ public enum ProxyHeaderParser {
             if bytes.contains(0x0A) { throw ProxyProtocolError(reason: "v1 line ends without CR") }
             return nil
         }
+        guard !bytes[..<cr].contains(0x0A) else { throw ProxyProtocolError(reason: "v1 line ends without CR") }
         guard cr + 1 < bytes.count else { return nil }
         guard bytes[cr + 1] == 0x0A, cr + 2 <= Self.v1MaxLength else { throw ProxyProtocolError(reason: "v1 line badly terminated") }
         guard let line = String(validating: bytes[..<cr], as: UTF8.self) else { throw ProxyProtocolError(reason: "v1 line is not text") }
@@ -123,8 +124,24 @@ public enum ProxyHeaderParser {
         return (try? SocketAddress(ipAddress: text, port: port)) ?? (try! SocketAddress(ipAddress: "0.0.0.0", port: 0))
     }
 
+    /// `a.b.c.d:p` as `[::ffff:a.b.c.d]:p`.
+    static func mappedToV6(_ address: SocketAddress) -> SocketAddress {
+        guard case .v4 = address, let ip = address.ipAddress, let mapped = try? SocketAddress(ipAddress: "::ffff:" + ip, port: address.port ?? 0) else {
+            return address
+        }
+        return mapped
+    }
+
     /// A PROXY v2 header for a proxied connection, as Ferry sends it to backends (`proxy-protocol=v2`).
     public static func v2Header(source: SocketAddress, destination: SocketAddress, allocator: ByteBufferAllocator) -> ByteBuffer {
+        // An IPv6 client on an IPv4 listener (or the reverse): describe both as IPv6, the IPv4 one mapped.
+        var source = source
+        var destination = destination
+        switch (source, destination) {
+        case (.v4, .v6): source = Self.mappedToV6(source)
+        case (.v6, .v4): destination = Self.mappedToV6(destination)
+        default: break
+        }
         var buffer = allocator.buffer(capacity: 52)
         buffer.writeBytes(Self.v2Signature)
         buffer.writeInteger(UInt8(0x21))  // version 2, PROXY

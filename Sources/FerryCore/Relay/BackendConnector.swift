@@ -33,7 +33,13 @@ public struct BackendConnector: Sendable {
     }
 
     /// Connects; for `tls://` targets the future completes once the TLS handshake is done.
-    public func connect(to target: BackendTarget, options: RouteOptions = RouteOptions(), on eventLoop: EventLoop) -> EventLoopFuture<Channel> {
+    /// - Parameter proxyHeader: bytes written first on the connection (a PROXY v2 header), before TLS.
+    public func connect(
+        to target: BackendTarget,
+        options: RouteOptions = RouteOptions(),
+        proxyHeader: ByteBuffer? = nil,
+        on eventLoop: EventLoop
+    ) -> EventLoopFuture<Channel> {
         let bufferSize = self.limits.bufferSize
         var bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(self.limits.connectTimeout)
@@ -41,6 +47,11 @@ public struct BackendConnector: Sendable {
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.writeBufferWaterMark, value: .init(low: bufferSize / 2, high: bufferSize))
             .channelOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let proxyHeader { try channel.pipeline.syncOperations.addHandler(PrefaceWriter(preface: proxyHeader)) }
+                }
+            }
         let future: EventLoopFuture<Channel>
         switch target {
         case .tcp(let host, let port):
@@ -57,12 +68,13 @@ public struct BackendConnector: Sendable {
             let connected = bootstrap
                 .channelOption(.allowRemoteHalfClosure, value: false)
                 .channelOption(.socketOption(.so_keepalive), value: 1)
-                .channelInitializer { channel in
+                .channelInitializer { [connectTimeout = self.limits.connectTimeout] channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let proxyHeader { try channel.pipeline.syncOperations.addHandler(PrefaceWriter(preface: proxyHeader)) }
                         // SNI and hostname verification need a name; for an IP address NIOSSL checks the IP SANs.
                         let serverName = (try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName))
-                        try channel.pipeline.syncOperations.addHandler(BackendTLSHandshakeHandler(done: handshake))
+                        try channel.pipeline.syncOperations.addHandler(BackendTLSHandshakeHandler(done: handshake, timeout: connectTimeout))
                     }
                 }
                 .connect(host: host, port: port)
@@ -96,3 +108,25 @@ enum RelayReadSizes {
         AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: min(256 * 1024, bufferSize))
     }
 }
+
+/// Writes a few bytes as soon as the connection is up, ahead of everything behind it in the pipeline
+/// (a TLS handshake included), then leaves.
+final class PrefaceWriter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let preface: ByteBuffer
+
+    init(preface: ByteBuffer) {
+        self.preface = preface
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(Self.wrapOutboundOut(self.preface), promise: nil)
+        context.fireChannelActive()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension PrefaceWriter: Sendable {}

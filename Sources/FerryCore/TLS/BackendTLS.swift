@@ -39,14 +39,23 @@ final class BackendTLSHandshakeHandler: ChannelInboundHandler, RemovableChannelH
     typealias InboundOut = ByteBuffer
 
     private let done: EventLoopPromise<Void>
+    private let timeout: TimeAmount
     private var completed = false
     private var early: ByteBuffer?
+    private var timer: Scheduled<Void>?
 
-    init(done: EventLoopPromise<Void>) {
+    /// - Parameter timeout: a backend that has not finished its TLS handshake by then is given up on.
+    init(done: EventLoopPromise<Void>, timeout: TimeAmount) {
         self.done = done
+        self.timeout = timeout
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        let done = self.done
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: self.timeout) {
+            done.fail(ChannelError.connectTimeout(self.timeout))
+            context.close(promise: nil)
+        }
         context.read()
         context.fireChannelActive()
     }
@@ -67,6 +76,7 @@ final class BackendTLSHandshakeHandler: ChannelInboundHandler, RemovableChannelH
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? TLSUserEvent, case .handshakeCompleted = event {
             self.completed = true
+            self.timer?.cancel()
             self.done.succeed()
         }
         context.fireUserInboundEventTriggered(event)
@@ -83,6 +93,7 @@ final class BackendTLSHandshakeHandler: ChannelInboundHandler, RemovableChannelH
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        self.timer?.cancel()
         if let early, early.readableBytes > 0 {
             context.fireChannelRead(Self.wrapInboundOut(early))
             context.fireChannelReadComplete()

@@ -1,0 +1,469 @@
+// Plumbing for the "behind a load balancer" tests: a relay started with trusted proxies, PROXY
+// listeners and an admin port; PROXY headers built by hand (independently of the relay's encoder);
+// a backend that records the bytes it receives; plain HTTP GETs; a Prometheus text parser; and a
+// seeded random number generator for the fuzz loops.
+
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import FerryCore
+
+/// The parent of every production-feature suite: `swift test --filter Production` selects them all,
+/// one at a time (several measure timing).
+@Suite("Production", .serialized)
+struct ProductionTests {}
+
+// MARK: - Relay
+
+enum ProductionRelay {
+    /// Starts a relay on 127.0.0.1 (ephemeral port) with the given production options, runs `body`,
+    /// and always stops it.
+    static func with<T: Sendable>(
+        routes: [Route],
+        listeners: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 0)],
+        trustedProxies: [String] = [],
+        adminListen: ListenAddress? = nil,
+        originPolicy: OriginPolicy = OriginPolicy(),
+        limits: Limits = Relay.testLimits(),
+        logger: Logger = Relay.logger,
+        _ body: (RunningRelay) async throws -> T
+    ) async throws -> T {
+        let server = try self.server(
+            routes: routes,
+            listeners: listeners,
+            trustedProxies: trustedProxies,
+            adminListen: adminListen,
+            originPolicy: originPolicy,
+            limits: limits,
+            logger: logger
+        )
+        let addresses = try await server.start()
+        let relay = RunningRelay(server: server, addresses: addresses)
+        do {
+            let result = try await body(relay)
+            await server.stop(timeout: .seconds(3))
+            return result
+        } catch {
+            await server.stop(timeout: .seconds(3))
+            throw error
+        }
+    }
+
+    /// A server built from the options, not started.
+    static func server(
+        routes: [Route],
+        listeners: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 0)],
+        trustedProxies: [String] = [],
+        adminListen: ListenAddress? = nil,
+        originPolicy: OriginPolicy = OriginPolicy(),
+        limits: Limits = Relay.testLimits(),
+        logger: Logger = Relay.logger
+    ) throws -> FerryServer {
+        let blocks = try trustedProxies.map { text in
+            guard let block = AddressBlock(text) else { throw ProductionTestError(what: "bad address block \(text)") }
+            return block
+        }
+        let configuration = try FerryConfiguration(
+            listeners: listeners,
+            routes: routes,
+            originPolicy: originPolicy,
+            limits: limits,
+            trustedProxies: blocks,
+            adminListen: adminListen
+        )
+        return try FerryServer(configuration: configuration, group: IntegrationLoops.group, logger: logger)
+    }
+}
+
+struct ProductionTestError: Error, CustomStringConvertible {
+    var what: String
+    var description: String { self.what }
+}
+
+// MARK: - Plain HTTP and raw connections
+
+enum ProductionHTTP {
+    /// `GET path` (no upgrade headers) on a fresh connection; the response, whatever its status.
+    static func get(
+        _ address: SocketAddress,
+        path: String,
+        extraHeaders: [(String, String)] = [],
+        timeout: Duration = .seconds(5)
+    ) async throws -> HTTPTestResponse {
+        let client = try await WSTestClient.open(to: address)
+        do {
+            var text = "GET \(path) HTTP/1.1\r\nHost: \(self.hostHeader(address))\r\nConnection: close\r\n"
+            for (name, value) in extraHeaders { text += "\(name): \(value)\r\n" }
+            text += "\r\n"
+            try await client.sendRaw(Array(text.utf8))
+            let response = try await client.readResponse(timeout: timeout)
+            await client.shutdown()
+            return response
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    static func hostHeader(_ address: SocketAddress) -> String {
+        switch address {
+        case .v6: return "[\(address.ipAddress ?? "::1")]:\(address.port ?? 0)"
+        default: return "\(address.ipAddress ?? "127.0.0.1"):\(address.port ?? 0)"
+        }
+    }
+
+    /// True if a TCP connection to `address` is accepted (it is closed again at once).
+    static func canConnect(_ address: SocketAddress) async -> Bool {
+        do {
+            let channel = try await ClientBootstrap(group: IntegrationLoops.group)
+                .connectTimeout(.seconds(2))
+                .connect(to: address)
+                .get()
+            try? await channel.close()
+            return true
+        } catch {
+            return false
+        }
+    }
+}
+
+extension WSTestClient {
+    /// Opens a raw connection to the relay, sends `prefix` (a PROXY header, say), then the upgrade
+    /// request, and reads the response. `splitPrefixAt` sends the prefix in two writes, apart.
+    static func proxied(
+        _ relay: RunningRelay,
+        prefix: [UInt8],
+        path: String = "/",
+        headers: [(String, String)] = [],
+        splitPrefixAt: Int? = nil
+    ) async throws -> WSTestClient {
+        let client = try await WSTestClient.open(to: relay.address)
+        do {
+            if let split = splitPrefixAt, split > 0, split < prefix.count {
+                try await client.sendRaw(Array(prefix[..<split]))
+                try await Task.sleep(for: .milliseconds(30))
+                try await client.sendRaw(Array(prefix[split...]))
+            } else {
+                try await client.sendRaw(prefix)
+            }
+            try await client.sendHandshake(path: path, host: relay.hostHeader, headers: headers)
+            _ = try await client.readResponse(timeout: .seconds(5))
+            return client
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    /// Sends `bytes` (the server may already have closed: write errors are ignored) and waits for the
+    /// server to close. Returns the response if the server wrote one (nil: closed without a word).
+    static func sendAndAwaitClose(_ relay: RunningRelay, bytes: [UInt8], timeout: Duration = .seconds(5)) async throws -> HTTPTestResponse? {
+        let client = try await WSTestClient.open(to: relay.address)
+        do {
+            try? await client.sendRaw(bytes)
+            _ = try await client.waitForDisconnect(timeout: timeout)
+            let response = client.receivedResponse
+            await client.shutdown()
+            return response
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+}
+
+// MARK: - PROXY headers, built by hand
+
+enum PROXYBytes {
+    static let v2Signature: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A]
+
+    static func v1(_ line: String) -> [UInt8] { Array(line.utf8) }
+
+    /// A v2 header: signature, version/command byte, family/transport byte, length, then `body`.
+    static func v2(versionCommand: UInt8 = 0x21, familyTransport: UInt8, body: [UInt8], length: Int? = nil) -> [UInt8] {
+        let length = length ?? body.count
+        return Self.v2Signature + [versionCommand, familyTransport, UInt8(length >> 8), UInt8(length & 0xFF)] + body
+    }
+
+    static func v2Inet(source: [UInt8], destination: [UInt8], sourcePort: UInt16, destinationPort: UInt16, tlvs: [UInt8] = []) -> [UInt8] {
+        let body = source + destination + self.port(sourcePort) + self.port(destinationPort) + tlvs
+        return self.v2(familyTransport: 0x11, body: body)
+    }
+
+    static func v2Inet6(source: [UInt8], destination: [UInt8], sourcePort: UInt16, destinationPort: UInt16, tlvs: [UInt8] = []) -> [UInt8] {
+        let body = source + destination + self.port(sourcePort) + self.port(destinationPort) + tlvs
+        return self.v2(familyTransport: 0x21, body: body)
+    }
+
+    /// A TLV: type, 16-bit length, value.
+    static func tlv(type: UInt8, value: [UInt8]) -> [UInt8] {
+        [type, UInt8(value.count >> 8), UInt8(value.count & 0xFF)] + value
+    }
+
+    static func port(_ port: UInt16) -> [UInt8] { [UInt8(port >> 8), UInt8(port & 0xFF)] }
+
+    /// Network-order bytes of an address given as text (IPv4 or IPv6).
+    static func address(_ text: String) -> [UInt8] {
+        guard let bytes = IPAddressBytes.parse(text) else { preconditionFailure("not an address: \(text)") }
+        return bytes
+    }
+}
+
+/// What parsing some bytes gave, in a form tests can compare.
+enum ParseOutcome: Equatable, CustomStringConvertible {
+    case needsMore
+    case parsed(ProxyHeader, Int)
+    case failed(String)
+
+    init(_ bytes: [UInt8]) {
+        do {
+            if let (header, length) = try ProxyHeaderParser.parse(bytes) {
+                self = .parsed(header, length)
+            } else {
+                self = .needsMore
+            }
+        } catch {
+            self = .failed(error.reason)
+        }
+    }
+
+    var isFailure: Bool {
+        if case .failed = self { return true }
+        return false
+    }
+
+    var description: String {
+        switch self {
+        case .needsMore: return "needs more"
+        case .parsed(let header, let length): return "parsed \(header) (\(length) bytes)"
+        case .failed(let reason): return "failed: \(reason)"
+        }
+    }
+}
+
+/// Splits a stream the way `ProxyProtocolDecoder` sees it: the bytes arrive in `chunks`, and after
+/// each one the parser is asked about everything so far; the first answer that is not "needs more"
+/// is the outcome.
+func streamingOutcome(_ bytes: [UInt8], chunkSizes: [Int]) -> ParseOutcome {
+    var seen = 0
+    var index = 0
+    while seen < bytes.count {
+        let size = max(1, chunkSizes.isEmpty ? bytes.count : chunkSizes[index % chunkSizes.count])
+        index += 1
+        seen = min(bytes.count, seen + size)
+        let outcome = ParseOutcome(Array(bytes[..<seen]))
+        if outcome != .needsMore { return outcome }
+    }
+    return .needsMore
+}
+
+// MARK: - A backend that records what it receives
+
+/// A TCP backend that keeps every byte it receives, per connection, and answers nothing.
+final class RecordingBackend: Sendable {
+    let serverChannel: Channel
+    private let received = NIOLockedValueBox<[[UInt8]]>([])
+    private let children = NIOLockedValueBox<[Channel]>([])
+    private let closedCount = NIOLockedValueBox(0)
+
+    /// Connections that have ended (closed by either side).
+    var closedConnections: Int { self.closedCount.withLockedValue { $0 } }
+
+    fileprivate func connectionClosed() {
+        self.closedCount.withLockedValue { $0 += 1 }
+    }
+
+    private init(serverChannel: Channel) {
+        self.serverChannel = serverChannel
+    }
+
+    static func start() async throws -> RecordingBackend {
+        let box = NIOLockedValueBox<RecordingBackend?>(nil)
+        let channel = try await ServerBootstrap(group: IntegrationLoops.group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let backend = box.withLockedValue({ $0 }) else { throw ProductionTestError(what: "backend not ready") }
+                    let index = backend.connectionOpened(channel)
+                    try channel.pipeline.syncOperations.addHandler(RecordingHandler(backend: backend, index: index))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        let backend = RecordingBackend(serverChannel: channel)
+        box.withLockedValue { $0 = backend }
+        return backend
+    }
+
+    var port: Int { self.serverChannel.localAddress?.port ?? 0 }
+
+    fileprivate func connectionOpened(_ channel: Channel) -> Int {
+        self.children.withLockedValue { $0.append(channel) }
+        return self.received.withLockedValue { received in
+            received.append([])
+            return received.count - 1
+        }
+    }
+
+    fileprivate func record(_ bytes: [UInt8], index: Int) {
+        self.received.withLockedValue { $0[index] += bytes }
+    }
+
+    /// What connection `index` has received so far (empty if it does not exist yet).
+    func bytes(connection index: Int = 0) -> [UInt8] {
+        self.received.withLockedValue { $0.indices.contains(index) ? $0[index] : [] }
+    }
+
+    /// Waits until connection `index` has received at least `count` bytes; returns them (or what came).
+    func waitForBytes(_ count: Int, connection index: Int = 0, timeout: Duration = .seconds(5)) async -> [UInt8] {
+        _ = await Relay.eventually(timeout: timeout) { self.bytes(connection: index).count >= count }
+        return self.bytes(connection: index)
+    }
+
+    /// Waits until connection `index` has received a whole PROXY header (or bytes that cannot be
+    /// one); returns what it received and what the parser makes of it.
+    func waitForProxyHeader(connection index: Int = 0, timeout: Duration = .seconds(5)) async -> ([UInt8], ParseOutcome) {
+        _ = await Relay.eventually(timeout: timeout) { ParseOutcome(self.bytes(connection: index)) != .needsMore }
+        let bytes = self.bytes(connection: index)
+        return (bytes, ParseOutcome(bytes))
+    }
+
+    func close() async {
+        for channel in self.children.withLockedValue({ $0 }) { try? await channel.close() }
+        try? await self.serverChannel.close()
+    }
+}
+
+private final class RecordingHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let backend: RecordingBackend
+    private let index: Int
+
+    init(backend: RecordingBackend, index: Int) {
+        self.backend = backend
+        self.index = index
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = Self.unwrapInboundIn(data)
+        self.backend.record(buffer.readBytes(length: buffer.readableBytes) ?? [], index: self.index)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.backend.connectionClosed()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}
+
+// MARK: - Logs
+
+extension AuthLogCapture {
+    /// The `client=` values of every "session ended" line so far.
+    var sessionClients: [String] {
+        self.text.split(separator: "\n").filter { $0.contains("session ended") }.compactMap { line in
+            line.split(separator: " ").first { $0.hasPrefix("client=") }.map { String($0.dropFirst("client=".count)) }
+        }
+    }
+
+    /// Waits until `count` sessions have logged their end; returns their clients.
+    func waitForSessionClients(_ count: Int, timeout: Duration = .seconds(5)) async -> [String] {
+        _ = await Relay.eventually(timeout: timeout) { self.sessionClients.count >= count }
+        return self.sessionClients
+    }
+}
+
+// MARK: - Prometheus text
+
+/// One Prometheus text exposition, as `name{sorted labels}` → value.
+struct PrometheusSamples: CustomStringConvertible {
+    let text: String
+    let values: [String: Double]
+
+    init(_ text: String) {
+        self.text = text
+        var values: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") && !line.isEmpty {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            let series = line[..<space]
+            if let brace = series.firstIndex(of: "{"), series.hasSuffix("}") {
+                let name = String(series[..<brace])
+                let labelText = series[series.index(after: brace)..<series.index(before: series.endIndex)]
+                var labels: [(String, String)] = []
+                var rest = Substring(labelText)
+                while let equals = rest.firstIndex(of: "=") {
+                    let key = String(rest[..<equals]).trimmingCommasAndSpaces
+                    var afterEquals = rest[rest.index(after: equals)...]
+                    guard afterEquals.first == "\"" else { break }
+                    afterEquals = afterEquals.dropFirst()
+                    guard let close = afterEquals.firstIndex(of: "\"") else { break }
+                    labels.append((key, String(afterEquals[..<close])))
+                    rest = afterEquals[afterEquals.index(after: close)...]
+                }
+                values[Self.key(name, labels)] = value
+            } else {
+                values[String(series)] = value
+            }
+        }
+        self.values = values
+    }
+
+    static func key(_ name: String, _ labels: [(String, String)]) -> String {
+        guard !labels.isEmpty else { return name }
+        return name + "{" + labels.sorted { $0.0 < $1.0 }.map { "\($0.0)=\"\($0.1)\"" }.joined(separator: ",") + "}"
+    }
+
+    func value(_ name: String, _ labels: [(String, String)] = []) -> Double? {
+        self.values[Self.key(name, labels)]
+    }
+
+    /// Every series of one metric: labels (sorted key) → value.
+    func series(_ name: String) -> [String: Double] {
+        self.values.filter { $0.key == name || $0.key.hasPrefix(name + "{") }
+    }
+
+    var description: String { self.text }
+}
+
+extension String {
+    fileprivate var trimmingCommasAndSpaces: String {
+        String(self.drop { $0 == "," || $0 == " " })
+    }
+}
+
+// MARK: - Randomness
+
+/// SplitMix64: a small seeded generator, so a fuzz failure can be replayed.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        self.state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+// MARK: - Time
+
+enum ProductionClock {
+    static let clock = ContinuousClock()
+
+    static func milliseconds(since start: ContinuousClock.Instant) -> Int {
+        let elapsed = start.duration(to: self.clock.now)
+        return Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+    }
+}
