@@ -23,12 +23,14 @@ public enum BenchError: Error, CustomStringConvertible {
     case handshakeFailed(String)
     case connectionClosed
     case relayDidNotStart(String)
+    case timedOut(String)
 
     public var description: String {
         switch self {
         case .handshakeFailed(let why): return "WebSocket handshake failed: \(why)"
         case .connectionClosed: return "connection closed before the transfer finished"
         case .relayDidNotStart(let why): return "relay did not start: \(why)"
+        case .timedOut(let what): return "timed out: \(what)"
         }
     }
 }
@@ -46,8 +48,13 @@ public final class BenchConnection: Sendable {
     }
 
     public static func connect(to endpoint: Endpoint, group: EventLoopGroup, autoRead: Bool = true) async throws -> BenchConnection {
-        let upgraded = group.next().makePromise(of: Void.self)
-        let channel = try await ClientBootstrap(group: group)
+        let loop = group.next()
+        let upgraded = loop.makePromise(of: Void.self)
+        // A relay that stops answering (websockify past its limits) must not hang the benchmark.
+        let deadline = loop.scheduleTask(in: .seconds(10)) { upgraded.fail(BenchError.timedOut("connect and upgrade")) }
+        defer { deadline.cancel() }
+        let channel = try await ClientBootstrap(group: loop)
+            .connectTimeout(.seconds(10))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 256 * 1024))
             .channelInitializer { channel in
@@ -259,10 +266,12 @@ final class ClientDriver: ChannelDuplexHandler {
         }
     }
 
-    private func expect(_ count: Int) -> EventLoopFuture<Void> {
+    private func expect(_ count: Int, timeout: TimeAmount = .seconds(120)) -> EventLoopFuture<Void> {
         let promise = self.context!.eventLoop.makePromise(of: Void.self)
         self.awaited = count
         self.arrival = promise
+        let deadline = self.context!.eventLoop.scheduleTask(in: timeout) { promise.fail(BenchError.timedOut("waiting for \(count) bytes")) }
+        promise.futureResult.whenComplete { _ in deadline.cancel() }
         return promise.futureResult
     }
 

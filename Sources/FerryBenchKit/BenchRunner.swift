@@ -291,7 +291,16 @@ public struct BenchRunner: Sendable {
             try await Task.sleep(for: .milliseconds(200))
             let baseline = relay.residentBytes()
             let started = Date()
-            let (_, peak) = try await self.sampling(relay) { try await connection.uploadSingleFrame(count: size) }
+            let peak: UInt64
+            do {
+                (_, peak) = try await self.sampling(relay) { try await connection.uploadSingleFrame(count: size) }
+            } catch {
+                // A relay that cannot pass the frame (websockify collects whole messages) is reported, not fatal.
+                self.progress("  \(launcher.name) one \(size >> 20) MiB frame: failed (\(error)); RSS was \(relay.residentBytes() >> 20) MiB")
+                await connection.close()
+                await relay.stop()
+                continue
+            }
             let seconds = Date().timeIntervalSince(started)
             await connection.close()
             await relay.stop()

@@ -47,6 +47,7 @@ public struct BackendConnector: Sendable {
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.writeBufferWaterMark, value: .init(low: bufferSize / 2, high: bufferSize))
             .channelOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
+            .channelOption(.maxMessagesPerRead, value: RelayReadSizes.readsPerBurst)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let proxyHeader { try channel.pipeline.syncOperations.addHandler(PrefaceWriter(preface: proxyHeader)) }
@@ -101,11 +102,14 @@ public struct BackendConnector: Sendable {
     }
 }
 
-/// Read sizes for relayed traffic: small for idle chatter, growing to 64 KiB for bulk transfers, never
-/// beyond the per-direction buffer.
+/// Read sizes for relayed traffic: small for idle chatter, growing to 128 KiB for bulk transfers, never
+/// beyond half the per-direction buffer. A read burst (`readsPerBurst` reads) happens before the
+/// writability check can stop it, so the two together bound what one burst adds past `--buffer-size`.
 enum RelayReadSizes {
+    static let readsPerBurst: UInt = 2
+
     static func allocator(bufferSize: Int) -> AdaptiveRecvByteBufferAllocator {
-        AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: min(256 * 1024, bufferSize))
+        AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: max(4096, min(128 * 1024, bufferSize / 2)))
     }
 }
 

@@ -167,6 +167,7 @@ public final class FerryServer: Service, Sendable {
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: bufferSize / 2, high: bufferSize))
             .childChannelOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
+            .childChannelOption(.maxMessagesPerRead, value: RelayReadSizes.readsPerBurst)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try ConnectionPipeline.configure(channel, environment: environment, proxyProtocol: proxyProtocol)

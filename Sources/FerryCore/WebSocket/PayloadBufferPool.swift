@@ -20,7 +20,8 @@ public final class PayloadBufferPool {
     private var slots: [ByteBuffer?] = []
     private var next = 0
 
-    public init(capacity: Int = 8) {
+    /// Four buffers per event loop: enough for a read burst to reuse, little memory held at rest.
+    public init(capacity: Int = 4) {
         self.capacity = capacity
     }
 
