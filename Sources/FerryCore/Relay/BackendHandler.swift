@@ -10,7 +10,7 @@ final class BackendHandler: ChannelDuplexHandler {
     private let splice: Splice
     private let closeTimeout: TimeAmount
     private var context: ChannelHandlerContext?
-    private var pendingRead = false
+    private var readGate = ReadGate()
     private var closing = false
 
     init(splice: Splice, closeTimeout: TimeAmount) {
@@ -59,11 +59,7 @@ final class BackendHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if self.splice.backendMayRead {
-            context.read()
-        } else {
-            self.pendingRead = true
-        }
+        self.readGate.read(context: context, allowed: self.splice.backendMayRead)
     }
 
     // MARK: Called by the splice
@@ -77,9 +73,7 @@ final class BackendHandler: ChannelDuplexHandler {
     }
 
     func resumeReading() {
-        guard self.pendingRead, let context else { return }
-        self.pendingRead = false
-        context.read()
+        self.readGate.resume(context: self.context)
     }
 
     /// Closes once every byte already written has reached the socket, or after the close timeout.

@@ -20,7 +20,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     private let splice: Splice
     private let limits: Limits
     private var context: ChannelHandlerContext?
-    private var pendingRead = false
+    private var readGate = ReadGate()
     private var needsFlush = false
     private var closeState = CloseState.open
     private var keepalive: KeepaliveState
@@ -107,11 +107,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if self.splice.clientMayRead {
-            context.read()
-        } else {
-            self.pendingRead = true
-        }
+        self.readGate.read(context: context, allowed: self.splice.clientMayRead)
     }
 
     private func receivedClose(code: UInt16?, reason: String, context: ChannelHandlerContext) {
@@ -144,9 +140,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     }
 
     func resumeReading() {
-        guard self.pendingRead, let context else { return }
-        self.pendingRead = false
-        context.read()
+        self.readGate.resume(context: self.context)
     }
 
     /// Starts the close handshake from the relay's side.
@@ -200,7 +194,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     private func keepaliveTimerFired() {
         guard case .open = self.closeState, let context else { return }
         let now = NIODeadline.now()
-        if self.pendingRead {
+        if self.readGate.pending {
             // Reads are held back (the backend is not keeping up), so a pong could not be seen:
             // the client is not at fault. The idle timeout still ends a session that stays stuck.
             self.keepalive.pongReceived(at: now)
