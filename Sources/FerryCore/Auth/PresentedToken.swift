@@ -47,8 +47,8 @@ public struct PresentedToken: Sendable, Equatable {
             for header in head.headers["Cookie"] {
                 for pair in header.split(separator: ";") {
                     let parts = pair.split(separator: "=", maxSplits: 1)
-                    if parts.count == 2, parts[0].trimmingCharacters(in: " ") == cookieName {
-                        let value = String(parts[1].trimmingCharacters(in: " "))
+                    if parts.count == 2, parts[0].trimmingSpaces == cookieName {
+                        let value = String(parts[1].trimmingSpaces)
                         if !value.isEmpty { return PresentedToken(value: value, carrier: .cookie) }
                     }
                 }
@@ -57,14 +57,14 @@ public struct PresentedToken: Sendable, Equatable {
         for header in head.headers["Authorization"] {
             let parts = header.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" {
-                let value = String(parts[1].trimmingCharacters(in: " "))
+                let value = String(parts[1].trimmingSpaces)
                 if !value.isEmpty { return PresentedToken(value: value, carrier: .authorizationHeader) }
             }
         }
         if let queryStart = head.uri.firstIndex(of: "?") {
             for pair in head.uri[head.uri.index(after: queryStart)...].split(separator: "&") {
                 let parts = pair.split(separator: "=", maxSplits: 1)
-                if parts.count == 2, parts[0] == "token", let value = Self.percentDecoded(parts[1]), !value.isEmpty {
+                if parts.count == 2, parts[0] == "token", let value = PercentEncoding.decode(parts[1], plusIsSpace: true), !value.isEmpty {
                     return PresentedToken(value: value, carrier: .query)
                 }
             }
@@ -72,34 +72,6 @@ public struct PresentedToken: Sendable, Equatable {
         return nil
     }
 
-    /// Decodes `%XX` escapes and `+`; nil for a malformed escape or bytes that are not UTF-8.
-    static func percentDecoded(_ text: Substring) -> String? {
-        var bytes: [UInt8] = []
-        var iterator = Array(text.utf8).makeIterator()
-        while let byte = iterator.next() {
-            switch byte {
-            case UInt8(ascii: "%"):
-                guard let high = iterator.next(), let low = iterator.next(), let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) else {
-                    return nil
-                }
-                bytes.append(value)
-            case UInt8(ascii: "+"):
-                bytes.append(UInt8(ascii: " "))
-            default:
-                bytes.append(byte)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters(in character: Character) -> Substring {
-        var value = self
-        while value.first == character { value = value.dropFirst() }
-        while value.last == character { value = value.dropLast() }
-        return value
-    }
 }
 
 /// Compares two byte strings in time that depends only on their lengths, not on where they differ.

@@ -24,9 +24,7 @@ public enum TokenFileFormat {
                 throw ConfigurationError(flag: "--token-file", value: place, problem: "no ': ' between token and target", expected: "TOKEN: HOST:PORT or TOKEN: unix:/path")
             }
             let token = String(trimmed[..<separator.lowerBound])
-            var targetText = trimmed[separator.upperBound...]
-            while let first = targetText.first, first == " " || first == "\t" { targetText = targetText.dropFirst() }
-            while let last = targetText.last, last == " " || last == "\t" { targetText = targetText.dropLast() }
+            let targetText = trimmed[separator.upperBound...].trimmingSpaces
             guard !token.isEmpty else {
                 throw ConfigurationError(flag: "--token-file", value: place, problem: "empty token", expected: "TOKEN: HOST:PORT")
             }

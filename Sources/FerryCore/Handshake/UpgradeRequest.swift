@@ -78,11 +78,3 @@ public struct WebSocketHandshake: Sendable, Equatable {
     public var subprotocol: String?
 }
 
-extension String {
-    var trimmingSpaces: Substring {
-        var value = self[...]
-        while let first = value.first, first == " " || first == "\t" { value = value.dropFirst() }
-        while let last = value.last, last == " " || last == "\t" { value = value.dropLast() }
-        return value
-    }
-}

@@ -12,14 +12,14 @@ public enum ForwardedFor {
             for element in value.split(separator: ",") {
                 for pair in element.split(separator: ";") {
                     let parts = pair.split(separator: "=", maxSplits: 1)
-                    guard parts.count == 2, parts[0].trimmed.lowercased() == "for" else { continue }
-                    hops.append(Self.bareAddress(parts[1].trimmed))
+                    guard parts.count == 2, parts[0].trimmingSpaces.lowercased() == "for" else { continue }
+                    hops.append(Self.bareAddress(parts[1].trimmingSpaces))
                 }
             }
         }
         if hops.isEmpty {
             for value in headers["X-Forwarded-For"] {
-                hops += value.split(separator: ",").map { Self.bareAddress($0.trimmed) }
+                hops += value.split(separator: ",").map { Self.bareAddress($0.trimmingSpaces) }
             }
         }
         for hop in hops.reversed() {
@@ -41,11 +41,3 @@ public enum ForwardedFor {
     }
 }
 
-extension Substring {
-    fileprivate var trimmed: Substring {
-        var value = self
-        while value.first == " " || value.first == "\t" { value = value.dropFirst() }
-        while value.last == " " || value.last == "\t" { value = value.dropLast() }
-        return value
-    }
-}

@@ -154,14 +154,6 @@ extension StaticFileServer.Answer {
     }
 }
 
-extension Substring {
-    fileprivate var trimmingSpaces: Substring {
-        var value = self
-        while value.first == " " { value = value.dropFirst() }
-        while value.last == " " { value = value.dropLast() }
-        return value
-    }
-}
 
 /// HTTP dates (RFC 9110 IMF-fixdate), for `Last-Modified` and `If-Modified-Since`.
 enum HTTPDate {

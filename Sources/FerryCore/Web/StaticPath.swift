@@ -15,7 +15,7 @@ public enum StaticPath {
         // An encoded slash or backslash would let one segment become two after decoding.
         let lower = path.lowercased()
         if lower.contains("%2f") || lower.contains("%5c") || lower.contains("%00") { return .rejected }
-        guard let decoded = Self.percentDecoded(path) else { return .rejected }
+        guard let decoded = PercentEncoding.decode(path, plusIsSpace: false) else { return .rejected }
         if decoded.contains("\\") || decoded.utf8.contains(0) { return .rejected }
         var segments: [String] = []
         for segment in decoded.split(separator: "/", omittingEmptySubsequences: true) {
@@ -24,37 +24,6 @@ public enum StaticPath {
             segments.append(String(segment))
         }
         return .file(segments: segments, isDirectoryRequest: decoded.hasSuffix("/"))
-    }
-
-    /// Percent-decoding of a path (no `+` rule: that is for queries); nil for a bad escape or non-UTF-8.
-    static func percentDecoded(_ text: Substring) -> String? {
-        var bytes: [UInt8] = []
-        var index = text.utf8.startIndex
-        let utf8 = text.utf8
-        while index < utf8.endIndex {
-            let byte = utf8[index]
-            if byte == UInt8(ascii: "%") {
-                let first = utf8.index(after: index)
-                guard first < utf8.endIndex else { return nil }
-                let second = utf8.index(after: first)
-                guard second < utf8.endIndex, let high = Self.hex(utf8[first]), let low = Self.hex(utf8[second]) else { return nil }
-                bytes.append(high << 4 | low)
-                index = utf8.index(after: second)
-            } else {
-                bytes.append(byte)
-                index = utf8.index(after: index)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    private static func hex(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }
 
