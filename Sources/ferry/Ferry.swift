@@ -56,6 +56,9 @@ struct Ferry: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Also allow this browser Origin (SCHEME://HOST[:PORT], or * for any). Without it, only clients with no Origin or an Origin on the relay's own host name get in. Repeatable.", valueName: "origin"))
     var allowOrigin: [String] = []
 
+    @Flag(help: "Only origins given with --allow-origin get in; clients without Origin and pages from the relay's own host are refused (websockify's ExpectOrigin).")
+    var onlyListedOrigins = false
+
     @Option(help: ArgumentHelp("Sessions open at once, handshakes included; more get 503. (default: 10000)", valueName: "n"))
     var maxConnections: String?
 
@@ -101,6 +104,9 @@ struct Ferry: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Lowest TLS version accepted: 1.2 or 1.3. (default: 1.2)", valueName: "version"))
     var tlsMinVersion: String?
 
+    @Option(help: ArgumentHelp("TLS 1.2 cipher suites, as an OpenSSL cipher string. (default: BoringSSL's)", valueName: "list"))
+    var tlsCiphers: String?
+
     @Option(help: ArgumentHelp("PEM CA that signs client certificates (mutual TLS).", valueName: "file"))
     var tlsClientCa: String?
 
@@ -116,8 +122,20 @@ struct Ferry: AsyncParsableCommand {
     @Option(help: ArgumentHelp("websockify TokenFile ('token: host:port' lines), or a folder of them; reloaded on change, removed tokens end their sessions.", valueName: "path"))
     var tokenFile: String?
 
-    @Option(help: ArgumentHelp("JWT key: an HMAC secret (HS256/384/512), a PEM public key (RS256, ES256, EdDSA) or a JWKS file.", valueName: "file"))
+    @Option(help: ArgumentHelp("A folder of files, each named by a token and holding its target HOST:PORT (websockify's TokenFileName).", valueName: "dir"))
+    var tokenFilenames: String?
+
+    @Option(help: ArgumentHelp("A folder of Unix sockets; a token is the name of one (websockify's UnixDomainSocketDirectory).", valueName: "dir"))
+    var tokenSockets: String?
+
+    @Flag(help: "The token is the host name the client asked for (Host header, without port), as websockify's --host-token; no other place is read.")
+    var tokenFromHost = false
+
+    @Option(help: ArgumentHelp("JWT key: an HMAC secret (HS256/384/512), a PEM key (RS256, ES256, EdDSA) or a JWKS file.", valueName: "file"))
     var jwtKey: String?
+
+    @Option(help: ArgumentHelp("How an HMAC secret in --jwt-key is written: raw (the file's bytes) or base64url (as websockify's JWTTokenApi reads it). (default: raw)", valueName: "encoding"))
+    var jwtSecretEncoding: String?
 
     @Option(help: ArgumentHelp("Require this JWT 'iss'.", valueName: "issuer"))
     var jwtIssuer: String?
@@ -128,7 +146,7 @@ struct Ferry: AsyncParsableCommand {
     @Flag(help: "Close a session with 1008 when its JWT expires.")
     var jwtEnforceExpiryOnSession = false
 
-    @Option(help: ArgumentHelp("A dynamic target allowed by tokens: HOST:PORTS or CIDR:PORTS (PORTS: 5900, 5900-5999 or *), or unix:/path. Repeatable; with none, dynamic targets are refused.", valueName: "rule"))
+    @Option(help: ArgumentHelp("A dynamic target allowed by tokens: HOST:PORTS or CIDR:PORTS (PORTS: 5900, 5900-5999 or *), unix:/path, or any (trust every target the token source names, as websockify does). Repeatable; with none, dynamic targets are refused.", valueName: "rule"))
     var allowTarget: [String] = []
 
     @Option(help: ArgumentHelp("Serve Prometheus /metrics (and /healthz) here, never on the public listeners.", valueName: "addr:port"))
@@ -151,6 +169,18 @@ struct Ferry: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("Also append the session-end lines to this file (in the --log-format).", valueName: "file"))
     var accessLog: String?
+
+    @Option(help: ArgumentHelp("Record every session's payloads to PREFIX.1, PREFIX.2, ... in websockify's --record format. Holds what users type: protect the folder.", valueName: "prefix"))
+    var record: String?
+
+    @Option(help: ArgumentHelp("Exit once no session has been open for this long (websockify's --idle-timeout).", valueName: "duration"))
+    var exitWhenIdle: String?
+
+    @Option(help: ArgumentHelp("Stop accepting connections this long after starting; exit when the last session ends (websockify's --timeout).", valueName: "duration"))
+    var acceptFor: String?
+
+    @Flag(help: "Stop accepting after the first WebSocket session and exit when it ends.")
+    var runOnce = false
 
     @OptionGroup var logging: LoggingFlags
 
@@ -196,9 +226,20 @@ struct Ferry: AsyncParsableCommand {
         options.drainTimeout = self.drainTimeout
         options.web = self.web
         options.webHeaders = self.webHeaders
+        options.tokenFilenames = self.tokenFilenames
+        options.tokenSockets = self.tokenSockets
+        options.tokenFromHost = self.tokenFromHost
+        options.jwtSecretEncoding = self.jwtSecretEncoding
+        options.onlyListedOrigins = self.onlyListedOrigins
+        options.tlsCiphers = self.tlsCiphers
+        options.logFile = self.logging.logFile
+        options.record = self.record
+        options.exitWhenIdle = self.exitWhenIdle
+        options.acceptFor = self.acceptFor
+        options.runOnce = self.runOnce
 
         let (configuration, loggingOptions) = try exitOnConfigurationError { try options.parse() }
-        let logger = bootstrapLogging(loggingOptions)
+        let logger = try bootstrapLogging(loggingOptions)
         FileLimit.raise(forMaxConnections: configuration.limits.maxConnections, logger: logger)
         var accessLogger: Logger?
         if let path = self.accessLog {
@@ -244,6 +285,7 @@ struct Demo: AsyncParsableCommand {
         var options = CommandLineOptions()
         options.logLevel = self.logging.logLevel
         options.logFormat = self.logging.logFormat
+        options.logFile = self.logging.logFile
         let loggingOptions = try exitOnConfigurationError { try options.loggingOptions() }
         let listen = try exitOnConfigurationError { try ListenAddress.parse(self.listen) }
         let chat = try exitOnConfigurationError { try ListenAddress.parse(self.chat, flag: "--chat") }
@@ -255,7 +297,7 @@ struct Demo: AsyncParsableCommand {
                 staticPages: ["/": StaticPage(contentType: "text/html; charset=utf-8", body: DemoPage.html)]
             )
         }
-        let logger = bootstrapLogging(loggingOptions)
+        let logger = try bootstrapLogging(loggingOptions)
         let chatService = ChatService()
         _ = try await exitOnConfigurationError {
             do {
@@ -299,8 +341,21 @@ func exitOnConfigurationError<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
-func bootstrapLogging(_ options: LoggingOptions) -> Logger {
-    LoggingSystem.bootstrap { FerryLogHandler(label: $0, options: options) }
+/// Logs to standard error, and also to `--log-file` when given (a file that cannot be opened ends the
+/// start with status 2).
+func bootstrapLogging(_ options: LoggingOptions) throws -> Logger {
+    var sink: @Sendable (String) -> Void = FerryLogHandler.standardError
+    if let path = options.file {
+        guard let file = FerryLogHandler.appending(to: path) else {
+            FerryLogHandler.standardError("ferry: --log-file \(path): cannot be opened for appending\n")
+            throw ExitCode(2)
+        }
+        sink = { line in
+            FerryLogHandler.standardError(line)
+            file(line)
+        }
+    }
+    LoggingSystem.bootstrap { [sink] label in FerryLogHandler(label: label, options: options, sink: sink) }
     return Logger(label: "ferry")
 }
 
@@ -346,4 +401,7 @@ struct LoggingFlags: ParsableArguments {
 
     @Option(help: ArgumentHelp("Log line format: text, or json (one object per line). (default: text)", valueName: "format"))
     var logFormat: String?
+
+    @Option(help: ArgumentHelp("Also append log lines to this file.", valueName: "file"))
+    var logFile: String?
 }

@@ -12,8 +12,23 @@ public struct AuthOptions: Sendable, Equatable {
     public var tokenCookie: String?
     /// A websockify TokenFile, or a folder of them.
     public var tokenFilePath: String?
-    /// An HMAC secret, a PEM public key, or a JWKS file.
+    /// A folder whose file names are tokens and whose contents are targets (websockify's TokenFileName).
+    public var tokenFilenamesPath: String?
+    /// A folder of Unix sockets; a token names one (websockify's UnixDomainSocketDirectory).
+    public var tokenSocketFolder: String?
+    /// The token is the request's host name, without port (websockify's `--host-token`); no other
+    /// carrier is read.
+    public var tokenFromHost = false
+    /// An HMAC secret, a PEM key, or a JWKS file.
     public var jwtKeyPath: String?
+    /// How an HMAC secret in the key file is written.
+    public enum SecretEncoding: String, Sendable, Equatable {
+        /// The file's bytes are the secret.
+        case raw
+        /// The file holds the secret base64url-encoded, as websockify's JWTTokenApi reads it (a JWK `k`).
+        case base64url
+    }
+    public var jwtSecretEncoding = SecretEncoding.raw
     public var jwtIssuer: String?
     public var jwtAudience: String?
     /// Close a session with 1008 when its JWT expires.
@@ -22,13 +37,18 @@ public struct AuthOptions: Sendable, Equatable {
     public var jwtLeeway: Duration = .seconds(30)
     /// Rules a dynamic target must match; none means every dynamic target is refused.
     public var allowedTargets: [TargetRule] = []
+    /// `--allow-target any`: every target a token names is trusted, as websockify does (the token
+    /// source is the operator's).
+    public var allowsAnyTarget = false
     /// Failed token checks from one address before it gets 429, and for how long.
     public var failureLimit = 10
     public var failureWindow: Duration = .seconds(60)
 
     public init() {}
 
-    public var hasTokenSource: Bool { self.tokenFilePath != nil || self.jwtKeyPath != nil }
+    public var hasTokenSource: Bool {
+        self.tokenFilePath != nil || self.tokenFilenamesPath != nil || self.tokenSocketFolder != nil || self.jwtKeyPath != nil
+    }
 }
 
 /// An `--allow-target` rule: `HOST:PORTS` or `CIDR:PORTS`, PORTS being `5900`, `5900-5999` or `*`.

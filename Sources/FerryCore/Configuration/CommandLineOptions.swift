@@ -51,6 +51,23 @@ public struct CommandLineOptions: Sendable {
     public var drainTimeout: String?
     public var web: String?
     public var webHeaders: String?
+    /// websockify's TokenFileName: a folder whose file names are tokens and contents targets.
+    public var tokenFilenames: String?
+    /// websockify's UnixDomainSocketDirectory: a token names a socket in this folder.
+    public var tokenSockets: String?
+    /// websockify's `--host-token`: the token is the request's host name.
+    public var tokenFromHost = false
+    /// `raw` (default) or `base64url`: how an HMAC secret in `--jwt-key` is written.
+    public var jwtSecretEncoding: String?
+    /// Only `--allow-origin` entries get in (websockify's ExpectOrigin).
+    public var onlyListedOrigins = false
+    public var tlsCiphers: String?
+    public var logFile: String?
+    /// Record each session to PREFIX.N (websockify's `--record` format).
+    public var record: String?
+    public var exitWhenIdle: String?
+    public var acceptFor: String?
+    public var runOnce = false
 
     public init() {}
 
@@ -102,11 +119,14 @@ public struct CommandLineOptions: Sendable {
         limits.maxHeaderSize = try Self.size("--max-header-size", self.maxHeaderSize, default: limits.maxHeaderSize, minimum: 1024)
 
         let origins = try self.allowOrigin.map { (text) throws(ConfigurationError) in try OriginPolicy.validate(text) }
+        if self.onlyListedOrigins && origins.isEmpty {
+            throw ConfigurationError(flag: "--only-listed-origins", value: "", problem: "no origin is listed, so every browser would be refused", expected: "--allow-origin SCHEME://HOST[:PORT]")
+        }
         if let backendCA { try Self.checkReadable(backendCA, flag: "--backend-ca") }
         let configuration = try FerryConfiguration(
             listeners: listeners,
             routes: routes,
-            originPolicy: OriginPolicy(allowed: origins),
+            originPolicy: OriginPolicy(allowed: origins, onlyListed: self.onlyListedOrigins),
             limits: limits,
             tls: try self.listenerTLS(),
             backendTLS: BackendTLSOptions(extraCAPath: self.backendCA),
@@ -118,9 +138,36 @@ public struct CommandLineOptions: Sendable {
                 }
                 return block
             },
-            adminListen: try self.adminListen.map { (text) throws(ConfigurationError) in try ListenAddress.parse(text, flag: "--admin-listen") }
+            adminListen: try self.adminListen.map { (text) throws(ConfigurationError) in try ListenAddress.parse(text, flag: "--admin-listen") },
+            recordPrefix: try self.recordPrefix(),
+            lifetime: try self.serverLifetime()
         )
         return (configuration, try self.loggingOptions())
+    }
+
+    /// `--record PREFIX`: the folder must exist; each session writes PREFIX.N.
+    func recordPrefix() throws(ConfigurationError) -> String? {
+        guard let prefix = self.record else { return nil }
+        let folder = prefix.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        var info = stat()
+        let folderPath = prefix.hasPrefix("/") && folder.isEmpty ? "/" : (folder.isEmpty ? "." : folder)
+        guard !prefix.isEmpty, !prefix.hasSuffix("/"), stat(folderPath, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, access(folderPath, W_OK) == 0 else {
+            throw ConfigurationError(flag: "--record", value: prefix, problem: "not a file name in a writable folder", expected: "e.g. --record /var/lib/ferry/rec/session (files session.1, session.2, ...)")
+        }
+        return prefix
+    }
+
+    /// `--exit-when-idle`, `--accept-for` and `--run-once`: when the server ends by itself.
+    func serverLifetime() throws(ConfigurationError) -> ServerLifetime {
+        var lifetime = ServerLifetime()
+        if self.exitWhenIdle != nil {
+            lifetime.exitWhenIdle = try Self.duration("--exit-when-idle", self.exitWhenIdle, default: .zero, allowZero: false)
+        }
+        if self.acceptFor != nil {
+            lifetime.acceptFor = try Self.duration("--accept-for", self.acceptFor, default: .zero, allowZero: false)
+        }
+        lifetime.runOnce = self.runOnce
+        return lifetime
     }
 
     func webOptions() throws(ConfigurationError) -> WebOptions? {
@@ -157,9 +204,30 @@ public struct CommandLineOptions: Sendable {
             }
             options.tokenFilePath = path
         }
+        if let path = self.tokenFilenames {
+            try Self.checkFolder(path, flag: "--token-filenames", expected: "a folder whose files are named by token and hold HOST:PORT")
+            options.tokenFilenamesPath = path
+        }
+        if let path = self.tokenSockets {
+            guard path.hasPrefix("/") else {
+                throw ConfigurationError(flag: "--token-sockets", value: path, problem: "the folder must be an absolute path", expected: "e.g. --token-sockets /run/consoles")
+            }
+            try Self.checkFolder(path, flag: "--token-sockets", expected: "a folder of Unix sockets named by token")
+            options.tokenSocketFolder = path
+        }
+        options.tokenFromHost = self.tokenFromHost
         if let path = self.jwtKey {
             try Self.checkReadable(path, flag: "--jwt-key")
             options.jwtKeyPath = path
+        }
+        if let text = self.jwtSecretEncoding {
+            guard let encoding = AuthOptions.SecretEncoding(rawValue: text) else {
+                throw ConfigurationError(flag: "--jwt-secret-encoding", value: text, problem: "unknown encoding", expected: "raw or base64url")
+            }
+            guard options.jwtKeyPath != nil else {
+                throw ConfigurationError(flag: "--jwt-secret-encoding", value: text, problem: "needs a JWT key", expected: "--jwt-key FILE")
+            }
+            options.jwtSecretEncoding = encoding
         }
         options.jwtIssuer = self.jwtIssuer
         options.jwtAudience = self.jwtAudience
@@ -167,14 +235,24 @@ public struct CommandLineOptions: Sendable {
         if options.enforceExpiryOnSession && options.jwtKeyPath == nil {
             throw ConfigurationError(flag: "--jwt-enforce-expiry-on-session", value: "", problem: "needs JWTs", expected: "--jwt-key FILE")
         }
-        options.allowedTargets = try self.allowTarget.map { (text) throws(ConfigurationError) in try TargetRule.parse(text) }
+        if self.allowTarget.contains("any") {
+            guard self.allowTarget.count == 1 else {
+                throw ConfigurationError(flag: "--allow-target", value: "any", problem: "'any' allows every target, so other rules would mean nothing", expected: "either --allow-target any or a list of rules")
+            }
+            options.allowsAnyTarget = true
+        } else {
+            options.allowedTargets = try self.allowTarget.map { (text) throws(ConfigurationError) in try TargetRule.parse(text) }
+        }
+        if options.tokenFromHost && !options.hasTokenSource {
+            throw ConfigurationError(flag: "--token-from-host", value: "", problem: "needs a token source", expected: "--token-file, --token-filenames, --token-sockets or --jwt-key")
+        }
         return options
     }
 
     /// Parses the listener TLS flags; nil when no certificate is given.
     func listenerTLS() throws(ConfigurationError) -> ListenerTLSOptions? {
         guard !self.tlsCert.isEmpty || !self.tlsKey.isEmpty else {
-            for (flag, given) in [("--tls-only", self.tlsOnly ? "" : nil), ("--tls-min-version", self.tlsMinVersion), ("--tls-client-ca", self.tlsClientCA), ("--tls-client-auth", self.tlsClientAuth)] where given != nil {
+            for (flag, given) in [("--tls-only", self.tlsOnly ? "" : nil), ("--tls-min-version", self.tlsMinVersion), ("--tls-client-ca", self.tlsClientCA), ("--tls-client-auth", self.tlsClientAuth), ("--tls-ciphers", self.tlsCiphers)] where given != nil {
                 throw ConfigurationError(flag: flag, value: given ?? "", problem: "needs a certificate", expected: "--tls-cert FILE --tls-key FILE")
             }
             return nil
@@ -196,6 +274,12 @@ public struct CommandLineOptions: Sendable {
                 throw ConfigurationError(flag: "--tls-min-version", value: text, problem: "unknown version", expected: "1.2 or 1.3")
             }
             options.minimumVersion = version
+        }
+        if let text = self.tlsCiphers {
+            guard !text.isEmpty, text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw ConfigurationError(flag: "--tls-ciphers", value: text, problem: "not a cipher list", expected: "an OpenSSL cipher string, e.g. ECDHE+AESGCM:ECDHE+CHACHA20")
+            }
+            options.cipherSuites = text
         }
         if let path = self.tlsClientCA {
             try Self.checkReadable(path, flag: "--tls-client-ca")
@@ -223,7 +307,14 @@ public struct CommandLineOptions: Sendable {
         }
     }
 
-    /// Parses `--log-level` and `--log-format`.
+    static func checkFolder(_ path: String, flag: String, expected: String) throws(ConfigurationError) {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, access(path, R_OK | X_OK) == 0 else {
+            throw ConfigurationError(flag: flag, value: path, problem: "not a readable folder", expected: expected)
+        }
+    }
+
+    /// Parses `--log-level`, `--log-format` and `--log-file`.
     public func loggingOptions() throws(ConfigurationError) -> LoggingOptions {
         var options = LoggingOptions()
         if let text = self.logLevel {
@@ -231,6 +322,12 @@ public struct CommandLineOptions: Sendable {
                 throw ConfigurationError(flag: "--log-level", value: text, problem: "unknown level", expected: Logger.Level.allCases.map(\.rawValue).joined(separator: "|"))
             }
             options.level = level
+        }
+        if let path = self.logFile {
+            guard !path.isEmpty, !path.hasSuffix("/") else {
+                throw ConfigurationError(flag: "--log-file", value: path, problem: "not a file name", expected: "e.g. --log-file /var/log/ferry.log")
+            }
+            options.file = path
         }
         if let text = self.logFormat {
             guard let format = LogFormat(rawValue: text.lowercased()) else {
@@ -318,6 +415,8 @@ public struct CommandLineOptions: Sendable {
 public struct LoggingOptions: Sendable, Equatable {
     public var level: Logger.Level = .info
     public var format: LogFormat = .text
+    /// Log lines also go to this file (`--log-file`), appended.
+    public var file: String?
 
     public init() {}
 }

@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 
 /// Everything a running relay needs, validated once at start-up. Built from flags by
 /// ``FerryConfiguration/parse(_:)`` or directly in code (tests, the demo).
@@ -19,6 +20,10 @@ public struct FerryConfiguration: Sendable {
     public var trustedProxies: [AddressBlock]
     /// Where `/metrics` is served (`--admin-listen`); nil: nowhere.
     public var adminListen: ListenAddress?
+    /// `--record PREFIX`: each session's traffic is written to PREFIX.N; nil: nothing is recorded.
+    public var recordPrefix: String?
+    /// When the server stops by itself (websockify's `--idle-timeout`, `--timeout`, `--run-once`).
+    public var lifetime: ServerLifetime
 
     public init(
         listeners: [ListenAddress],
@@ -31,8 +36,12 @@ public struct FerryConfiguration: Sendable {
         auth: AuthOptions = AuthOptions(),
         web: WebOptions? = nil,
         trustedProxies: [AddressBlock] = [],
-        adminListen: ListenAddress? = nil
+        adminListen: ListenAddress? = nil,
+        recordPrefix: String? = nil,
+        lifetime: ServerLifetime = ServerLifetime()
     ) throws(ConfigurationError) {
+        self.recordPrefix = recordPrefix
+        self.lifetime = lifetime
         self.listeners = listeners
         self.routes = try RouteTable(routes)
         self.originPolicy = originPolicy
@@ -48,7 +57,7 @@ public struct FerryConfiguration: Sendable {
             throw ConfigurationError(flag: "--listen", value: "\(listener),proxy-protocol", problem: "needs the load balancers' addresses", expected: "--trusted-proxy CIDR")
         }
         if !auth.hasTokenSource, let route = routes.first(where: UpgradePolicy.needsToken) {
-            throw ConfigurationError(flag: "--route", value: route.description, problem: "needs tokens but no token source is given", expected: "--token-file PATH or --jwt-key FILE")
+            throw ConfigurationError(flag: "--route", value: route.description, problem: "needs tokens but no token source is given", expected: "--token-file PATH, --token-filenames DIR, --token-sockets DIR or --jwt-key FILE")
         }
         if tls == nil, let route = routes.first(where: { !$0.options.clientNames.isEmpty }) {
             throw ConfigurationError(flag: "--route", value: route.description, problem: "client-cn needs client certificates", expected: "--tls-cert, --tls-key and --tls-client-ca")
@@ -57,6 +66,20 @@ public struct FerryConfiguration: Sendable {
             throw ConfigurationError(flag: "--route", value: route.description, problem: "client-cn needs client certificates", expected: "--tls-client-ca FILE")
         }
     }
+}
+
+/// When a server stops by itself; by default it runs until signalled.
+public struct ServerLifetime: Sendable, Equatable {
+    /// Exit once no session has been open for this long (`--exit-when-idle`).
+    public var exitWhenIdle: TimeAmount?
+    /// Stop accepting this long after start, and exit when the last session ends (`--accept-for`).
+    public var acceptFor: TimeAmount?
+    /// Stop accepting after the first WebSocket session, and exit when it ends (`--run-once`).
+    public var runOnce = false
+
+    public init() {}
+
+    public var isForever: Bool { self.exitWhenIdle == nil && self.acceptFor == nil && !self.runOnce }
 }
 
 /// A small in-memory response served for `GET path`.

@@ -10,7 +10,12 @@ public struct OriginPolicy: Sendable, Equatable {
     /// `--allow-origin '*'`: any origin.
     public var allowsAny: Bool
 
-    public init(allowed: [String] = []) {
+    /// Only listed origins get in: no `Origin`, or the relay's own host, is refused (websockify's
+    /// ExpectOrigin).
+    public var onlyListed: Bool
+
+    public init(allowed: [String] = [], onlyListed: Bool = false) {
+        self.onlyListed = onlyListed
         self.allowsAny = allowed.contains("*")
         self.allowed = Set(allowed.filter { $0 != "*" }.map { Self.normalize($0) })
     }
@@ -26,9 +31,10 @@ public struct OriginPolicy: Sendable, Equatable {
 
     /// Decides for a request's `Origin` and `Host` headers.
     public func allows(origin: String?, host: String?) -> Bool {
-        guard let origin else { return true }
+        guard let origin else { return !self.onlyListed }
         if self.allowsAny { return true }
         if self.allowed.contains(Self.normalize(origin)) { return true }
+        if self.onlyListed { return false }
         guard let (_, originHost) = Self.schemeAndHost(origin), let host, let requestHost = Self.hostName(host) else {
             return false
         }

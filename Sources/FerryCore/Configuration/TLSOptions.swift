@@ -32,6 +32,9 @@ public struct ListenerTLSOptions: Sendable, Equatable {
     /// CA file that signs client certificates (`--tls-client-ca`).
     public var clientCAPath: String?
     public var clientAuthentication = ClientAuthentication.require
+    /// An OpenSSL cipher string for TLS 1.2 (`--tls-ciphers`); nil keeps BoringSSL's defaults. TLS 1.3
+    /// suites are not configurable.
+    public var cipherSuites: String?
     /// How often certificate files are checked for changes (SIGHUP reloads at once).
     public var reloadInterval: Duration = .seconds(2)
 
