@@ -4,11 +4,13 @@ import NIOCore
 
 /// The token part of the upgrade decision, for routes with `auth=token` and for `dynamic` routes.
 ///
-/// A token-file entry authorizes a route whose target is the entry's target; a JWT authorizes a route
-/// its `route` claim names, or whose target its `host`/`port` (or `unix`) claims name. On a dynamic
-/// route the token names the target, which must pass the ``TargetAllowlist``. Answers: no token 401;
-/// an invalid, expired or unsuitable token 403; a target not allowed 403; an address with too many
-/// failures 429.
+/// Token sources are asked in order: token tables (`--token-file`, `--token-filenames`), the socket
+/// folder (`--token-sockets`: the token names a socket in it), then a JWT. A table entry authorizes a
+/// route whose target is the entry's target; a JWT authorizes a route its `route` claim names, or
+/// whose target its `host`/`port` (or `unix`) claims name. On a dynamic route the token names the
+/// target, which must pass the ``TargetAllowlist`` (a socket from the socket folder is allowed by
+/// that folder). Answers: no token 401; an invalid, expired or unsuitable token 403; a target not
+/// allowed 403; an address with too many failures 429.
 public final class Authorizer: Sendable {
     /// What a valid token grants.
     public struct Grant: Sendable, Equatable {
@@ -20,22 +22,23 @@ public final class Authorizer: Sendable {
     }
 
     public let options: AuthOptions
-    public let tokenFile: TokenFileSource?
+    /// `--token-file` and `--token-filenames`, in that order.
+    public let tokenTables: [TokenFileSource]
     private let jwt = NIOLockedValueBox<JWTVerifier?>(nil)
     private let allowlist: TargetAllowlist
     private let limiter: FailureLimiter
 
-    public init(options: AuthOptions, tokenFile: TokenFileSource?) {
+    public init(options: AuthOptions, tokenTables: [TokenFileSource]) {
         self.options = options
-        self.tokenFile = tokenFile
-        self.allowlist = TargetAllowlist(rules: options.allowedTargets)
+        self.tokenTables = tokenTables
+        self.allowlist = TargetAllowlist(rules: options.allowedTargets, allowsAny: options.allowsAnyTarget)
         self.limiter = FailureLimiter(limit: options.failureLimit, window: TimeAmount(options.failureWindow))
     }
 
     /// Loads the JWT key (jwt-kit's key store is an actor, so this is async and runs before listening).
     public func prepare() async throws(ConfigurationError) {
         guard let path = self.options.jwtKeyPath else { return }
-        let verifier = try await JWTVerifier(keyPath: path, issuer: self.options.jwtIssuer, audience: self.options.jwtAudience, leeway: self.options.jwtLeeway)
+        let verifier = try await JWTVerifier(keyPath: path, issuer: self.options.jwtIssuer, audience: self.options.jwtAudience, leeway: self.options.jwtLeeway, secretEncoding: self.options.jwtSecretEncoding)
         self.jwt.withLockedValue { $0 = verifier }
     }
 
@@ -53,8 +56,19 @@ public final class Authorizer: Sendable {
         }
         let fingerprint = token.fingerprint
         let result: EventLoopFuture<Grant>
-        if let target = self.tokenFile?.target(for: token.value) {
+        if let target = self.tokenTables.lazy.compactMap({ $0.target(for: token.value) }).first {
             result = self.grant(target: target, route: route, fingerprint: fingerprint, expiresAt: nil, eventLoop: eventLoop)
+        } else if let folder = self.options.tokenSocketFolder, SocketFolder.isSocketName(token.value) {
+            result = SocketFolder.socket(named: token.value, in: folder, eventLoop: eventLoop).flatMap { target in
+                guard let target else {
+                    return eventLoop.makeFailedFuture(HandshakeRejection(.forbidden, "invalid token"))
+                }
+                // The folder is the operator's allowlist for its sockets.
+                guard case .dynamic = route.target else {
+                    return self.grant(target: target, route: route, fingerprint: fingerprint, expiresAt: nil, eventLoop: eventLoop)
+                }
+                return eventLoop.makeSucceededFuture(Grant(target: target, tokenFingerprint: fingerprint, expiresAt: nil))
+            }
         } else if let jwt = self.jwt.withLockedValue({ $0 }), token.value.split(separator: ".").count == 3 {
             let promise = eventLoop.makePromise(of: JWTVerifier.Claims.self)
             promise.completeWithTask { try await jwt.verify(token.value) }
@@ -98,7 +112,7 @@ public final class Authorizer: Sendable {
         var named: BackendTarget?
         if let unix = claims.unix {
             named = .unix(path: unix)
-        } else if let host = claims.host, let port = claims.port, (1...65535).contains(port) {
+        } else if let host = claims.host, let port = claims.port?.value, (1...65535).contains(port) {
             named = .tcp(host: host, port: port)
         }
         if case .dynamic = route.target { return named }

@@ -12,6 +12,8 @@ public struct PresentedToken: Sendable, Equatable {
         case authorizationHeader
         /// `?token=`: lands in access logs and browser history; last resort, for websockify's clients.
         case query
+        /// The host name the client asked for (`--token-from-host`, websockify's `--host-token`).
+        case host
     }
 
     public var value: String
@@ -37,8 +39,14 @@ public struct PresentedToken: Sendable, Equatable {
     public static let subprotocolPrefix = "bearer."
 
     /// Finds the token in a handshake: subprotocol, then cookie (if named), then `Authorization:
-    /// Bearer`, then the `token` query parameter. First found wins.
-    public static func find(in head: HTTPRequestHead, cookieName: String?) -> PresentedToken? {
+    /// Bearer`, then the `token` query parameter. First found wins. With `fromHost`, the token is the
+    /// `Host` header's host name (port removed, as websockify does) and nothing else is read.
+    public static func find(in head: HTTPRequestHead, cookieName: String?, fromHost: Bool = false) -> PresentedToken? {
+        if fromHost {
+            guard let host = head.headers.first(name: "Host") else { return nil }
+            let name = host.hasPrefix("[") ? host.prefix { $0 != "]" } + "]" : host.prefix { $0 != ":" }
+            return name.isEmpty ? nil : PresentedToken(value: String(name), carrier: .host)
+        }
         for offer in head.headers[canonicalForm: "Sec-WebSocket-Protocol"] where offer.hasPrefix(Self.subprotocolPrefix) {
             let value = offer.dropFirst(Self.subprotocolPrefix.count)
             if !value.isEmpty { return PresentedToken(value: String(value), carrier: .subprotocol) }

@@ -18,17 +18,24 @@ import Darwin
 /// for DNS rebinding to exploit). A `tls://` target keeps its name, which certificate verification
 /// needs; it is resolved again at connect time, and the certificate check is what binds the name
 /// then (so `tls-verify=false` should not be combined with dynamic targets). With no rules, every
-/// dynamic target is refused.
+/// dynamic target is refused; `--allow-target any` trusts every target (the operator's token source
+/// is then the allowlist, as in websockify).
 public struct TargetAllowlist: Sendable {
     public let rules: [TargetRule]
+    public let allowsAny: Bool
 
-    public init(rules: [TargetRule]) {
+    public init(rules: [TargetRule], allowsAny: Bool = false) {
         self.rules = rules
+        self.allowsAny = allowsAny
     }
 
     /// The target to connect to (an address, or the socket path), or nil if it is not allowed.
     /// Name resolution runs on NIO's thread pool, off the event loop.
     public func check(_ target: BackendTarget, on eventLoop: EventLoop) -> EventLoopFuture<BackendTarget?> {
+        if self.allowsAny {
+            if case .dynamic = target { return eventLoop.makeSucceededFuture(nil) }
+            return eventLoop.makeSucceededFuture(target)
+        }
         guard !self.rules.isEmpty else { return eventLoop.makeSucceededFuture(nil) }
         switch target {
         case .dynamic:

@@ -43,10 +43,36 @@ public enum TokenFileFormat {
     }
 }
 
-/// The token table from `--token-file` (a file, or every file in a folder), re-read when a file
-/// changes, never per connection. A reload that fails keeps the last good table; tokens that a good
-/// reload no longer contains are reported so their live sessions can be closed.
+/// websockify's TokenFileName layout: a file named by its token holds one target.
+public enum TokenFilenameFormat {
+    public static func parse(_ text: String, file: String) throws(ConfigurationError) -> BackendTarget {
+        let trimmed = String(String(text.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }).reversed())
+        let target: BackendTarget
+        do {
+            target = try BackendTarget.parse(trimmed, flag: "--token-filenames", context: file)
+        } catch {
+            throw ConfigurationError(flag: "--token-filenames", value: file, problem: "target '\(trimmed)': \(error.problem)", expected: "the file holds HOST:PORT or unix:/path")
+        }
+        if case .dynamic = target {
+            throw ConfigurationError(flag: "--token-filenames", value: file, problem: "a token must name a real target", expected: "HOST:PORT")
+        }
+        return target
+    }
+}
+
+/// The token table from `--token-file` (a file, or every file in a folder) or `--token-filenames`
+/// (a folder, one file per token), re-read when a file changes, never per connection. A reload that
+/// fails keeps the last good table; tokens that a good reload no longer contains are reported so
+/// their live sessions can be closed.
 public final class TokenFileSource: Reloadable, Sendable {
+    /// How tokens are laid out on disk.
+    public enum Layout: Sendable {
+        /// `token: target` lines (websockify's TokenFile).
+        case lines
+        /// The file name is the token, the content its target (websockify's TokenFileName).
+        case fileNames
+    }
+
     private struct Entry: Sendable {
         var token: [UInt8]
         var target: BackendTarget
@@ -59,16 +85,23 @@ public final class TokenFileSource: Reloadable, Sendable {
     }
 
     public let path: String
+    public let layout: Layout
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
     /// Called with the fingerprints of tokens a reload removed.
     private let onRevoked: @Sendable (Set<String>) -> Void
 
-    public init(path: String, logger: Logger, onRevoked: @escaping @Sendable (Set<String>) -> Void = { _ in }) throws(ConfigurationError) {
+    public init(
+        path: String,
+        layout: Layout = .lines,
+        logger: Logger,
+        onRevoked: @escaping @Sendable (Set<String>) -> Void = { _ in }
+    ) throws(ConfigurationError) {
         self.path = path
+        self.layout = layout
         self.logger = logger
         self.onRevoked = onRevoked
-        let (entries, stamps) = try Self.load(path)
+        let (entries, stamps) = try Self.load(path, layout: layout)
         self.state.withLockedValue { $0 = State(entries: entries, stamps: stamps) }
         logger.info("token file loaded", metadata: ["path": "\(path)", "tokens": "\(entries.count)"])
     }
@@ -86,7 +119,7 @@ public final class TokenFileSource: Reloadable, Sendable {
     @discardableResult
     public func reload() -> Bool {
         do {
-            let (entries, stamps) = try Self.load(self.path)
+            let (entries, stamps) = try Self.load(self.path, layout: self.layout)
             let removed = self.state.withLockedValue { state -> Set<String> in
                 // Removed tokens, and tokens now pointing elsewhere, end their sessions.
                 let gone = state.entries.filter { entries[$0.key]?.target != $0.value.target }
@@ -108,13 +141,21 @@ public final class TokenFileSource: Reloadable, Sendable {
         if self.state.withLockedValue({ $0.stamps }) != Self.stamps(self.path) { self.reload() }
     }
 
-    private static func load(_ path: String) throws(ConfigurationError) -> ([SHA256Digest: Entry], [String: FileStamp]) {
+    private static func load(_ path: String, layout: Layout) throws(ConfigurationError) -> ([SHA256Digest: Entry], [String: FileStamp]) {
         var entries: [SHA256Digest: Entry] = [:]
         for file in Self.files(path) {
             guard let text = Self.read(file) else {
-                throw ConfigurationError(flag: "--token-file", value: file, problem: "cannot be read")
+                throw ConfigurationError(flag: layout == .lines ? "--token-file" : "--token-filenames", value: file, problem: "cannot be read")
             }
-            for (token, target) in try TokenFileFormat.parse(text, file: file) {
+            let parsed: [(token: String, target: BackendTarget)]
+            switch layout {
+            case .lines:
+                parsed = try TokenFileFormat.parse(text, file: file)
+            case .fileNames:
+                let token = String(file.split(separator: "/").last ?? "")
+                parsed = [(token, try TokenFilenameFormat.parse(text, file: file))]
+            }
+            for (token, target) in parsed {
                 let bytes = Array(token.utf8)
                 entries[SHA256.hash(data: bytes)] = Entry(token: bytes, target: target)
             }

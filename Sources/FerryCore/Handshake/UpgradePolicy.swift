@@ -44,7 +44,7 @@ public struct UpgradePolicy: Sendable {
         guard let authorizer = self.authorizer else {
             return eventLoop.makeFailedFuture(HandshakeRejection(.forbidden, "no token source configured"))
         }
-        let token = PresentedToken.find(in: head, cookieName: authorizer.options.tokenCookie)
+        let token = PresentedToken.find(in: head, cookieName: authorizer.options.tokenCookie, fromHost: authorizer.options.tokenFromHost)
         return authorizer.authorize(route: plan.route, token: token, clientAddress: clientAddress, eventLoop: eventLoop).map { grant in
             var authorized = plan
             authorized.target = grant.target

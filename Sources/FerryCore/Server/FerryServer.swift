@@ -39,11 +39,15 @@ public final class FerryServer: Service, Sendable {
             maxConnections: configuration.limits.maxConnections,
             maxConnectionsPerAddress: configuration.limits.maxConnectionsPerIP
         )
-        let tokenFile = try configuration.auth.tokenFilePath.map { (path) throws(ConfigurationError) in
-            try TokenFileSource(path: path, logger: logger) { revoked in
-                // A token removed from the file ends its live sessions.
-                registry.closeSessions(tokenFingerprints: revoked, code: 1008, reason: "token revoked")
-            }
+        var tokenTables: [TokenFileSource] = []
+        for (path, layout) in [(configuration.auth.tokenFilePath, TokenFileSource.Layout.lines), (configuration.auth.tokenFilenamesPath, .fileNames)] {
+            guard let path else { continue }
+            tokenTables.append(
+                try TokenFileSource(path: path, layout: layout, logger: logger) { revoked in
+                    // A token removed from the file ends its live sessions.
+                    registry.closeSessions(tokenFingerprints: revoked, code: 1008, reason: "token revoked")
+                }
+            )
         }
         let needsAuth = configuration.routes.routes.contains(where: UpgradePolicy.needsToken)
         self.environment = RelayEnvironment(
@@ -52,7 +56,7 @@ public final class FerryServer: Service, Sendable {
             payloadPools: PayloadBufferPools(group: group),
             tls: tls,
             backendTLS: needsBackendTLS ? try BackendTLSContexts(options: configuration.backendTLS) : nil,
-            authorizer: needsAuth ? Authorizer(options: configuration.auth, tokenFile: tokenFile) : nil,
+            authorizer: needsAuth ? Authorizer(options: configuration.auth, tokenTables: tokenTables) : nil,
             staticFiles: try configuration.web.map { (options) throws(ConfigurationError) in try StaticFileServer(options: options) },
             logger: logger,
             accessLogger: accessLogger
@@ -68,7 +72,7 @@ public final class FerryServer: Service, Sendable {
     public var reloadables: [any Reloadable] {
         var reloadables: [any Reloadable] = []
         if let tls = self.environment.tls { reloadables.append(tls) }
-        if let tokenFile = self.environment.policy.authorizer?.tokenFile { reloadables.append(tokenFile) }
+        reloadables.append(contentsOf: self.environment.policy.authorizer?.tokenTables ?? [])
         return reloadables
     }
 

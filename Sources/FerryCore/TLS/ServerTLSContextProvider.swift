@@ -79,6 +79,9 @@ public final class ServerTLSContextProvider: Reloadable, Sendable {
         )
         configuration.minimumTLSVersion = options.minimumVersion == .tls13 ? .tlsv13 : .tlsv12
         configuration.applicationProtocols = ["http/1.1"]
+        if let ciphers = options.cipherSuites {
+            configuration.cipherSuites = ciphers
+        }
         if let caPath = options.clientCAPath {
             let roots: [NIOSSLCertificate]
             do {
@@ -109,6 +112,9 @@ public final class ServerTLSContextProvider: Reloadable, Sendable {
         do {
             return try NIOSSLContext(configuration: configuration)
         } catch {
+            if let ciphers = options.cipherSuites {
+                throw ConfigurationError(flag: "--tls-ciphers", value: ciphers, problem: "BoringSSL accepts no cipher from this list (\(error))", expected: "an OpenSSL cipher string, e.g. ECDHE+AESGCM:ECDHE+CHACHA20")
+            }
             throw ConfigurationError(flag: "--tls-cert", value: first.source.certificatePath, problem: "cannot build a TLS context (\(error))")
         }
     }

@@ -59,7 +59,7 @@ enum AuthRelay {
 
 extension RunningRelay {
     /// The token table the relay reads (`--token-file`), if it has one.
-    var tokenFile: TokenFileSource? { self.server.environment.policy.authorizer?.tokenFile }
+    var tokenFile: TokenFileSource? { self.server.environment.policy.authorizer?.tokenTables.first }
 }
 
 // MARK: - Files
