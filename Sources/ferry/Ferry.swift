@@ -18,11 +18,37 @@ import Darwin
 enum FerryMain {
     static func main() async {
         let arguments = Array(CommandLine.arguments.dropFirst())
-        if arguments.first == "demo" {
+        let program = CommandLine.arguments.first?.split(separator: "/").last ?? ""
+        if program == "websockify" {
+            await Self.websockify(arguments)
+        } else if arguments.first == "websockify" {
+            await Self.websockify(Array(arguments.dropFirst()))
+        } else if arguments.first == "demo" {
             await Demo.main(Array(arguments.dropFirst()))
         } else {
             await Ferry.main(arguments)
         }
+    }
+
+    /// websockify's command line, translated into Ferry's and then run as Ferry's own.
+    static func websockify(_ arguments: [String]) async {
+        let translation: WebsockifyCommandLine.Translation
+        do {
+            translation = try WebsockifyCommandLine.translate(arguments) { path in access(path, F_OK) == 0 }
+        } catch {
+            FerryLogHandler.standardError("ferry (websockify command line): \(error)\n")
+            exit(2)
+        }
+        if translation.help {
+            printNow(WebsockifyCommandLine.usage)
+            exit(0)
+        }
+        for warning in translation.warnings {
+            FerryLogHandler.standardError("ferry (websockify command line): warning: \(warning)\n")
+        }
+        let quoted = translation.ferryArguments.map { $0.contains(where: { " '\"*?$;&|".contains($0) }) || $0.isEmpty ? "'\($0.replacingOccurrences(of: "'", with: "'\\''"))'" : $0 }
+        FerryLogHandler.standardError("ferry (websockify command line): running as: ferry \(quoted.joined(separator: " "))\n")
+        await Ferry.main(translation.ferryArguments)
     }
 }
 

@@ -6,6 +6,8 @@ public struct ConfigurationError: Error, Equatable, Sendable, CustomStringConver
     public var value: String
     public var problem: String
     public var expected: String?
+    /// For what Ferry does not do: the Ferry way to get the same (printed as `; instead, …`).
+    public var instead: String?
 
     public init(flag: String, value: String, problem: String, expected: String? = nil) {
         self.flag = flag
@@ -14,10 +16,18 @@ public struct ConfigurationError: Error, Equatable, Sendable, CustomStringConver
         self.expected = expected
     }
 
+    public init(flag: String, value: String, problem: String, instead: String) {
+        self.flag = flag
+        self.value = value
+        self.problem = problem
+        self.instead = instead
+    }
+
     public var description: String {
         // `--route /vnc=localhost: port is missing`, not `…localhost:: port…`.
         let subject = self.value.isEmpty ? "\(self.flag):" : self.value.hasSuffix(":") ? "\(self.flag) \(self.value)" : "\(self.flag) \(self.value):"
         if let expected { return "\(subject) \(self.problem); expected \(expected)" }
+        if let instead { return "\(subject) \(self.problem); instead, \(instead)" }
         return "\(subject) \(self.problem)"
     }
 }

@@ -1,0 +1,393 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads websockify's command line and writes the Ferry command line that does the same, so existing
+/// Dockerfiles, units and scripts that start `websockify …` work unchanged with Ferry.
+///
+/// The translation is argument to argument: what comes out is parsed by Ferry's own front exactly as
+/// if the user had typed it (and is logged, so the Ferry way of saying it is one copy away). Each
+/// websockify flag either maps onto Ferry flags, is accepted with a warning when it only changes
+/// something Ferry does anyway (`--libserver`, `--traffic`, `-D`), or stops the start with a message
+/// naming the flag and the Ferry way to get the same. Ferry's own flags (`--allow-origin`,
+/// `--max-connections`, …) may be added to a websockify command line and are passed on as given.
+public enum WebsockifyCommandLine {
+    public struct Translation: Sendable, Equatable {
+        /// The arguments for Ferry's own front (without the program name).
+        public var ferryArguments: [String] = []
+        /// Accepted-but-ignored flags and changed meanings, one line each.
+        public var warnings: [String] = []
+        /// `-D`/`--daemon` was given.
+        public var daemon = false
+        /// `-h`/`--help` was given: print ``usage`` instead of starting.
+        public var help = false
+    }
+
+    /// websockify's options that take a value.
+    static let valued: Set<String> = [
+        "--record", "--timeout", "--idle-timeout", "--cert", "--key", "--key-password", "--cafile", "--ssl-version",
+        "--ssl-ciphers", "--unix-listen", "--unix-listen-mode", "--unix-target", "--web", "--wrap-mode", "--target-config",
+        "--token-plugin", "--token-source", "--auth-plugin", "--auth-source", "--heartbeat", "--log-file", "--syslog",
+    ]
+
+    /// websockify's options that take none.
+    static let switches: Set<String> = [
+        "--verbose", "--traffic", "--daemon", "--run-once", "--ssl-only", "--ssl-target", "--verify-client", "--inetd",
+        "--web-auth", "--prefer-ipv6", "--libserver", "--host-token", "--legacy-syslog", "--file-only", "--help",
+    ]
+
+    static let shortSwitches: [Character: String] = ["v": "--verbose", "D": "--daemon", "6": "--prefer-ipv6", "h": "--help"]
+
+    /// Ferry's own flags that take no value (every other Ferry flag takes one), for passing them on.
+    static let ferrySwitches: Set<String> = [
+        "--tls-only", "--jwt-enforce-expiry-on-session", "--token-from-host", "--only-listed-origins", "--run-once",
+    ]
+
+    /// Flags websockify has and Ferry does not, with the Ferry way to get the same.
+    static let unsupported: [String: String] = [
+        "--key-password": "Ferry reads unencrypted keys only; decrypt it once (openssl pkey -in KEY -out KEY.plain) and give --key KEY.plain",
+        "--inetd": "Ferry opens its own listener; give [addr:]port, or --unix-listen FILE",
+        "--syslog": "Ferry logs to standard error (collected by journald, Docker or Kubernetes); add --log-file FILE for a file",
+        "--legacy-syslog": "Ferry logs to standard error (collected by journald, Docker or Kubernetes); add --log-file FILE for a file",
+        "--web-auth": "Ferry serves --web files without authentication; require client certificates (--verify-client --cafile FILE) or put the files behind your reverse proxy's authentication",
+    ]
+
+    public static let usage = """
+        usage: websockify [options] [source_addr:]source_port target_addr:target_port
+               websockify [options] --token-plugin=CLASS [source_addr:]source_port
+               websockify [options] --unix-target=FILE [source_addr:]source_port
+               websockify [options] --unix-listen=FILE target_addr:target_port
+
+        This is Ferry reading websockify's command line (Ferry starts this way when it is run as
+        'websockify', or as 'ferry websockify ...'). It logs the equivalent Ferry command at start.
+
+        Supported: --cert, --key, --ssl-only, --ssl-target, --verify-client, --cafile, --ssl-version,
+        --ssl-ciphers, --web, --file-only, --heartbeat, --idle-timeout, --timeout, --run-once,
+        --unix-listen, --unix-listen-mode, --unix-target, --host-token, --token-plugin and
+        --token-source (TokenFile, ReadOnlyTokenFile, TokenFileName, JWTTokenApi,
+        UnixDomainSocketDirectory), --target-config, --auth-plugin and --auth-source (ExpectOrigin,
+        ClientCertCNAuth), -v/--verbose, --log-file, -6/--prefer-ipv6, --record.
+        Accepted with a warning: -D/--daemon, --libserver, --traffic.
+        Ferry's own flags (see 'ferry --help') may be added, e.g. --allow-origin https://example.com.
+
+        """
+
+    public static func translate(_ arguments: [String], fileExists: (String) -> Bool) throws(ConfigurationError) -> Translation {
+        var options: [String: String] = [:]
+        var given: Set<String> = []
+        var positional: [String] = []
+        var passed: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            if argument == "--" {
+                throw ConfigurationError(flag: "--", value: arguments[index...].joined(separator: " "), problem: "websockify's wrap mode is not supported", instead: "Ferry does not start programs; run the program under your supervisor and give its address as the target")
+            }
+            if argument.hasPrefix("--") {
+                let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let name = String(parts[0])
+                let inlineValue = parts.count == 2 ? String(parts[1]) : nil
+                if Self.valued.contains(name) {
+                    let value: String
+                    if let inlineValue {
+                        value = inlineValue
+                    } else {
+                        guard index < arguments.count else {
+                            throw ConfigurationError(flag: name, value: "", problem: "needs a value", expected: "\(name) VALUE")
+                        }
+                        value = arguments[index]
+                        index += 1
+                    }
+                    if let fix = Self.unsupported[name] {
+                        throw ConfigurationError(flag: name, value: value, problem: "not supported by Ferry", instead: fix)
+                    }
+                    options[name] = value
+                    given.insert(name)
+                } else if Self.switches.contains(name) {
+                    guard inlineValue == nil else {
+                        throw ConfigurationError(flag: name, value: inlineValue ?? "", problem: "takes no value", expected: name)
+                    }
+                    if let fix = Self.unsupported[name] {
+                        throw ConfigurationError(flag: name, value: "", problem: "not supported by Ferry", instead: fix)
+                    }
+                    given.insert(name)
+                } else {
+                    // A Ferry flag, passed on as given; Ferry's front reports one it does not know.
+                    passed.append(argument)
+                    if inlineValue == nil, !Self.ferrySwitches.contains(name), index < arguments.count, name != "--help" {
+                        passed.append(arguments[index])
+                        index += 1
+                    }
+                }
+            } else if argument.hasPrefix("-") && argument.count > 1 {
+                for letter in argument.dropFirst() {
+                    guard let name = Self.shortSwitches[letter] else {
+                        throw ConfigurationError(flag: "-\(letter)", value: argument, problem: "websockify has no such option", expected: "-v, -D, -6 or a --long option")
+                    }
+                    given.insert(name)
+                }
+            } else {
+                positional.append(argument)
+            }
+        }
+
+        var translation = Translation()
+        if given.contains("--help") {
+            translation.help = true
+            return translation
+        }
+        var out: [String] = []
+        var warnings: [String] = []
+
+        // Logging.
+        if given.contains("--verbose") { out += ["--log-level", "debug"] }
+        if let path = options["--log-file"] { out += ["--log-file", path] }
+        if given.contains("--daemon") {
+            translation.daemon = true
+            warnings.append("-D/--daemon: Ferry stays in the foreground; let systemd, Docker or your supervisor run it in the background")
+        }
+        if given.contains("--libserver") { warnings.append("--libserver: ignored; Ferry has one server engine") }
+        if given.contains("--wrap-mode") { warnings.append("--wrap-mode: ignored; Ferry does not wrap programs") }
+        if given.contains("--traffic") { warnings.append("--traffic: ignored; Ferry never logs traffic (use --record FILE to record sessions)") }
+
+        // Where to listen.
+        if let path = options["--unix-listen"] {
+            var listen = "unix:" + Self.absolute(path)
+            if let mode = options["--unix-listen-mode"] {
+                guard !mode.isEmpty, mode.count <= 4, mode.allSatisfy({ ("0"..."7").contains($0) }) else {
+                    throw ConfigurationError(flag: "--unix-listen-mode", value: mode, problem: "not an octal mode", expected: "e.g. 600 or 0660")
+                }
+                listen += ",mode=" + mode
+            }
+            out += ["--listen", listen]
+        } else {
+            if options["--unix-listen-mode"] != nil {
+                warnings.append("--unix-listen-mode: ignored without --unix-listen")
+            }
+            guard !positional.isEmpty else {
+                throw ConfigurationError(flag: "arguments", value: "", problem: "too few arguments: the listen port is missing", expected: "websockify [options] [source_addr:]source_port target_addr:target_port")
+            }
+            out += ["--listen", try Self.listenAddress(positional.removeFirst(), preferIPv6: given.contains("--prefer-ipv6"))]
+        }
+
+        // Where to relay to.
+        let pluginName = options["--token-plugin"] ?? (options["--target-config"] != nil ? "TokenFile" : nil)
+        let pluginSource = options["--token-source"] ?? options["--target-config"]
+        if options["--token-source"] != nil && options["--token-plugin"] == nil {
+            throw ConfigurationError(flag: "--token-source", value: options["--token-source"]!, problem: "needs a token plugin", expected: "--token-plugin TokenFile (or another plugin) with it")
+        }
+        if given.contains("--host-token") && pluginName == nil {
+            throw ConfigurationError(flag: "--host-token", value: "", problem: "needs a token plugin", expected: "--token-plugin CLASS --token-source ARG")
+        }
+        var routeOptions: [String] = []
+        let target: String
+        if let pluginName {
+            guard let pluginSource else {
+                throw ConfigurationError(flag: "--token-plugin", value: pluginName, problem: "needs --token-source", expected: "--token-source PATH")
+            }
+            if given.contains("--ssl-target") {
+                throw ConfigurationError(flag: "--ssl-target", value: "", problem: "cannot apply to targets from tokens", instead: "write tls://HOST:PORT as the target in your token file, or tls:// route targets with Ferry's --route")
+            }
+            out += try Self.tokenPlugin(pluginName, source: pluginSource)
+            if given.contains("--host-token") { out.append("--token-from-host") }
+            target = "dynamic"
+        } else if let path = options["--unix-target"] {
+            if given.contains("--ssl-target") {
+                throw ConfigurationError(flag: "--ssl-target", value: "", problem: "does not apply to --unix-target", expected: "a TCP target HOST:PORT with --ssl-target")
+            }
+            target = "unix:" + Self.absolute(path)
+        } else {
+            guard !positional.isEmpty else {
+                throw ConfigurationError(flag: "arguments", value: "", problem: "too few arguments: the target is missing", expected: "websockify [options] [source_addr:]source_port target_addr:target_port")
+            }
+            let hostPort = try Self.target(positional.removeFirst())
+            target = given.contains("--ssl-target") ? "tls://" + hostPort : hostPort
+        }
+        guard positional.isEmpty else {
+            throw ConfigurationError(flag: "arguments", value: positional.joined(separator: " "), problem: "too many arguments", expected: "websockify [options] [source_addr:]source_port target_addr:target_port")
+        }
+
+        // TLS towards clients: websockify serves wss:// when the certificate file (default ./self.pem) exists.
+        let certificate = options["--cert"] ?? "self.pem"
+        let key = options["--key"] ?? certificate
+        let hasCertificate = fileExists(certificate)
+        if hasCertificate {
+            guard fileExists(key) else {
+                throw ConfigurationError(flag: "--key", value: key, problem: "file not found", expected: "the private key of --cert, or leave --key out when the key is in the --cert file")
+            }
+            out += ["--tls-cert", certificate, "--tls-key", key]
+            if given.contains("--ssl-only") { out.append("--tls-only") }
+            switch options["--ssl-version"] {
+            case nil, "default": break
+            case "tlsv1_1":
+                warnings.append("--ssl-version tlsv1_1: Ferry accepts TLS 1.2 and newer only")
+            case "tlsv1_2": out += ["--tls-min-version", "1.2"]
+            case "tlsv1_3": out += ["--tls-min-version", "1.3"]
+            case let other?:
+                throw ConfigurationError(flag: "--ssl-version", value: other, problem: "unknown version", expected: "default, tlsv1_1, tlsv1_2 or tlsv1_3")
+            }
+            if let ciphers = options["--ssl-ciphers"] { out += ["--tls-ciphers", ciphers] }
+            if given.contains("--verify-client") {
+                guard let cafile = options["--cafile"] else {
+                    throw ConfigurationError(flag: "--verify-client", value: "", problem: "without --cafile websockify trusts every public CA for client certificates; Ferry does not", instead: "give --cafile FILE, the CA that signs your client certificates")
+                }
+                out += ["--tls-client-ca", cafile, "--tls-client-auth", "require"]
+            } else if options["--cafile"] != nil {
+                warnings.append("--cafile: ignored without --verify-client (as in websockify)")
+            }
+        } else {
+            if given.contains("--ssl-only") {
+                throw ConfigurationError(flag: "--ssl-only", value: certificate, problem: "the certificate file is not found", expected: "--cert FILE (a PEM file with the certificate, and the key unless --key is given)")
+            }
+            if options["--cert"] != nil {
+                warnings.append("--cert \(certificate): file not found; serving ws:// only (websockify would refuse each wss:// connection)")
+            }
+            for flag in ["--verify-client", "--cafile", "--ssl-version", "--ssl-ciphers", "--key"] where given.contains(flag) {
+                warnings.append("\(flag): ignored, no certificate to serve wss:// with")
+            }
+        }
+
+        // Authentication plugins.
+        if options["--auth-source"] != nil && options["--auth-plugin"] == nil {
+            throw ConfigurationError(flag: "--auth-source", value: options["--auth-source"]!, problem: "needs an auth plugin", expected: "--auth-plugin ExpectOrigin or ClientCertCNAuth with it")
+        }
+        if let plugin = options["--auth-plugin"] {
+            let source = options["--auth-source"] ?? ""
+            let words = source.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init)
+            switch Self.shortName(plugin, module: "websockify.auth_plugins.") {
+            case "ExpectOrigin":
+                guard !words.isEmpty else {
+                    throw ConfigurationError(flag: "--auth-source", value: source, problem: "ExpectOrigin with no origin refuses every client", expected: "--auth-source 'https://example.com https://other.example'")
+                }
+                for origin in words { out += ["--allow-origin", origin] }
+                out.append("--only-listed-origins")
+            case "ClientCertCNAuth":
+                guard given.contains("--verify-client"), hasCertificate else {
+                    throw ConfigurationError(flag: "--auth-plugin", value: plugin, problem: "client names need client certificates", expected: "--cert FILE --verify-client --cafile FILE")
+                }
+                guard !words.isEmpty else {
+                    throw ConfigurationError(flag: "--auth-source", value: source, problem: "ClientCertCNAuth with no name refuses every client", expected: "--auth-source 'alice bob'")
+                }
+                for name in words {
+                    guard !name.contains(",") else {
+                        throw ConfigurationError(flag: "--auth-source", value: name, problem: "a name with a comma cannot be matched", expected: "common names without commas")
+                    }
+                    routeOptions.append("client-cn=" + name)
+                }
+            case "BasicHTTPAuth":
+                throw ConfigurationError(flag: "--auth-plugin", value: plugin, problem: "not supported by Ferry", instead: "use tokens (--token-plugin TokenFile or JWTTokenApi), client certificates (ClientCertCNAuth), or basic auth in your reverse proxy")
+            default:
+                throw ConfigurationError(flag: "--auth-plugin", value: plugin, problem: "Python plugins cannot run in Ferry", instead: "use ExpectOrigin or ClientCertCNAuth, or tokens with --token-plugin")
+            }
+        }
+
+        out += ["--route", (["/=" + target] + routeOptions).joined(separator: ",")]
+        if target == "dynamic" { out += ["--allow-target", "any"] }
+
+        // Web files, keepalive, lifetime, recording.
+        if let folder = options["--web"] { out += ["--web", folder] }
+        if let seconds = try Self.seconds("--heartbeat", options["--heartbeat"]), seconds > 0 { out += ["--ping-interval", "\(seconds)s"] }
+        if let seconds = try Self.seconds("--idle-timeout", options["--idle-timeout"]), seconds > 0 {
+            out += ["--exit-when-idle", "\(seconds)s"]
+            warnings.append("--idle-timeout \(seconds): the server exits after \(seconds) s without sessions, as in websockify (Ferry's --exit-when-idle); sessions themselves have no idle limit")
+        }
+        if let seconds = try Self.seconds("--timeout", options["--timeout"]), seconds > 0 {
+            out += ["--accept-for", "\(seconds)s"]
+            warnings.append("--timeout \(seconds): the server stops accepting after \(seconds) s and exits when its last session ends, as in websockify (Ferry's --accept-for)")
+        }
+        if given.contains("--run-once") { out.append("--run-once") }
+        if let prefix = options["--record"] { out += ["--record", Self.absolute(prefix)] }
+        // websockify never ends a quiet session; Ferry's pings still find dead clients.
+        out += ["--idle-timeout", "0"]
+
+        translation.ferryArguments = out + passed
+        translation.warnings = warnings
+        return translation
+    }
+
+    /// Maps a token plugin onto Ferry's token flags.
+    static func tokenPlugin(_ plugin: String, source: String) throws(ConfigurationError) -> [String] {
+        switch Self.shortName(plugin, module: "websockify.token_plugins.") {
+        case "TokenFile", "ReadOnlyTokenFile":
+            return ["--token-file", source]
+        case "TokenFileName":
+            return ["--token-filenames", source]
+        case "UnixDomainSocketDirectory":
+            return ["--token-sockets", Self.absolute(source)]
+        case "JWTTokenApi":
+            return ["--jwt-key", source, "--jwt-secret-encoding", "base64url"]
+        case "BaseTokenAPI", "JSONTokenApi":
+            throw ConfigurationError(flag: "--token-plugin", value: plugin, problem: "Ferry does not ask an HTTP service per connection", instead: "have the service issue JWTs (--token-plugin JWTTokenApi) or write a token file Ferry reloads on change (--token-plugin TokenFile)")
+        case "TokenRedis":
+            throw ConfigurationError(flag: "--token-plugin", value: plugin, problem: "Ferry does not read tokens from Redis", instead: "have your application issue JWTs (--token-plugin JWTTokenApi) or write a token file Ferry reloads on change (--token-plugin TokenFile)")
+        default:
+            throw ConfigurationError(flag: "--token-plugin", value: plugin, problem: "Python plugins cannot run in Ferry", instead: "use TokenFile, ReadOnlyTokenFile, TokenFileName, JWTTokenApi or UnixDomainSocketDirectory")
+        }
+    }
+
+    /// `TokenFile` or `websockify.token_plugins.TokenFile` → `TokenFile`; another module's class stays whole.
+    static func shortName(_ plugin: String, module: String) -> String {
+        plugin.hasPrefix(module) ? String(plugin.dropFirst(module.count)) : plugin
+    }
+
+    /// websockify's `[host:]port`: the last colon splits, brackets are stripped, no host means every
+    /// interface (IPv6 ones too with `--prefer-ipv6`).
+    static func listenAddress(_ text: String, preferIPv6: Bool) throws(ConfigurationError) -> String {
+        var host = ""
+        var portText = text
+        if let colon = text.lastIndex(of: ":") {
+            host = String(text[..<colon]).trimmingCharacters(in: "[]")
+            portText = String(text[text.index(after: colon)...])
+        }
+        guard let port = Int(portText), (0...65535).contains(port) else {
+            throw ConfigurationError(flag: "source_port", value: text, problem: "not a port number", expected: "[source_addr:]source_port, e.g. 6080 or 127.0.0.1:6080")
+        }
+        if host.isEmpty { host = preferIPv6 ? "::" : "0.0.0.0" }
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
+    /// websockify's `host:port` target, brackets optional around IPv6.
+    static func target(_ text: String) throws(ConfigurationError) -> String {
+        guard let colon = text.lastIndex(of: ":") else {
+            throw ConfigurationError(flag: "target", value: text, problem: "no port", expected: "target_addr:target_port, e.g. localhost:5900")
+        }
+        let host = String(text[..<colon]).trimmingCharacters(in: "[]")
+        let portText = text[text.index(after: colon)...]
+        guard let port = Int(portText), (1...65535).contains(port) else {
+            throw ConfigurationError(flag: "target", value: text, problem: "'\(portText)' is not a port number", expected: "target_addr:target_port, e.g. localhost:5900")
+        }
+        guard !host.isEmpty else {
+            throw ConfigurationError(flag: "target", value: text, problem: "no host", expected: "target_addr:target_port, e.g. localhost:5900")
+        }
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
+    static func seconds(_ flag: String, _ text: String?) throws(ConfigurationError) -> Int? {
+        guard let text else { return nil }
+        guard let value = Int(text), value >= 0 else {
+            throw ConfigurationError(flag: flag, value: text, problem: "not a whole number of seconds", expected: "\(flag) 30")
+        }
+        return value
+    }
+
+    /// websockify makes these paths absolute before it may change folder; Ferry never changes folder,
+    /// but the absolute path also tells the reader of the logged command where the file is.
+    static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, buffer.count) != nil else { return path }
+        let folder = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return (folder.hasSuffix("/") ? folder : folder + "/") + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        String(String(self.drop { set.contains($0) }.reversed().drop { set.contains($0) }).reversed())
+    }
+}
