@@ -332,19 +332,21 @@ extension AuthTests {
             #expect(problem { $0.allowTarget = ["10.0.0.0/8"] }?.flag == "--allow-target")
         }
 
-        @Test("a short HMAC secret or a private key is refused at start-up")
+        @Test("a short HMAC secret, or a PEM file that holds no key, is refused at start-up; a private key is used for its public half")
         func badKeys() async throws {
             try await AuthTempFolder.with { folder in
                 let short = try folder.write("short", "too-short-secret\n")
                 await #expect(throws: ConfigurationError.self) {
                     _ = try await JWTVerifier(keyPath: short, issuer: nil, audience: nil, leeway: .seconds(30))
                 }
-                let privatePEM = try folder.write("private.pem", ES256PrivateKey().pemRepresentation)
+                let notAKey = try folder.write("cert.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
                 await #expect {
-                    _ = try await JWTVerifier(keyPath: privatePEM, issuer: nil, audience: nil, leeway: .seconds(30))
+                    _ = try await JWTVerifier(keyPath: notAKey, issuer: nil, audience: nil, leeway: .seconds(30))
                 } throws: { error in
-                    (error as? ConfigurationError)?.problem.contains("public") ?? false
+                    (error as? ConfigurationError)?.problem == "not a key"
                 }
+                let privatePEM = try folder.write("private.pem", ES256PrivateKey().pemRepresentation)
+                _ = try await JWTVerifier(keyPath: privatePEM, issuer: nil, audience: nil, leeway: .seconds(30))
             }
         }
     }

@@ -452,6 +452,53 @@ struct ConfigurationUnitTests {
 // MARK: - Helpers
 
 /// Options with one listener and one route, so each test changes only what it is about.
+extension ConfigurationUnitTests {
+    @Test("the flags behind websockify's features: good values parse, bad ones name the flag")
+    func websockifyFeatureFlags() throws {
+        var good = baseOptions(route: ["/=dynamic"])
+        good.tokenFile = "/etc/hostname"
+        good.allowTarget = ["any"]
+        good.tokenFromHost = true
+        good.allowOrigin = ["https://a.example"]
+        good.onlyListedOrigins = true
+        good.exitWhenIdle = "5s"
+        good.acceptFor = "1m"
+        good.runOnce = true
+        good.logFile = "/tmp/ferry.log"
+        let (configuration, logging) = try good.parse()
+        #expect(configuration.auth.allowsAnyTarget)
+        #expect(configuration.auth.allowedTargets.isEmpty)
+        #expect(configuration.auth.tokenFromHost)
+        #expect(configuration.originPolicy.onlyListed)
+        #expect(configuration.lifetime.exitWhenIdle == .seconds(5))
+        #expect(configuration.lifetime.acceptFor == .minutes(1))
+        #expect(configuration.lifetime.runOnce)
+        #expect(logging.file == "/tmp/ferry.log")
+        #expect(ServerLifetime().isForever)
+
+        func flag(_ adjust: (inout CommandLineOptions) -> Void) -> String? {
+            var options = baseOptions(route: ["/=dynamic"])
+            options.tokenFile = "/etc/hostname"
+            adjust(&options)
+            return parseError(options)?.flag
+        }
+        #expect(flag { $0.allowTarget = ["any", "10.0.0.0/8:*"] } == "--allow-target")
+        #expect(flag { $0.onlyListedOrigins = true } == "--only-listed-origins")
+        #expect(flag { $0.jwtSecretEncoding = "hex" } == "--jwt-secret-encoding")
+        #expect(flag { $0.jwtSecretEncoding = "base64url" } == "--jwt-secret-encoding")
+        #expect(flag { $0.tokenSockets = "relative/folder" } == "--token-sockets")
+        #expect(flag { $0.tokenFilenames = "/nonexistent/ferry" } == "--token-filenames")
+        #expect(flag { $0.tlsCiphers = "ECDHE+AESGCM" } == "--tls-ciphers")
+        #expect(flag { $0.record = "/nonexistent/ferry/rec" } == "--record")
+        #expect(flag { $0.exitWhenIdle = "0" } == "--exit-when-idle")
+        #expect(flag { $0.acceptFor = "soon" } == "--accept-for")
+        #expect(flag { $0.logFile = "/var/log/" } == "--log-file")
+        var noSource = baseOptions(route: ["/=dynamic"])
+        noSource.tokenFromHost = true
+        #expect(parseError(noSource)?.flag == "--token-from-host" || parseError(noSource)?.flag == "--route")
+    }
+}
+
 private func baseOptions(listen: [String] = ["127.0.0.1:6080"], route: [String] = ["/vnc=localhost:5900"]) -> CommandLineOptions {
     var options = CommandLineOptions()
     options.listen = listen
