@@ -43,6 +43,7 @@ enum FerryMain {
             printNow(WebsockifyCommandLine.usage)
             exit(0)
         }
+        if translation.daemon && !Background.isChild { Background.start() }
         for warning in translation.warnings {
             FerryLogHandler.standardError("ferry (websockify command line): warning: \(warning)\n")
         }
@@ -279,6 +280,7 @@ struct Ferry: AsyncParsableCommand {
             try FerryServer(configuration: configuration, logger: logger, accessLogger: accessLogger)
         }
         _ = try await exitOnConfigurationError { try await server.start() }
+        Background.reportReady()
         var services: [any Service] = [server]
         if !server.reloadables.isEmpty { services.append(ReloadService(reloadables: server.reloadables)) }
         try await runUntilSignalled(services, logger: logger)

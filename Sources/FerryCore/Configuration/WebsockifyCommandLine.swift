@@ -21,7 +21,7 @@ public enum WebsockifyCommandLine {
         public var ferryArguments: [String] = []
         /// Accepted-but-ignored flags and changed meanings, one line each.
         public var warnings: [String] = []
-        /// `-D`/`--daemon` was given.
+        /// `-D`/`--daemon` was given: start in the background once listening.
         public var daemon = false
         /// `-h`/`--help` was given: print ``usage`` instead of starting.
         public var help = false
@@ -149,7 +149,7 @@ public enum WebsockifyCommandLine {
         if let path = options["--log-file"] { out += ["--log-file", path] }
         if given.contains("--daemon") {
             translation.daemon = true
-            warnings.append("-D/--daemon: Ferry stays in the foreground; let systemd, Docker or your supervisor run it in the background")
+            warnings.append("-D/--daemon: Ferry goes to the background once it listens, and then logs only to --log-file; a supervisor (systemd, Docker) is the better way to run it")
         }
         if given.contains("--libserver") { warnings.append("--libserver: ignored; Ferry has one server engine") }
         if given.contains("--wrap-mode") { warnings.append("--wrap-mode: ignored; Ferry does not wrap programs") }
