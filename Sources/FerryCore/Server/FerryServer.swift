@@ -4,6 +4,14 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Listens on every configured address and runs sessions until shut down.
 ///
 /// As a ServiceLifecycle `Service`, `run()` binds, then waits for graceful shutdown (SIGTERM/SIGINT in
@@ -12,7 +20,7 @@ import ServiceLifecycle
 public final class FerryServer: Service, Sendable {
     public let environment: RelayEnvironment
     private let group: EventLoopGroup
-    private let listeners = NIOLockedValueBox<[Channel]>([])
+    private let listeners = NIOLockedValueBox<[BoundListener]>([])
     private let admin = NIOLockedValueBox<Channel?>(nil)
     private let acceptGate: AcceptGate
 
@@ -77,12 +85,13 @@ public final class FerryServer: Service, Sendable {
     @discardableResult
     public func start() async throws -> [SocketAddress] {
         try await self.environment.policy.authorizer?.prepare()
-        var bound: [Channel] = []
+        var bound: [BoundListener] = []
         for address in self.environment.configuration.listeners {
             do {
-                bound.append(try await self.bootstrap(proxyProtocol: address.proxyProtocol).bind(host: address.host, port: address.port).get())
+                bound.append(try await self.bind(address))
             } catch {
-                for channel in bound { try? await channel.close() }
+                for listener in bound { await listener.close() }
+                if let error = error as? ConfigurationError { throw error }
                 throw ConfigurationError(flag: "--listen", value: address.description, problem: "cannot listen: \(Self.describe(error))")
             }
         }
@@ -93,11 +102,72 @@ public final class FerryServer: Service, Sendable {
             self.environment.logger.info("admin listening", metadata: ["address": "\(channel.localAddress?.logDescription ?? "")"])
         }
         self.environment.readiness.set(.ready)
-        let addresses = bound.compactMap(\.localAddress)
-        for address in addresses {
-            self.environment.logger.info("listening", metadata: ["address": "\(address.logDescription)"])
+        for listener in bound {
+            let shown = listener.address.unixPath == nil ? listener.channel.localAddress?.logDescription ?? "" : listener.address.description
+            self.environment.logger.info("listening", metadata: ["address": "\(shown)"])
         }
-        return addresses
+        return bound.compactMap(\.channel.localAddress)
+    }
+
+    private func bind(_ address: ListenAddress) async throws -> BoundListener {
+        switch address.endpoint {
+        case .tcp(let host, let port):
+            let channel = try await self.bootstrap(proxyProtocol: address.proxyProtocol, unix: false).bind(host: host, port: port).get()
+            return BoundListener(address: address, channel: channel)
+        case .unix(let path, let mode):
+            return try await self.bindUnix(address, path: path, mode: mode)
+        }
+    }
+
+    /// Binds a Unix socket: a stale socket file (its process is gone) is replaced, a live one is "in
+    /// use", and anything else at the path is left alone and refused. Once bound, the file gets `mode`;
+    /// until then it has the mode the umask gives, as with websockify. NIO removes the socket file when
+    /// the listener is closed (``stop(timeout:)``, the end of ``run()``).
+    private func bindUnix(_ address: ListenAddress, path: String, mode: UInt16) async throws -> BoundListener {
+        func refuse(_ problem: String, expected: String? = nil) -> ConfigurationError {
+            ConfigurationError(flag: "--listen", value: address.description, problem: problem, expected: expected)
+        }
+        var info = stat()
+        if lstat(path, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFSOCK else {
+                throw refuse("\(path) exists and is not a socket (it is left alone)", expected: "a free path, or one holding a stale socket")
+            }
+            switch await Self.probe(unixPath: path, group: self.group) {
+            case .stale: break
+            case .listening: throw refuse("\(path) is in use: another process is listening on it")
+            case .unknown(let why): throw refuse("cannot tell whether the socket \(path) is still in use: \(why)")
+            }
+        }
+        // NIO's clean-up removes only a socket file; the check above has found this one stale.
+        let channel = try await self.bootstrap(proxyProtocol: address.proxyProtocol, unix: true)
+            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+        guard chmod(path, mode_t(mode)) == 0 else {
+            let why = String(cString: strerror(errno))
+            try? await channel.close()
+            throw refuse("cannot set mode \(String(mode, radix: 8)) on \(path): \(why.lowercased())")
+        }
+        return BoundListener(address: address, channel: channel)
+    }
+
+    private enum SocketProbe {
+        case listening
+        /// Connections are refused (or the file went away): nobody listens.
+        case stale
+        /// Some other failure, such as no permission to connect: the socket may well be in use.
+        case unknown(String)
+    }
+
+    /// Connects to the Unix socket at `path` to learn whether a process still listens on it.
+    private static func probe(unixPath path: String, group: EventLoopGroup) async -> SocketProbe {
+        do {
+            let channel = try await ClientBootstrap(group: group).connectTimeout(.seconds(2)).connect(unixDomainSocketPath: path).get()
+            try? await channel.close()
+            return .listening
+        } catch let error as IOError where error.errnoCode == ECONNREFUSED || error.errnoCode == ENOENT {
+            return .stale
+        } catch {
+            return .unknown(Self.describe(error))
+        }
     }
 
     /// Closes the listeners, asks live sessions to close with 1001, and waits up to `timeout` for them.
@@ -136,12 +206,13 @@ public final class FerryServer: Service, Sendable {
     /// Where `/metrics` is served, once started.
     public var adminAddress: SocketAddress? { self.admin.withLockedValue { $0?.localAddress } }
 
+    /// Closes the listeners (NIO removes the socket files of Unix ones); closing twice is harmless.
     private func closeListeners() async {
-        let channels = self.listeners.withLockedValue { channels in
-            defer { channels = [] }
-            return channels
+        let listeners = self.listeners.withLockedValue { listeners in
+            defer { listeners = [] }
+            return listeners
         }
-        for channel in channels { try? await channel.close() }
+        for listener in listeners { await listener.close() }
     }
 
     /// Waits until no session is left, `timeout` passes, or the task is cancelled.
@@ -152,19 +223,24 @@ public final class FerryServer: Service, Sendable {
         }
     }
 
-    private func bootstrap(proxyProtocol: Bool) -> ServerBootstrap {
+    /// TCP listeners set TCP_NODELAY and SO_KEEPALIVE on each connection; Unix ones have no such options.
+    private func bootstrap(proxyProtocol: Bool, unix: Bool) -> ServerBootstrap {
         let environment = self.environment
         let bufferSize = environment.limits.bufferSize
-        return ServerBootstrap(group: self.group)
+        var bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelInitializer { [acceptGate] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(AcceptGateHandler(gate: acceptGate))
                 }
             }
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.socketOption(.so_keepalive), value: 1)
+        if !unix {
+            bootstrap = bootstrap
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.socketOption(.so_keepalive), value: 1)
+        }
+        return bootstrap
             .childChannelOption(.writeBufferWaterMark, value: .init(low: bufferSize / 2, high: bufferSize))
             .childChannelOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
             .childChannelOption(.maxMessagesPerRead, value: RelayReadSizes.readsPerBurst)
@@ -180,6 +256,17 @@ public final class FerryServer: Service, Sendable {
             return error.description.split(separator: ":").last.map { $0.trimmingSpacesAndLowercased } ?? "\(error)"
         }
         return "\(error)"
+    }
+}
+
+/// A listener's channel and the address it was bound for.
+private struct BoundListener: Sendable {
+    let address: ListenAddress
+    let channel: Channel
+
+    /// For a Unix listener NIO also removes the socket file (it made it, so it cleans up on close).
+    func close() async {
+        try? await self.channel.close()
     }
 }
 
