@@ -360,11 +360,12 @@ func bootstrapLogging(_ options: LoggingOptions) throws -> Logger {
 }
 
 /// Runs until SIGTERM (a graceful drain) or SIGINT (stop now); a second SIGTERM during a drain also
-/// stops at once.
+/// stops at once. A service that returns by itself (a server whose --exit-when-idle, --accept-for or
+/// --run-once has ended) shuts the others down gracefully, and the process exits 0.
 func runUntilSignalled(_ services: [any Service], logger: Logger) async throws {
     let group = ServiceGroup(
         configuration: .init(
-            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigterm],
             cancellationSignals: [.sigint],
             logger: logger

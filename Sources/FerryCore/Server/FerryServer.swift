@@ -15,12 +15,16 @@ import Darwin
 /// Listens on every configured address and runs sessions until shut down.
 ///
 /// As a ServiceLifecycle `Service`, `run()` binds, then waits for graceful shutdown (SIGTERM/SIGINT in
-/// the `ferry` executable); shutdown closes the listeners, asks every session to close with 1001
-/// "going away", and waits (bounded) for them to end. Tests use ``start()`` and ``stop()`` directly.
+/// the `ferry` executable) or for its ``ServerLifetime`` to end; shutdown closes the listeners, asks
+/// every session to close with 1001 "going away", and waits (bounded) for them to end. Tests use
+/// ``start()`` and ``stop()`` directly.
 public final class FerryServer: Service, Sendable {
     public let environment: RelayEnvironment
     private let group: EventLoopGroup
     private let listeners = NIOLockedValueBox<[BoundListener]>([])
+    /// When ``start()`` bound the listeners: where the idle clock of `--exit-when-idle` and the
+    /// deadline of `--accept-for` start.
+    private let startedAt = NIOLockedValueBox<NIODeadline?>(nil)
     private let admin = NIOLockedValueBox<Channel?>(nil)
     private let acceptGate: AcceptGate
 
@@ -96,6 +100,7 @@ public final class FerryServer: Service, Sendable {
             }
         }
         self.listeners.withLockedValue { $0.append(contentsOf: bound) }
+        self.startedAt.withLockedValue { $0 = $0 ?? .now() }
         if let adminAddress = self.environment.configuration.adminListen {
             let channel = try await AdminServer(address: adminAddress, metrics: self.environment.metrics, group: self.group).start()
             self.admin.withLockedValue { $0 = channel }
@@ -183,9 +188,21 @@ public final class FerryServer: Service, Sendable {
     /// `--drain-delay` the listeners close; live sessions go on until they end or `--drain-timeout`
     /// passes; then each gets 1001 "going away". Cancellation (SIGINT, or a second signal) cuts the
     /// waits short.
+    ///
+    /// With a ``ServerLifetime`` other than forever, run() also returns by itself once the lifetime
+    /// ends (see ``waitForLifetime(_:)``); a shutdown or cancellation before that drains as above.
     public func run() async throws {
         if self.listeners.withLockedValue({ $0.isEmpty }) { try await self.start() }
-        try? await gracefulShutdown()
+        let lifetime = self.environment.configuration.lifetime
+        if lifetime.isForever {
+            try? await gracefulShutdown()
+        } else if await self.waitForLifetime(lifetime) == .ended {
+            self.environment.readiness.set(.draining)
+            await self.closeListeners()
+            try? await self.admin.withLockedValue({ $0 })?.close()
+            self.environment.logger.info("stopped")
+            return
+        }
         let limits = self.environment.limits
         let logger = self.environment.logger
         self.environment.readiness.set(.draining)
@@ -201,6 +218,83 @@ public final class FerryServer: Service, Sendable {
         }
         try? await self.admin.withLockedValue({ $0 })?.close()
         logger.info("stopped")
+    }
+
+    private enum LifetimeEnd {
+        /// The lifetime is over: the listeners are closed and no session is left.
+        case ended
+        /// Graceful shutdown or cancellation came first; the drain takes over.
+        case interrupted
+    }
+
+    /// Waits for the end of a lifetime that is not forever, closing the listeners on the way:
+    /// - `exitWhenIdle`: once no session (upgraded or still connecting) has been open for that long,
+    ///   counted from ``start()`` and from each time the count fell to 0, the listeners close and it ends;
+    /// - `acceptFor`: that long after ``start()`` the listeners close; it ends when the last session
+    ///   does, however long that takes (as websockify's `--timeout`);
+    /// - `runOnce`: once the first WebSocket session is upgraded the listeners close; it ends when no
+    ///   session is left. Plain HTTP requests do not count.
+    ///
+    /// Event-driven: the registry reports each upgrade and each fall of the count to 0, and one timer
+    /// wakes the loop at the next deadline (the end of `acceptFor`, or of the idle time).
+    private func waitForLifetime(_ lifetime: ServerLifetime) async -> LifetimeEnd {
+        let registry = self.environment.registry
+        let logger = self.environment.logger
+        let startedAt = self.startedAt.withLockedValue { $0 } ?? .now()
+        let loop = self.group.any()
+        let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        registry.observeActivity { _ = wake.yield() }
+        defer { registry.observeActivity(nil) }
+        return await withTaskCancellationOrGracefulShutdownHandler {
+            var accepting = true
+            var idleEnded = false
+            var timer: Scheduled<Void>?
+            defer { timer?.cancel() }
+            _ = wake.yield()  // look once at the start
+            for await _ in wakeups {
+                if Task.isCancelled || Task.isShuttingDownGracefully { return .interrupted }
+                let now = NIODeadline.now()
+                let activity = registry.activity
+                let idleFrom = max(startedAt, activity.idleSince ?? startedAt)
+                if accepting {
+                    // Why the listeners close now, if they do.
+                    var closing: String?
+                    if let acceptFor = lifetime.acceptFor, now >= startedAt + acceptFor {
+                        closing = "no longer accepting: --accept-for \(acceptFor.shortDescription) passed"
+                    } else if lifetime.runOnce, activity.activated > 0 {
+                        closing = "no longer accepting: the first session is open (--run-once)"
+                    } else if let idle = lifetime.exitWhenIdle, activity.open == 0, now >= idleFrom + idle {
+                        closing = "exiting: no session for \(idle.shortDescription)"
+                        idleEnded = true
+                    }
+                    if let closing {
+                        logger.info("\(closing)", metadata: ["sessions": "\(activity.open)"])
+                        accepting = false
+                        self.environment.readiness.set(.draining)
+                        await self.closeListeners()
+                    }
+                }
+                if !accepting {
+                    // Only the count falling to 0 matters now, and the registry reports it. (After the
+                    // idle time it is 0 already, unless a session got in as the listeners closed.)
+                    if registry.count == 0 {
+                        if !idleEnded { logger.info("exiting: the last session ended") }
+                        return .ended
+                    }
+                    idleEnded = false
+                    continue
+                }
+                var next = lifetime.acceptFor.map { startedAt + $0 }
+                if let idle = lifetime.exitWhenIdle, activity.open == 0 {
+                    next = min(next ?? idleFrom + idle, idleFrom + idle)
+                }
+                timer?.cancel()
+                timer = next.map { deadline in loop.scheduleTask(deadline: deadline) { _ = wake.yield() } }
+            }
+            return .interrupted
+        } onCancelOrGracefulShutdown: {
+            wake.finish()
+        }
     }
 
     /// Where `/metrics` is served, once started.
@@ -267,6 +361,18 @@ private struct BoundListener: Sendable {
     /// For a Unix listener NIO also removes the socket file (it made it, so it cleans up on close).
     func close() async {
         try? await self.channel.close()
+    }
+}
+
+extension TimeAmount {
+    /// `300ms`, `1s`, `5m`, `2h`: for log lines.
+    fileprivate var shortDescription: String {
+        let nanoseconds = self.nanoseconds
+        for (unit, size) in [("h", Int64(3_600_000_000_000)), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000)]
+        where nanoseconds != 0 && nanoseconds % size == 0 {
+            return "\(nanoseconds / size)\(unit)"
+        }
+        return nanoseconds == 0 ? "0s" : "\(nanoseconds)ns"
     }
 }
 
