@@ -74,7 +74,7 @@ struct Ferry: AsyncParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("Address to accept connections on, ADDR:PORT; IPv6 in brackets; add ,proxy-protocol behind a load balancer that sends PROXY headers. Repeatable.", valueName: "addr:port"))
+    @Option(help: ArgumentHelp("Address to accept connections on, ADDR:PORT (IPv6 in brackets) or unix:/path[,mode=0600] (a Unix socket, mode 0600 unless given); add ,proxy-protocol behind a load balancer that sends PROXY headers. Repeatable.", valueName: "addr:port"))
     var listen: [String] = []
 
     @Option(help: ArgumentHelp("PATH=TARGET[,OPTION...]: TARGET is HOST:PORT, tls://HOST:PORT, unix:/path or dynamic (from the token); options auth=token, client-cn=NAME, tls-verify=false. A path matches itself and what lies below it; the longest match wins. Repeatable.", valueName: "path=target"))
@@ -315,8 +315,8 @@ struct Demo: AsyncParsableCommand {
         options.logFormat = self.logging.logFormat
         options.logFile = self.logging.logFile
         let loggingOptions = try exitOnConfigurationError { try options.loggingOptions() }
-        let listen = try exitOnConfigurationError { try ListenAddress.parse(self.listen) }
-        let chat = try exitOnConfigurationError { try ListenAddress.parse(self.chat, flag: "--chat") }
+        let listen = try exitOnConfigurationError { try ListenAddress.parse(self.listen, allowUnix: false) }
+        let chat = try exitOnConfigurationError { try ListenAddress.parse(self.chat, flag: "--chat", allowUnix: false) }
         let configuration = try exitOnConfigurationError {
             try FerryConfiguration(
                 listeners: [listen],
@@ -388,11 +388,12 @@ func bootstrapLogging(_ options: LoggingOptions) throws -> Logger {
 }
 
 /// Runs until SIGTERM (a graceful drain) or SIGINT (stop now); a second SIGTERM during a drain also
-/// stops at once.
+/// stops at once. A service that returns by itself (a server whose --exit-when-idle, --accept-for or
+/// --run-once has ended) shuts the others down gracefully, and the process exits 0.
 func runUntilSignalled(_ services: [any Service], logger: Logger) async throws {
     let group = ServiceGroup(
         configuration: .init(
-            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigterm],
             cancellationSignals: [.sigint],
             logger: logger

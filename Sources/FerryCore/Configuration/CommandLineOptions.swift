@@ -138,7 +138,7 @@ public struct CommandLineOptions: Sendable {
                 }
                 return block
             },
-            adminListen: try self.adminListen.map { (text) throws(ConfigurationError) in try ListenAddress.parse(text, flag: "--admin-listen") },
+            adminListen: try self.adminListen.map { (text) throws(ConfigurationError) in try ListenAddress.parse(text, flag: "--admin-listen", allowUnix: false) },
             recordPrefix: try self.recordPrefix(),
             lifetime: try self.serverLifetime()
         )

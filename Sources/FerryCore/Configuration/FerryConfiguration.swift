@@ -53,7 +53,9 @@ public struct FerryConfiguration: Sendable {
         self.web = web
         self.trustedProxies = trustedProxies
         self.adminListen = adminListen
-        if trustedProxies.isEmpty, let listener = listeners.first(where: \.proxyProtocol) {
+        // A Unix listener's PROXY headers are believed from whoever may connect (the socket's mode
+        // decides who that is); a TCP one needs the balancers' addresses.
+        if trustedProxies.isEmpty, let listener = listeners.first(where: { $0.proxyProtocol && $0.unixPath == nil }) {
             throw ConfigurationError(flag: "--listen", value: "\(listener),proxy-protocol", problem: "needs the load balancers' addresses", expected: "--trusted-proxy CIDR")
         }
         if !auth.hasTokenSource, let route = routes.first(where: UpgradePolicy.needsToken) {

@@ -63,6 +63,9 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         context.fireUserInboundEventTriggered(event)
     }
 
+    /// The client's key for per-address limits ("unix" for every Unix-socket client).
+    private var clientKey: String { self.clientAddress?.limitKey ?? "unknown" }
+
     private func setClient(_ address: SocketAddress) {
         self.clientAddress = address
         self.logger[metadataKey: "client"] = "\(address.logDescription)"
@@ -134,7 +137,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case .rejected(let rejection):
             self.refuse(rejection, head: head, context: context)
         case .upgrade(let handshake):
-            if let rate = self.environment.handshakeRate, !rate.allow(self.clientAddress?.ipAddress ?? "unknown") {
+            if let rate = self.environment.handshakeRate, !rate.allow(self.clientKey) {
                 self.refuse(HandshakeRejection(.tooManyRequests, "too many handshakes from this address; slow down"), head: head, context: context)
                 return
             }
@@ -146,7 +149,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 head: head,
                 handshake: handshake,
                 clientIdentity: identity,
-                clientAddress: self.clientAddress?.ipAddress ?? "unknown",
+                clientAddress: self.clientKey,
                 eventLoop: context.eventLoop
             )
                 .assumeIsolated()
@@ -164,7 +167,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private func connectBackend(_ plan: UpgradePlan, head: HTTPRequestHead, context: ChannelHandlerContext) {
         guard !self.removed, context.channel.isActive else { return }
         let slot: UInt64
-        switch self.environment.registry.reserve(address: self.clientAddress?.ipAddress ?? "unknown", tokenFingerprint: plan.tokenFingerprint) {
+        switch self.environment.registry.reserve(address: self.clientKey, tokenFingerprint: plan.tokenFingerprint) {
         case .success(let id):
             slot = id
         case .failure(.full):

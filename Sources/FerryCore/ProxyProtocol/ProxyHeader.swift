@@ -140,6 +140,9 @@ public enum ProxyHeaderParser {
         switch (source, destination) {
         case (.v4, .v6): source = Self.mappedToV6(source)
         case (.v6, .v4): destination = Self.mappedToV6(destination)
+        // A client a PROXY header named, on a Unix listener: the listener has no address to give.
+        case (.v4, .unixDomainSocket): destination = try! SocketAddress(ipAddress: "0.0.0.0", port: 0)
+        case (.v6, .unixDomainSocket): destination = try! SocketAddress(ipAddress: "::", port: 0)
         default: break
         }
         var buffer = allocator.buffer(capacity: 52)

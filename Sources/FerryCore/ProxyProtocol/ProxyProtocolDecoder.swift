@@ -20,13 +20,19 @@ final class ProxyProtocolDecoder: ByteToMessageDecoder {
     }
 
     func decoderAdded(context: ChannelHandlerContext) {
-        guard let peer = context.channel.remoteAddress, let bytes = peer.addressBytes,
-            self.trustedProxies.contains(where: { $0.contains(bytes) })
-        else {
+        guard let peer = context.channel.remoteAddress, Self.isTrusted(peer, self.trustedProxies) else {
             self.done = true
             context.close(promise: nil)
             return
         }
+    }
+
+    /// A TCP peer must be in `--trusted-proxy`; a Unix-socket peer has no address to check, and got in
+    /// past the socket file's mode, which is what decides who may send PROXY headers there.
+    private static func isTrusted(_ peer: SocketAddress, _ trustedProxies: [AddressBlock]) -> Bool {
+        if case .unixDomainSocket = peer { return true }
+        guard let bytes = peer.addressBytes else { return false }
+        return trustedProxies.contains { $0.contains(bytes) }
     }
 
     func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {

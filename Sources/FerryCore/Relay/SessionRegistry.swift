@@ -24,6 +24,21 @@ public final class SessionRegistry: Sendable {
         /// Open slots per client address, and each slot's address.
         var perAddress: [String: Int] = [:]
         var addressOf: [UInt64: String] = [:]
+        /// Sessions ever activated (upgraded), and when the count of open slots last fell to 0.
+        var activated: UInt64 = 0
+        var idleSince: NIODeadline?
+        /// Told (outside the lock) of each activation and each fall to 0; nil: nobody listens.
+        var observer: (@Sendable () -> Void)?
+    }
+
+    /// What a server that ends by itself watches (``ServerLifetime``).
+    public struct Activity: Sendable, Equatable {
+        /// Sessions open or connecting.
+        public var open: Int
+        /// Sessions upgraded since the registry was made.
+        public var activated: UInt64
+        /// When the count of open sessions last fell to 0; nil if it never has.
+        public var idleSince: NIODeadline?
     }
 
     /// Why a slot was not given.
@@ -61,16 +76,19 @@ public final class SessionRegistry: Sendable {
     /// Attaches a handle to a reserved slot once its session is spliced. Returns false if the
     /// session's token was revoked while it was connecting (the caller then closes it).
     public func activate(_ id: UInt64, handle: Handle) -> Bool {
-        self.state.withLockedValue { state in
+        let (valid, observer) = self.state.withLockedValue { state in
             state.live[id] = handle
             state.connecting[id] = nil
-            return state.revokedWhileConnecting.remove(id) == nil
+            state.activated += 1
+            return (state.revokedWhileConnecting.remove(id) == nil, state.observer)
         }
+        observer?()
+        return valid
     }
 
     /// Frees a slot (the handshake failed, or the session ended).
     public func release(_ id: UInt64) {
-        self.state.withLockedValue { state in
+        let observer = self.state.withLockedValue { state -> (@Sendable () -> Void)? in
             state.reserved -= 1
             state.live[id] = nil
             state.connecting[id] = nil
@@ -79,11 +97,26 @@ public final class SessionRegistry: Sendable {
                 let left = state.perAddress[address, default: 1] - 1
                 state.perAddress[address] = left > 0 ? left : nil
             }
+            guard state.reserved == 0 else { return nil }
+            state.idleSince = .now()
+            return state.observer
         }
+        observer?()
     }
 
     /// Sessions open or connecting.
     public var count: Int { self.state.withLockedValue { $0.reserved } }
+
+    /// The count, the activations so far, and when the count last fell to 0, read together.
+    public var activity: Activity {
+        self.state.withLockedValue { Activity(open: $0.reserved, activated: $0.activated, idleSince: $0.idleSince) }
+    }
+
+    /// Calls `observer` after every activation and every time the count falls to 0, outside the lock,
+    /// on whichever thread made the change; nil stops it. One observer at a time (the server's lifetime).
+    public func observeActivity(_ observer: (@Sendable () -> Void)?) {
+        self.state.withLockedValue { $0.observer = observer }
+    }
 
     /// Asks every live session to close.
     public func closeAll(code: UInt16, reason: String) {

@@ -4,15 +4,27 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Listens on every configured address and runs sessions until shut down.
 ///
 /// As a ServiceLifecycle `Service`, `run()` binds, then waits for graceful shutdown (SIGTERM/SIGINT in
-/// the `ferry` executable); shutdown closes the listeners, asks every session to close with 1001
-/// "going away", and waits (bounded) for them to end. Tests use ``start()`` and ``stop()`` directly.
+/// the `ferry` executable) or for its ``ServerLifetime`` to end; shutdown closes the listeners, asks
+/// every session to close with 1001 "going away", and waits (bounded) for them to end. Tests use
+/// ``start()`` and ``stop()`` directly.
 public final class FerryServer: Service, Sendable {
     public let environment: RelayEnvironment
     private let group: EventLoopGroup
-    private let listeners = NIOLockedValueBox<[Channel]>([])
+    private let listeners = NIOLockedValueBox<[BoundListener]>([])
+    /// When ``start()`` bound the listeners: where the idle clock of `--exit-when-idle` and the
+    /// deadline of `--accept-for` start.
+    private let startedAt = NIOLockedValueBox<NIODeadline?>(nil)
     private let admin = NIOLockedValueBox<Channel?>(nil)
     private let acceptGate: AcceptGate
 
@@ -81,27 +93,90 @@ public final class FerryServer: Service, Sendable {
     @discardableResult
     public func start() async throws -> [SocketAddress] {
         try await self.environment.policy.authorizer?.prepare()
-        var bound: [Channel] = []
+        var bound: [BoundListener] = []
         for address in self.environment.configuration.listeners {
             do {
-                bound.append(try await self.bootstrap(proxyProtocol: address.proxyProtocol).bind(host: address.host, port: address.port).get())
+                bound.append(try await self.bind(address))
             } catch {
-                for channel in bound { try? await channel.close() }
+                for listener in bound { await listener.close() }
+                if let error = error as? ConfigurationError { throw error }
                 throw ConfigurationError(flag: "--listen", value: address.description, problem: "cannot listen: \(Self.describe(error))")
             }
         }
         self.listeners.withLockedValue { $0.append(contentsOf: bound) }
+        self.startedAt.withLockedValue { $0 = $0 ?? .now() }
         if let adminAddress = self.environment.configuration.adminListen {
             let channel = try await AdminServer(address: adminAddress, metrics: self.environment.metrics, group: self.group).start()
             self.admin.withLockedValue { $0 = channel }
             self.environment.logger.info("admin listening", metadata: ["address": "\(channel.localAddress?.logDescription ?? "")"])
         }
         self.environment.readiness.set(.ready)
-        let addresses = bound.compactMap(\.localAddress)
-        for address in addresses {
-            self.environment.logger.info("listening", metadata: ["address": "\(address.logDescription)"])
+        for listener in bound {
+            let shown = listener.address.unixPath == nil ? listener.channel.localAddress?.logDescription ?? "" : listener.address.description
+            self.environment.logger.info("listening", metadata: ["address": "\(shown)"])
         }
-        return addresses
+        return bound.compactMap(\.channel.localAddress)
+    }
+
+    private func bind(_ address: ListenAddress) async throws -> BoundListener {
+        switch address.endpoint {
+        case .tcp(let host, let port):
+            let channel = try await self.bootstrap(proxyProtocol: address.proxyProtocol, unix: false).bind(host: host, port: port).get()
+            return BoundListener(address: address, channel: channel)
+        case .unix(let path, let mode):
+            return try await self.bindUnix(address, path: path, mode: mode)
+        }
+    }
+
+    /// Binds a Unix socket: a stale socket file (its process is gone) is replaced, a live one is "in
+    /// use", and anything else at the path is left alone and refused. Once bound, the file gets `mode`;
+    /// until then it has the mode the umask gives, as with websockify. NIO removes the socket file when
+    /// the listener is closed (``stop(timeout:)``, the end of ``run()``).
+    private func bindUnix(_ address: ListenAddress, path: String, mode: UInt16) async throws -> BoundListener {
+        func refuse(_ problem: String, expected: String? = nil) -> ConfigurationError {
+            ConfigurationError(flag: "--listen", value: address.description, problem: problem, expected: expected)
+        }
+        var info = stat()
+        if lstat(path, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFSOCK else {
+                throw refuse("\(path) exists and is not a socket (it is left alone)", expected: "a free path, or one holding a stale socket")
+            }
+            switch await Self.probe(unixPath: path, group: self.group) {
+            case .stale: break
+            case .listening: throw refuse("\(path) is in use: another process is listening on it")
+            case .unknown(let why): throw refuse("cannot tell whether the socket \(path) is still in use: \(why)")
+            }
+        }
+        // NIO's clean-up removes only a socket file; the check above has found this one stale.
+        let channel = try await self.bootstrap(proxyProtocol: address.proxyProtocol, unix: true)
+            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+        guard chmod(path, mode_t(mode)) == 0 else {
+            let why = String(cString: strerror(errno))
+            try? await channel.close()
+            throw refuse("cannot set mode \(String(mode, radix: 8)) on \(path): \(why.lowercased())")
+        }
+        return BoundListener(address: address, channel: channel)
+    }
+
+    private enum SocketProbe {
+        case listening
+        /// Connections are refused (or the file went away): nobody listens.
+        case stale
+        /// Some other failure, such as no permission to connect: the socket may well be in use.
+        case unknown(String)
+    }
+
+    /// Connects to the Unix socket at `path` to learn whether a process still listens on it.
+    private static func probe(unixPath path: String, group: EventLoopGroup) async -> SocketProbe {
+        do {
+            let channel = try await ClientBootstrap(group: group).connectTimeout(.seconds(2)).connect(unixDomainSocketPath: path).get()
+            try? await channel.close()
+            return .listening
+        } catch let error as IOError where error.errnoCode == ECONNREFUSED || error.errnoCode == ENOENT {
+            return .stale
+        } catch {
+            return .unknown(Self.describe(error))
+        }
     }
 
     /// Closes the listeners, asks live sessions to close with 1001, and waits up to `timeout` for them.
@@ -117,9 +192,21 @@ public final class FerryServer: Service, Sendable {
     /// `--drain-delay` the listeners close; live sessions go on until they end or `--drain-timeout`
     /// passes; then each gets 1001 "going away". Cancellation (SIGINT, or a second signal) cuts the
     /// waits short.
+    ///
+    /// With a ``ServerLifetime`` other than forever, run() also returns by itself once the lifetime
+    /// ends (see ``waitForLifetime(_:)``); a shutdown or cancellation before that drains as above.
     public func run() async throws {
         if self.listeners.withLockedValue({ $0.isEmpty }) { try await self.start() }
-        try? await gracefulShutdown()
+        let lifetime = self.environment.configuration.lifetime
+        if lifetime.isForever {
+            try? await gracefulShutdown()
+        } else if await self.waitForLifetime(lifetime) == .ended {
+            self.environment.readiness.set(.draining)
+            await self.closeListeners()
+            try? await self.admin.withLockedValue({ $0 })?.close()
+            self.environment.logger.info("stopped")
+            return
+        }
         let limits = self.environment.limits
         let logger = self.environment.logger
         self.environment.readiness.set(.draining)
@@ -137,15 +224,93 @@ public final class FerryServer: Service, Sendable {
         logger.info("stopped")
     }
 
+    private enum LifetimeEnd {
+        /// The lifetime is over: the listeners are closed and no session is left.
+        case ended
+        /// Graceful shutdown or cancellation came first; the drain takes over.
+        case interrupted
+    }
+
+    /// Waits for the end of a lifetime that is not forever, closing the listeners on the way:
+    /// - `exitWhenIdle`: once no session (upgraded or still connecting) has been open for that long,
+    ///   counted from ``start()`` and from each time the count fell to 0, the listeners close and it ends;
+    /// - `acceptFor`: that long after ``start()`` the listeners close; it ends when the last session
+    ///   does, however long that takes (as websockify's `--timeout`);
+    /// - `runOnce`: once the first WebSocket session is upgraded the listeners close; it ends when no
+    ///   session is left. Plain HTTP requests do not count.
+    ///
+    /// Event-driven: the registry reports each upgrade and each fall of the count to 0, and one timer
+    /// wakes the loop at the next deadline (the end of `acceptFor`, or of the idle time).
+    private func waitForLifetime(_ lifetime: ServerLifetime) async -> LifetimeEnd {
+        let registry = self.environment.registry
+        let logger = self.environment.logger
+        let startedAt = self.startedAt.withLockedValue { $0 } ?? .now()
+        let loop = self.group.any()
+        let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        registry.observeActivity { _ = wake.yield() }
+        defer { registry.observeActivity(nil) }
+        return await withTaskCancellationOrGracefulShutdownHandler {
+            var accepting = true
+            var idleEnded = false
+            var timer: Scheduled<Void>?
+            defer { timer?.cancel() }
+            _ = wake.yield()  // look once at the start
+            for await _ in wakeups {
+                if Task.isCancelled || Task.isShuttingDownGracefully { return .interrupted }
+                let now = NIODeadline.now()
+                let activity = registry.activity
+                let idleFrom = max(startedAt, activity.idleSince ?? startedAt)
+                if accepting {
+                    // Why the listeners close now, if they do.
+                    var closing: String?
+                    if let acceptFor = lifetime.acceptFor, now >= startedAt + acceptFor {
+                        closing = "no longer accepting: --accept-for \(acceptFor.shortDescription) passed"
+                    } else if lifetime.runOnce, activity.activated > 0 {
+                        closing = "no longer accepting: the first session is open (--run-once)"
+                    } else if let idle = lifetime.exitWhenIdle, activity.open == 0, now >= idleFrom + idle {
+                        closing = "exiting: no session for \(idle.shortDescription)"
+                        idleEnded = true
+                    }
+                    if let closing {
+                        logger.info("\(closing)", metadata: ["sessions": "\(activity.open)"])
+                        accepting = false
+                        self.environment.readiness.set(.draining)
+                        await self.closeListeners()
+                    }
+                }
+                if !accepting {
+                    // Only the count falling to 0 matters now, and the registry reports it. (After the
+                    // idle time it is 0 already, unless a session got in as the listeners closed.)
+                    if registry.count == 0 {
+                        if !idleEnded { logger.info("exiting: the last session ended") }
+                        return .ended
+                    }
+                    idleEnded = false
+                    continue
+                }
+                var next = lifetime.acceptFor.map { startedAt + $0 }
+                if let idle = lifetime.exitWhenIdle, activity.open == 0 {
+                    next = min(next ?? idleFrom + idle, idleFrom + idle)
+                }
+                timer?.cancel()
+                timer = next.map { deadline in loop.scheduleTask(deadline: deadline) { _ = wake.yield() } }
+            }
+            return .interrupted
+        } onCancelOrGracefulShutdown: {
+            wake.finish()
+        }
+    }
+
     /// Where `/metrics` is served, once started.
     public var adminAddress: SocketAddress? { self.admin.withLockedValue { $0?.localAddress } }
 
+    /// Closes the listeners (NIO removes the socket files of Unix ones); closing twice is harmless.
     private func closeListeners() async {
-        let channels = self.listeners.withLockedValue { channels in
-            defer { channels = [] }
-            return channels
+        let listeners = self.listeners.withLockedValue { listeners in
+            defer { listeners = [] }
+            return listeners
         }
-        for channel in channels { try? await channel.close() }
+        for listener in listeners { await listener.close() }
     }
 
     /// Waits until no session is left, `timeout` passes, or the task is cancelled.
@@ -156,19 +321,24 @@ public final class FerryServer: Service, Sendable {
         }
     }
 
-    private func bootstrap(proxyProtocol: Bool) -> ServerBootstrap {
+    /// TCP listeners set TCP_NODELAY and SO_KEEPALIVE on each connection; Unix ones have no such options.
+    private func bootstrap(proxyProtocol: Bool, unix: Bool) -> ServerBootstrap {
         let environment = self.environment
         let bufferSize = environment.limits.bufferSize
-        return ServerBootstrap(group: self.group)
+        var bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelInitializer { [acceptGate] channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(AcceptGateHandler(gate: acceptGate))
                 }
             }
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.socketOption(.so_keepalive), value: 1)
+        if !unix {
+            bootstrap = bootstrap
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.socketOption(.so_keepalive), value: 1)
+        }
+        return bootstrap
             .childChannelOption(.writeBufferWaterMark, value: .init(low: bufferSize / 2, high: bufferSize))
             .childChannelOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
             .childChannelOption(.maxMessagesPerRead, value: RelayReadSizes.readsPerBurst)
@@ -184,6 +354,29 @@ public final class FerryServer: Service, Sendable {
             return error.description.split(separator: ":").last.map { $0.trimmingSpacesAndLowercased } ?? "\(error)"
         }
         return "\(error)"
+    }
+}
+
+/// A listener's channel and the address it was bound for.
+private struct BoundListener: Sendable {
+    let address: ListenAddress
+    let channel: Channel
+
+    /// For a Unix listener NIO also removes the socket file (it made it, so it cleans up on close).
+    func close() async {
+        try? await self.channel.close()
+    }
+}
+
+extension TimeAmount {
+    /// `300ms`, `1s`, `5m`, `2h`: for log lines.
+    fileprivate var shortDescription: String {
+        let nanoseconds = self.nanoseconds
+        for (unit, size) in [("h", Int64(3_600_000_000_000)), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000)]
+        where nanoseconds != 0 && nanoseconds % size == 0 {
+            return "\(nanoseconds / size)\(unit)"
+        }
+        return nanoseconds == 0 ? "0s" : "\(nanoseconds)ns"
     }
 }
 

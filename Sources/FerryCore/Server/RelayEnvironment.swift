@@ -59,4 +59,14 @@ extension SocketAddress {
         case .unixDomainSocket: return "unix"
         }
     }
+
+    /// What per-address limits (`--max-connections-per-ip`, handshakes per second, failed tokens) count
+    /// under: the IP address. A client on a Unix listener has no address of its own (unless a PROXY
+    /// header names one), so all of them share the one key "unix" and those limits treat them as one client.
+    var limitKey: String {
+        switch self {
+        case .v4, .v6: return self.ipAddress ?? "unknown"
+        case .unixDomainSocket: return "unix"
+        }
+    }
 }
