@@ -480,6 +480,28 @@ extension WebsockifyProcessTests {
             }
         }
 
+        @Test("TokenFile lines websockify reads: a tab after the colon, CRLF line ends")
+        func tokenFileLineVariants() async throws {
+            let folder = try WebsockifyFolder("token-lines")
+            defer { folder.remove() }
+            let backend = try await TestBackend.start(.echo)
+            defer { Task { await backend.close() } }
+            // websockify splits each line on ':' followed by any white space (re.split(r':\s', line)).
+            let tabbed = try folder.write("tabbed", "tab:\t\(backend.hostPort)\r\ncrlf: \(backend.hostPort)\r\n")
+            let crlf = try folder.write("crlf", "crlf: \(backend.hostPort)\r\n  # indented comment\r\n")
+            let port = try await FreePort.on()
+            try await folder.run(["--token-plugin", "TokenFile", "--token-source", crlf, "127.0.0.1:\(port)"], listening: "127.0.0.1:\(port)") { _ in
+                try await DropInEcho.check(try await DropInClient.upgrade(try DropInClient.local(port), path: "/websockify?token=crlf"))
+            }
+            // BUG: Ferry requires exactly ': ' (colon, space) and refuses to start on 'token:<TAB>host:port'.
+            let port2 = try await FreePort.on()
+            await withKnownIssue("BUG: a TokenFile line 'TOKEN:<TAB>HOST:PORT' (websockify splits on ':\\s') stops Ferry's start") {
+                try await folder.run(["--token-plugin", "TokenFile", "--token-source", tabbed, "127.0.0.1:\(port2)"], listening: "127.0.0.1:\(port2)", log: "tabbed.log") { _ in
+                    try await DropInEcho.check(try await DropInClient.upgrade(try DropInClient.local(port2), path: "/websockify?token=tab"))
+                }
+            }
+        }
+
         @Test("--token-plugin UnixDomainSocketDirectory --token-source DIR: the token names a socket; ../x is refused")
         func unixDomainSocketDirectory() async throws {
             let folder = try WebsockifyFolder("uds-dir")
@@ -681,6 +703,8 @@ extension WebsockifyProcessTests {
             try await folder.run(["--prefer-ipv6", "\(port)", backend.hostPort], listening: "[::]:\(port)") { ferry in
                 #expect(ferry.runningAs?.hasPrefix("ferry --listen [::]:\(port) ") == true, "\(ferry.output)")
                 try await DropInEcho.check(try await DropInClient.upgrade(try SocketAddress(ipAddress: "::1", port: port)))
+                // websockify's IPv6 socket is dual-stack: IPv4 clients get in too.
+                try await DropInEcho.check(try await DropInClient.upgrade(try DropInClient.local(port)))
             }
             // And an IPv6 target, written as websockify takes it (no brackets).
             let v6Backend = try await TestBackend.start(.echo, host: "::1")
