@@ -1,0 +1,394 @@
+// Plumbing for the tests that run the built `ferry` executable the way websockify's users do: through a
+// `websockify` symbolic link, with websockify's own argument lists, on 127.0.0.1 ports that were free a
+// moment before. Every process is stopped whatever the test does, and every wait has a deadline.
+
+import Foundation
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Testing
+
+@testable import FerryCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The parent of every suite that starts processes: `swift test --filter Websockify` selects them
+/// (with the unit tests), and they run one at a time, since several of them measure seconds.
+@Suite("Websockify (ferry run as websockify)", .serialized)
+struct WebsockifyProcessTests {
+    /// Tests that need the executable are enabled only when it was built next to the test bundle.
+    static var ferryBuilt: Bool { FerryExecutable.path != nil }
+}
+
+/// A folder for one test, holding a `websockify` link to the `ferry` executable and the test's files;
+/// removed by ``remove()``.
+struct WebsockifyFolder {
+    let path: String
+    /// `PATH/bin/websockify`, a symbolic link to the built `ferry`.
+    let websockify: String
+
+    init(_ label: String) throws {
+        let ferry = try #require(FerryExecutable.path, "the ferry executable is not built next to the tests (swift build)")
+        self.path = try TLSFiles.makeDirectory("websockify-\(label)")
+        try FileManager.default.createDirectory(atPath: self.path + "/bin", withIntermediateDirectories: true)
+        self.websockify = self.path + "/bin/websockify"
+        try FileManager.default.createSymbolicLink(atPath: self.websockify, withDestinationPath: ferry)
+    }
+
+    func file(_ name: String) -> String { self.path + "/" + name }
+
+    /// Writes `text` to `name` in the folder; returns its path.
+    @discardableResult
+    func write(_ name: String, _ text: String) throws -> String {
+        let path = self.file(name)
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func makeDirectory(_ name: String) throws -> String {
+        let path = self.file(name)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Removes the folder. Test backends on Unix sockets in it may still be closing (their channels
+    /// are closed from a task), and a file that disappears under the walk fails it: try again.
+    func remove() {
+        for _ in 0..<5 where FileManager.default.fileExists(atPath: self.path) {
+            if (try? FileManager.default.removeItem(atPath: self.path)) != nil { return }
+            usleep(20_000)
+        }
+    }
+}
+
+/// Where a process could not be started or did not come up.
+struct WebsockifyStartFailure: Error, CustomStringConvertible {
+    var arguments: [String]
+    var reason: String
+    var output: String
+    var description: String { "websockify \(self.arguments.joined(separator: " ")): \(self.reason)\n--- output ---\n\(self.output)" }
+}
+
+/// `ferry` started as `websockify ARGS`, its standard output and error going to a file.
+final class WebsockifyProcess {
+    let process = Process()
+    let arguments: [String]
+    let logPath: String
+
+    /// Starts `executable` (the `websockify` link, or `ferry` itself) with `arguments` in `directory`.
+    init(executable: String, arguments: [String], directory: String, logPath: String) throws {
+        self.arguments = arguments
+        self.logPath = logPath
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        guard let log = FileHandle(forWritingAtPath: logPath) else { throw POSIXFailure(call: "open \(logPath)", code: errno) }
+        self.process.executableURL = URL(fileURLWithPath: executable)
+        self.process.arguments = arguments
+        self.process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        self.process.standardOutput = log
+        self.process.standardError = log
+        self.process.standardInput = FileHandle.nullDevice
+        try self.process.run()
+        try? log.close()
+    }
+
+    var pid: pid_t { self.process.processIdentifier }
+    var isRunning: Bool { self.process.isRunning }
+    var output: String { (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? "" }
+
+    /// The Ferry command line the translation logged.
+    var runningAs: String? {
+        self.output.split(separator: "\n").first { $0.contains("running as: ferry ") }.map { String($0.split(separator: "running as: ", maxSplits: 1)[1]) }
+    }
+
+    /// Waits for the process to exit; its status, or nil if it still runs at the deadline.
+    func waitForExit(timeout: Duration) async -> Int32? {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while self.process.isRunning && clock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return self.process.isRunning ? nil : self.process.terminationStatus
+    }
+
+    /// Polls the output until it contains `text` (true), the process exits or `timeout` passes (false).
+    func waitForOutput(_ text: String, timeout: Duration = .seconds(15)) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while clock.now < deadline {
+            if self.output.contains(text) { return true }
+            if !self.process.isRunning { return self.output.contains(text) }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return self.output.contains(text)
+    }
+
+    /// SIGINT (Ferry stops at once, without the SIGTERM drain), then SIGKILL if it lingers.
+    func stop() async {
+        guard self.process.isRunning else { return }
+        kill(self.pid, SIGINT)
+        if await self.waitForExit(timeout: .seconds(3)) == nil {
+            kill(self.pid, SIGKILL)
+            _ = await self.waitForExit(timeout: .seconds(5))
+        }
+    }
+}
+
+extension WebsockifyFolder {
+    /// Starts `websockify arguments` (through the link) in this folder (or `directory`), waits until
+    /// its log says it listens on `listening` (`HOST:PORT` as Ferry logs it; nil: do not wait), runs
+    /// `body`, and stops the process whatever happens.
+    func run<T>(
+        _ arguments: [String],
+        listening: String?,
+        directory: String? = nil,
+        executable: String? = nil,
+        log: String = "websockify.log",
+        _ body: (WebsockifyProcess) async throws -> T
+    ) async throws -> T {
+        let process = try WebsockifyProcess(executable: executable ?? self.websockify, arguments: arguments, directory: directory ?? self.path, logPath: self.file(log))
+        do {
+            if let listening {
+                guard await process.waitForOutput("listening address=\(listening)") else {
+                    throw WebsockifyStartFailure(arguments: arguments, reason: process.isRunning ? "no 'listening address=\(listening)' within 15 s" : "exited with status \(process.process.terminationStatus) before listening", output: process.output)
+                }
+            }
+            let result = try await body(process)
+            await process.stop()
+            return result
+        } catch {
+            await process.stop()
+            throw error
+        }
+    }
+
+    /// Runs `websockify arguments` to its end (it is expected to refuse to start): exit status and output.
+    func runToExit(_ arguments: [String], timeout: Duration = .seconds(15)) async throws -> (status: Int32?, output: String) {
+        let process = try WebsockifyProcess(executable: self.websockify, arguments: arguments, directory: self.path, logPath: self.file("exit-\(UUID().uuidString.prefix(6)).log"))
+        let status = await process.waitForExit(timeout: timeout)
+        await process.stop()
+        return (status, process.output)
+    }
+}
+
+// MARK: - Ports and addresses
+
+enum FreePort {
+    /// A TCP port on `host` that was free a moment ago (bound to port 0, then closed). Ferry's
+    /// `--listen` takes no port 0, so the tests ask the system and pass the number on.
+    static func on(_ host: String = "127.0.0.1") async throws -> Int {
+        let channel = try await ServerBootstrap(group: IntegrationLoops.group).bind(host: host, port: 0).get()
+        let port = channel.localAddress!.port!
+        try await channel.close()
+        return port
+    }
+
+    /// True if this machine has an IPv6 loopback address to bind to.
+    static let hasIPv6Loopback: Bool = {
+        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_addr = in6addr_loopback
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 }
+        }
+    }()
+}
+
+extension TestBackend {
+    var port: Int { self.address.port ?? 0 }
+    /// `127.0.0.1:PORT`, as a websockify target.
+    var hostPort: String { "127.0.0.1:\(self.port)" }
+}
+
+// MARK: - Clients
+
+/// A WebSocket or HTTP client for a relay in another process, on the integration tests' client.
+enum DropInClient {
+    /// Opens a connection, sends an upgrade request for `path` and reads the answer, whatever it is.
+    static func attempt(
+        _ address: SocketAddress,
+        path: String = "/websockify",
+        host: String? = nil,
+        headers: [(String, String)] = [],
+        removing: Set<String> = [],
+        protocols: [String]? = nil
+    ) async throws -> WSTestClient {
+        let client = try await WSTestClient.open(to: address)
+        do {
+            try await client.sendHandshake(path: path, host: host ?? Self.hostHeader(address), headers: headers, removing: removing, protocols: protocols)
+            _ = try await client.readResponse(timeout: .seconds(10))
+            return client
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    /// The HTTP status of an upgrade request (the connection is closed).
+    static func status(_ address: SocketAddress, path: String = "/websockify", host: String? = nil, headers: [(String, String)] = []) async throws -> Int {
+        let client = try await Self.attempt(address, path: path, host: host, headers: headers)
+        await client.shutdown()
+        return client.response.status
+    }
+
+    /// Like ``attempt(_:path:host:headers:removing:protocols:)`` but insists on a 101 with the right accept value.
+    static func upgrade(
+        _ address: SocketAddress,
+        path: String = "/websockify",
+        host: String? = nil,
+        headers: [(String, String)] = [],
+        protocols: [String]? = nil
+    ) async throws -> WSTestClient {
+        let client = try await Self.attempt(address, path: path, host: host, headers: headers, protocols: protocols)
+        do {
+            try client.checkUpgraded()
+            return client
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    /// A plain HTTP GET; the response with its body.
+    static func get(_ address: SocketAddress, path: String) async throws -> HTTPTestResponse {
+        let client = try await WSTestClient.open(to: address)
+        defer { Task { await client.shutdown() } }
+        try await client.sendRaw(Array("GET \(path) HTTP/1.1\r\nHost: \(Self.hostHeader(address))\r\nConnection: close\r\n\r\n".utf8))
+        return try await client.readResponse(timeout: .seconds(10))
+    }
+
+    static func hostHeader(_ address: SocketAddress) -> String {
+        switch address {
+        case .v6: return "[\(address.ipAddress ?? "::1")]:\(address.port ?? 0)"
+        case .v4: return "\(address.ipAddress ?? "127.0.0.1"):\(address.port ?? 0)"
+        default: return "localhost"
+        }
+    }
+
+    static func local(_ port: Int) throws -> SocketAddress {
+        try SocketAddress(ipAddress: "127.0.0.1", port: port)
+    }
+
+    /// Over TLS: connects, handshakes, asks for the upgrade and reads the answer, whatever it is.
+    static func attemptTLS(
+        _ address: SocketAddress,
+        configuration: TLSConfiguration,
+        path: String = "/websockify",
+        headers: [(String, String)] = []
+    ) async throws -> (TLSUpgradeAttempt, TLSClientSession?) {
+        let session: TLSClientSession
+        do {
+            session = try await TLSClient.connect(to: address, configuration: configuration, serverHostname: "localhost")
+        } catch let error as TLSHandshakeFailed {
+            return (.handshakeFailed(error.reason), nil)
+        }
+        do {
+            try await session.client.sendHandshake(path: path, host: "localhost:\(address.port ?? 0)", headers: headers)
+            let response = try await session.client.readResponse(timeout: .seconds(10))
+            return (.response(response), session)
+        } catch let error as IntegrationTimeout {
+            await session.shutdown()
+            throw error
+        } catch {
+            await session.shutdown()
+            return (.closedWithoutResponse(tlsErrors: session.errors.all, error: "\(error)"), nil)
+        }
+    }
+
+    /// Over TLS, insisting on a 101.
+    static func upgradeTLS(_ address: SocketAddress, configuration: TLSConfiguration, path: String = "/websockify") async throws -> TLSClientSession {
+        let (attempt, session) = try await Self.attemptTLS(address, configuration: configuration, path: path)
+        guard let session, attempt.status == 101 else {
+            await session?.shutdown()
+            throw TLSUpgradeRefused(attempt: attempt)
+        }
+        try session.client.checkUpgraded()
+        return session
+    }
+}
+
+enum DropInEcho {
+    /// Every byte value, then a text message, echoed back intact; then a clean close.
+    static func check(_ client: WSTestClient, closing: Bool = true) async throws {
+        let all = (0...255).map { UInt8($0) }
+        try await client.send(binary: all)
+        let echoed = try await client.receiveBytes(count: 256, timeout: .seconds(10))
+        #expect(Array(echoed.readableBytesView) == all)
+        #expect(try await TLSEcho.roundTrip(client, "héllo ✓") == "héllo ✓")
+        try await client.send(text: "text message")
+        let text = try await client.receiveBytes(count: 12, timeout: .seconds(10))
+        #expect(text.getString(at: text.readerIndex, length: text.readableBytes) == "text message")
+        if closing {
+            #expect(try await client.close(code: 1000).code == 1000)
+            await client.shutdown()
+        }
+    }
+}
+
+// MARK: - Python
+
+/// Python 3 for signing JWTs with jwcrypto (as websockify's JWTTokenApi tests do) and for the
+/// side-by-side comparison with websockify.
+enum Python {
+    /// Runs `python3 -c script args...`; status and output (standard output and error together).
+    static func run(_ script: String, _ arguments: [String], timeout: Duration = .seconds(60)) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// True if `python3` can import every module named.
+    static func canImport(_ modules: [String]) -> Bool {
+        (try? Self.run("import " + modules.joined(separator: ", "), []).status) == 0
+    }
+
+    static let hasJWCrypto = Python.canImport(["jwcrypto"])
+
+    /// Signs `claims` (JSON) with the key file as websockify's tests do: a PEM key through
+    /// `JWK.import_from_pem`, a secret file as a JWK `k` (`JWK(kty='oct', k=<file content>)`).
+    static func signJWT(keyFile: String, algorithm: String, claims: String) throws -> String {
+        let (status, output) = try Self.run(Self.signScript, [keyFile, algorithm, claims])
+        guard status == 0, let token = output.split(separator: "\n").last.map(String.init), token.split(separator: ".").count == 3 else {
+            throw PythonFailure(what: "signing a JWT with jwcrypto", output: output)
+        }
+        return token
+    }
+
+    private static let signScript = """
+        import json, sys
+        from jwcrypto import jwk, jwt
+        key_file, algorithm, claims = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+        data = open(key_file, 'rb').read()
+        if algorithm.startswith('HS'):
+            key = jwk.JWK(kty='oct', k=data.decode('utf-8'))
+        else:
+            key = jwk.JWK()
+            key.import_from_pem(data)
+        token = jwt.JWT(header={'alg': algorithm}, claims=claims)
+        token.make_signed_token(key)
+        print(token.serialize())
+        """
+}
+
+struct PythonFailure: Error, CustomStringConvertible {
+    var what: String
+    var output: String
+    var description: String { "python3 failed \(self.what):\n\(self.output)" }
+}
