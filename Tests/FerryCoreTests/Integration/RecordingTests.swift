@@ -1,5 +1,6 @@
 // `--record PREFIX`: websockify's session recording format, its escaping (checked against Python's own
-// `unicode_escape` when python3 is installed), and the per-session writer's limits.
+// `unicode_escape` when python3 is installed), the per-session writer's limits, and real sessions
+// through a relay.
 
 import Foundation
 import Logging
@@ -228,6 +229,141 @@ struct RecordFormatTests {
             first.finish()
             _ = try await RecordFile.waitForEnd(folder + "/n.1")
             _ = try await RecordFile.waitForEnd(folder + "/n.2")
+        }
+    }
+}
+
+extension IntegrationTests {
+    /// `--record` through a real relay.
+    @Suite("Recording (--record)")
+    struct Recording {
+        /// Starts a relay with `--record prefix`, runs `body`, and stops the relay whatever happens.
+        static func withRecordingRelay<T: Sendable>(
+            prefix: String,
+            backend: TestBackend,
+            logger: Logger = Relay.logger,
+            _ body: (RunningRelay) async throws -> T
+        ) async throws -> T {
+            let configuration = try FerryConfiguration(
+                listeners: [ListenAddress(host: "127.0.0.1", port: 0)],
+                routes: [Route(path: "/", target: backend.target)],
+                limits: Relay.testLimits(),
+                recordPrefix: prefix
+            )
+            let server = try FerryServer(configuration: configuration, group: IntegrationLoops.group, logger: logger)
+            let relay = RunningRelay(server: server, addresses: try await server.start())
+            do {
+                let result = try await body(relay)
+                await server.stop(timeout: .seconds(3))
+                return result
+            } catch {
+                await server.stop(timeout: .seconds(3))
+                throw error
+            }
+        }
+
+        /// Sends each message and waits for its echo, then closes the session with 1000.
+        static func echoSession(_ relay: RunningRelay, messages: [[UInt8]]) async throws {
+            let client = try await WSTestClient.upgrade(relay)
+            for message in messages {
+                try await client.send(binary: message)
+                let echoed = try await client.receiveBytes(count: message.count, timeout: .seconds(10))
+                #expect(Array(echoed.readableBytesView) == message)
+            }
+            let reply = try await client.close(code: 1000)
+            #expect(reply.code == 1000)
+            _ = try await client.waitForDisconnect()
+        }
+
+        static let messages: [[UInt8]] = [
+            [0x00, 0x27, 0x5C, 0xFF],
+            Array("it's a \\ test\r\n\t\"quoted\"".utf8),
+            [0x7F, 0x80, 0x0B, 0x27, 0x27, 0x5C, 0x5C],
+            (0...255).map(UInt8.init),
+            BytePattern(seed: 17).bytes(at: 0, count: 70_000),
+        ]
+
+        @Test("a session is recorded in websockify's format: both directions, in order, escaped, then EOF")
+        func sessionRecorded() async throws {
+            try await RecordFile.withTemporaryFolder { folder in
+                let backend = try await TestBackend.start(.echo)
+                defer { Task { await backend.close() } }
+                let capture = AuthLogCapture()
+                let prefix = folder + "/session"
+                let clock = ContinuousClock()
+                let started = clock.now
+                try await Self.withRecordingRelay(prefix: prefix, backend: backend, logger: capture.logger()) { relay in
+                    try await Self.echoSession(relay, messages: Self.messages)
+                    let text = try await RecordFile.waitForEnd(prefix + ".1")
+                    let elapsed = started.duration(to: clock.now)
+                    let file = try RecordFile.parse(text)
+                    let sent = Self.messages.flatMap { $0 }
+                    #expect(file.fromClient == sent, "client payload, in order, in '}T}' lines")
+                    #expect(file.toClient == sent, "backend data, in order, in '{T{' lines")
+                    #expect(file.lines.first?.direction == .fromClient)
+                    // An echo cannot be recorded before what it echoes.
+                    var fromClient = 0
+                    var toClient = 0
+                    for line in file.lines {
+                        if line.direction == .fromClient { fromClient += line.data.count } else { toClient += line.data.count }
+                        #expect(toClient <= fromClient)
+                    }
+                    let times = file.lines.map(\.milliseconds)
+                    #expect(times == times.sorted(), "times never go back")
+                    #expect((times.last ?? 0) <= elapsed.components.seconds * 1000 + 1000)
+                    #expect(RecordFile.mode(prefix + ".1") == 0o600)
+                    #expect(!FileManager.default.fileExists(atPath: prefix + ".2"))
+                }
+                #expect(capture.text.contains("opening record file"))
+                #expect(capture.text.contains("path=\(prefix).1"))
+                #expect(!capture.text.contains(" warning "))
+                #expect(!capture.text.contains("quoted"), "no payload in the logs")
+            }
+        }
+
+        @Test("two sessions are recorded to PREFIX.1 and PREFIX.2")
+        func twoSessionsRecorded() async throws {
+            try await RecordFile.withTemporaryFolder { folder in
+                let backend = try await TestBackend.start(.echo)
+                defer { Task { await backend.close() } }
+                let prefix = folder + "/vnc"
+                try await Self.withRecordingRelay(prefix: prefix, backend: backend) { relay in
+                    try await Self.echoSession(relay, messages: [Array("first session".utf8)])
+                    try await Self.echoSession(relay, messages: [Array("second".utf8), [0x00, 0xFF]])
+                    let first = try RecordFile.parse(try await RecordFile.waitForEnd(prefix + ".1"))
+                    let second = try RecordFile.parse(try await RecordFile.waitForEnd(prefix + ".2"))
+                    #expect(first.fromClient == Array("first session".utf8))
+                    #expect(first.toClient == Array("first session".utf8))
+                    #expect(second.fromClient == Array("second".utf8) + [0x00, 0xFF])
+                    #expect(second.toClient == Array("second".utf8) + [0x00, 0xFF])
+                    #expect(await relay.server.environment.recording?.waitUntilWritten(timeout: .seconds(5)) == true)
+                }
+                let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+                #expect(names == ["vnc.1", "vnc.2"])
+            }
+        }
+
+        @Test("a session whose record file cannot be created relays as usual")
+        func uncreatableFileDoesNotDisturb() async throws {
+            try await RecordFile.withTemporaryFolder { folder in
+                let backend = try await TestBackend.start(.echo)
+                defer { Task { await backend.close() } }
+                let capture = AuthLogCapture()
+                let recordFolder = folder + "/rec"
+                try FileManager.default.createDirectory(atPath: recordFolder, withIntermediateDirectories: false)
+                try await Self.withRecordingRelay(prefix: recordFolder + "/session", backend: backend, logger: capture.logger()) { relay in
+                    // The folder was checked at start-up and is gone now.
+                    try FileManager.default.removeItem(atPath: recordFolder)
+                    try await Self.echoSession(relay, messages: Self.messages)
+                    try await Self.echoSession(relay, messages: [Array("again".utf8)])
+                    #expect(await relay.server.environment.recording?.waitUntilWritten(timeout: .seconds(5)) == true)
+                }
+                let warnings = capture.text.split(separator: "\n").filter { $0.contains(" warning ") }
+                #expect(warnings.count == 2, "one warning per session: \(warnings)")
+                #expect(warnings.allSatisfy { $0.contains("cannot create record file") })
+                #expect(!FileManager.default.fileExists(atPath: recordFolder))
+                #expect(capture.text.contains("session ended"))
+            }
         }
     }
 }
