@@ -284,6 +284,10 @@ struct Ferry: AsyncParsableCommand {
         var services: [any Service] = [server]
         if !server.reloadables.isEmpty { services.append(ReloadService(reloadables: server.reloadables)) }
         try await runUntilSignalled(services, logger: logger)
+        // `--record` files are written off the event loops: let those of ended sessions reach the disk.
+        if let recording = server.environment.recording, await !recording.waitUntilWritten(timeout: .seconds(2)) {
+            logger.warning("record files were still being written at exit")
+        }
     }
 }
 

@@ -244,7 +244,10 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         environment.metrics.backendConnected(route: plan.route.path, nanoseconds: (NIODeadline.now() - started).nanoseconds)
         var accessLogger = environment.accessLogger
         accessLogger[metadataKey: "client"] = self.logger[metadataKey: "client"]
-        let splice = Splice(summary: summary, logger: accessLogger, metrics: environment.metrics) { environment.registry.release(slot) }
+        let recorder = environment.recording?.startSession(logger: self.logger)
+        let splice = Splice(summary: summary, logger: accessLogger, metrics: environment.metrics, recorder: recorder) {
+            environment.registry.release(slot)
+        }
         let expiresIn = plan.expiresAt.map { TimeAmount.milliseconds(Int64(max(0, $0.timeIntervalSinceNow) * 1000)) }
         let session = WebSocketSessionHandler(splice: splice, limits: environment.limits, expiresIn: expiresIn)
         let backendHandler = BackendHandler(splice: splice, closeTimeout: environment.limits.closeTimeout)

@@ -29,15 +29,24 @@ final class Splice {
     private let logger: Logger
     private let metrics: FerryMetrics?
     private let onEnd: () -> Void
+    /// `--record`; nil when off, so relaying without it costs one nil check per chunk.
+    private let recorder: SessionRecorder?
     private var client: WebSocketSessionHandler?
     private var backend: BackendHandler?
     private var clientOpen = true
     private var backendOpen = true
 
-    init(summary: SessionSummary, logger: Logger, metrics: FerryMetrics? = nil, onEnd: @escaping () -> Void) {
+    init(
+        summary: SessionSummary,
+        logger: Logger,
+        metrics: FerryMetrics? = nil,
+        recorder: SessionRecorder? = nil,
+        onEnd: @escaping () -> Void
+    ) {
         self.summary = summary
         self.logger = logger
         self.metrics = metrics
+        self.recorder = recorder
         self.onEnd = onEnd
         metrics?.sessionStarted(route: summary.route)
     }
@@ -53,6 +62,7 @@ final class Splice {
     func clientData(_ buffer: ByteBuffer) {
         guard case .open = self.phase, let backend else { return }
         self.summary.bytesToBackend += UInt64(buffer.readableBytes)
+        if let recorder = self.recorder { recorder.clientData(buffer) }
         backend.write(buffer)
     }
 
@@ -63,6 +73,7 @@ final class Splice {
     func backendData(_ buffer: ByteBuffer) {
         guard case .open = self.phase, let client else { return }
         self.summary.bytesToClient += UInt64(buffer.readableBytes)
+        if let recorder = self.recorder { recorder.backendData(buffer) }
         client.writeBinary(buffer)
     }
 
@@ -158,6 +169,7 @@ final class Splice {
         self.phase = .ended
         let now = NIODeadline.now()
         self.summary.log(to: self.logger, now: now)
+        self.recorder?.finish()
         self.metrics?.sessionEnded(
             route: self.summary.route,
             closeCode: self.summary.closeCode,

@@ -22,6 +22,8 @@ public struct RelayEnvironment: Sendable {
     public let logger: Logger
     /// Where session-end lines go (`--access-log`); the main logger by default.
     public let accessLogger: Logger
+    /// Writes `--record` files; nil without `--record`.
+    public let recording: RecordingSink?
 
     public init(
         configuration: FerryConfiguration,
@@ -45,6 +47,7 @@ public struct RelayEnvironment: Sendable {
         self.staticFiles = staticFiles
         self.accessLogger = accessLogger ?? logger
         self.logger = logger
+        self.recording = configuration.recordPrefix.map { RecordingSink(prefix: $0) }
     }
 
     public var limits: Limits { self.configuration.limits }
