@@ -20,11 +20,16 @@ public enum TokenFileFormat {
             let trimmed = line.drop { $0 == " " || $0 == "\t" }
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
             let place = "\(file):\(index + 1)"
-            guard let separator = trimmed.firstRange(of: ": ") else {
+            // websockify splits at a colon followed by whitespace (space or tab).
+            guard let colon = trimmed.indices.first(where: { index in
+                trimmed[index] == ":" && trimmed.index(after: index) < trimmed.endIndex && [" ", "\t"].contains(trimmed[trimmed.index(after: index)])
+            }) else {
                 throw ConfigurationError(flag: "--token-file", value: place, problem: "no ': ' between token and target", expected: "TOKEN: HOST:PORT or TOKEN: unix:/path")
             }
-            let token = String(trimmed[..<separator.lowerBound])
-            let targetText = trimmed[separator.upperBound...].trimmingSpaces
+            let token = String(trimmed[..<colon])
+            var targetText = trimmed[trimmed.index(after: colon)...].trimmingSpaces
+            // websockify's spelling of a Unix socket target.
+            if targetText.hasPrefix("unix_socket:") { targetText = Substring("unix:" + targetText.dropFirst("unix_socket:".count)) }
             guard !token.isEmpty else {
                 throw ConfigurationError(flag: "--token-file", value: place, problem: "empty token", expected: "TOKEN: HOST:PORT")
             }
@@ -46,7 +51,9 @@ public enum TokenFileFormat {
 /// websockify's TokenFileName layout: a file named by its token holds one target.
 public enum TokenFilenameFormat {
     public static func parse(_ text: String, file: String) throws(ConfigurationError) -> BackendTarget {
-        let trimmed = String(String(text.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }).reversed())
+        var trimmed = String(String(text.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }).reversed())
+        // websockify's spelling of a Unix socket target.
+        if trimmed.hasPrefix("unix_socket:") { trimmed = "unix:" + trimmed.dropFirst("unix_socket:".count) }
         let target: BackendTarget
         do {
             target = try BackendTarget.parse(trimmed, flag: "--token-filenames", context: file)

@@ -42,9 +42,21 @@ public enum WebsockifyCommandLine {
 
     static let shortSwitches: [Character: String] = ["v": "--verbose", "D": "--daemon", "6": "--prefer-ipv6", "h": "--help"]
 
-    /// Ferry's own flags that take no value (every other Ferry flag takes one), for passing them on.
+    /// Ferry's own flags that take no value, passed on as given. (A test checks these two lists against
+    /// `ferry --help`.)
     static let ferrySwitches: Set<String> = [
         "--tls-only", "--jwt-enforce-expiry-on-session", "--token-from-host", "--only-listed-origins", "--run-once",
+    ]
+
+    /// Ferry's own flags that take a value, passed on with it.
+    static let ferryValued: Set<String> = [
+        "--accept-for", "--access-log", "--admin-listen", "--allow-origin", "--allow-target", "--backend-ca", "--buffer-size",
+        "--connect-timeout", "--drain-delay", "--drain-timeout", "--exit-when-idle", "--handshake-timeout", "--jwt-audience",
+        "--jwt-issuer", "--jwt-key", "--jwt-secret-encoding", "--listen", "--log-format", "--log-level", "--max-connections",
+        "--max-connections-per-ip", "--max-handshakes-per-second-per-ip", "--max-header-size", "--max-message-size",
+        "--ping-interval", "--ping-timeout", "--route", "--tls-cert", "--tls-ciphers", "--tls-client-auth", "--tls-client-ca",
+        "--tls-key", "--tls-min-version", "--token-cookie", "--token-file", "--token-filenames", "--token-sockets",
+        "--trusted-proxy", "--web-headers",
     ]
 
     /// Flags websockify has and Ferry does not, with the Ferry way to get the same.
@@ -104,7 +116,9 @@ public enum WebsockifyCommandLine {
                         index += 1
                     }
                     if let fix = Self.unsupported[name] {
-                        throw ConfigurationError(flag: name, value: value, problem: "not supported by Ferry", instead: fix)
+                        // A password is never repeated, not even in an error.
+                        let shown = name == "--key-password" ? "" : value
+                        throw ConfigurationError(flag: name, value: shown, problem: "not supported by Ferry", instead: fix)
                     }
                     options[name] = value
                     given.insert(name)
@@ -116,13 +130,19 @@ public enum WebsockifyCommandLine {
                         throw ConfigurationError(flag: name, value: "", problem: "not supported by Ferry", instead: fix)
                     }
                     given.insert(name)
-                } else {
-                    // A Ferry flag, passed on as given; Ferry's front reports one it does not know.
+                } else if Self.ferrySwitches.contains(name) {
                     passed.append(argument)
-                    if inlineValue == nil, !Self.ferrySwitches.contains(name), index < arguments.count, name != "--help" {
+                } else if Self.ferryValued.contains(name) {
+                    passed.append(argument)
+                    if inlineValue == nil {
+                        guard index < arguments.count else {
+                            throw ConfigurationError(flag: name, value: "", problem: "needs a value", expected: "\(name) VALUE (see ferry --help)")
+                        }
                         passed.append(arguments[index])
                         index += 1
                     }
+                } else {
+                    throw ConfigurationError(flag: name, value: "", problem: "neither websockify nor Ferry has this option", expected: "an option from websockify --help or ferry --help")
                 }
             } else if argument.hasPrefix("-") && argument.count > 1 {
                 for letter in argument.dropFirst() {

@@ -72,6 +72,8 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
             }
         case .pong:
             self.keepalive.pongReceived(at: now)
+            // The timer waits for the ping timeout; with the answer in, the next ping is due sooner.
+            self.scheduleKeepalive()
         case .close(let code, let reason):
             self.receivedClose(code: code, reason: reason, context: context)
         }

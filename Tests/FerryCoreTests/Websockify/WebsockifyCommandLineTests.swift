@@ -509,9 +509,7 @@ struct WebsockifyCommandLineTests {
         }
         // The password is not printed back.
         let password = try #require(translationError(["--key-password", "hunter2", "6080", "localhost:5900"]))
-        withKnownIssue("BUG: the --key-password error repeats the password in its message (the value is echoed)") {
-            #expect(!password.description.contains("hunter2"), "\(password)")
-        }
+        #expect(!password.description.contains("hunter2"), "\(password)")
     }
 
     @Test("wrap mode (--) is refused, naming what to do instead")
@@ -553,16 +551,13 @@ struct WebsockifyCommandLineTests {
 
     @Test("an unknown long option is named, not taken for a Ferry flag that swallows the port")
     func unknownLongOption() throws {
-        // BUG: an unknown --option is passed on to Ferry's front together with the next argument, so
-        // `websockify --bogus 6080 localhost:5900` becomes `--listen localhost:5900 ... --bogus 6080`
-        // and fails with "too few arguments: the target is missing", which does not name --bogus.
-        let error = translationError(["--bogus", "6080", "localhost:5900"])
-        withKnownIssue("BUG: an unknown websockify option is not named in the error") {
-            #expect(error?.description.contains("--bogus") == true, "\(String(describing: error))")
+        for arguments in [["--bogus", "6080", "localhost:5900"], ["--bogus=1", "6080", "localhost:5900"]] {
+            let error = try #require(translationError(arguments))
+            #expect(error.flag == "--bogus" && error.problem.contains("neither websockify nor Ferry"), "\(error)")
         }
-        // With '=', the flag stays one argument and Ferry's front reports it by name.
-        let joined = try translate(["--bogus=1", "6080", "localhost:5900"])
-        #expect(joined.ferryArguments.last == "--bogus=1")
+        // Ferry's own flags are passed on, with their values.
+        let mixed = try translate(["--allow-origin", "https://a.example", "--tls-only", "--max-connections=5", "6080", "localhost:5900"])
+        #expect(Array(mixed.ferryArguments.suffix(4)) == ["--allow-origin", "https://a.example", "--tls-only", "--max-connections=5"])
     }
 }
 
@@ -678,5 +673,29 @@ extension Array where Element == String {
     fileprivate func contains(sequence: [String]) -> Bool {
         guard !sequence.isEmpty, sequence.count <= self.count else { return sequence.isEmpty }
         return (0...(self.count - sequence.count)).contains { Array(self[$0..<($0 + sequence.count)]) == sequence }
+    }
+}
+
+@Test("every flag in 'ferry --help' is known to the websockify translator, so it is passed on with or without its value")
+func translatorKnowsFerryFlags() throws {
+    let ferry = try #require(FerryExecutable.path, "the ferry executable is not built next to the tests (swift build)")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: ferry)
+    process.arguments = ["--help"]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let help = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    var flags: Set<String> = []
+    // Option lines start with two spaces and the flag; wrapped help text is indented further.
+    for line in help.split(separator: "\n") where line.hasPrefix("  --") {
+        if let first = line.split(separator: " ").first { flags.insert(String(first)) }
+    }
+    #expect(flags.count > 30, "\(help)")
+    let known = WebsockifyCommandLine.ferrySwitches.union(WebsockifyCommandLine.ferryValued)
+        .union(WebsockifyCommandLine.valued).union(WebsockifyCommandLine.switches)
+    for flag in flags.sorted() {
+        #expect(known.contains(flag), "\(flag) is a Ferry flag the websockify translator does not know")
     }
 }

@@ -280,13 +280,8 @@ extension WebsockifyProcessTests {
                 #expect(pinged, "no ping within 2.5 s")
                 // websockify pings every --heartbeat seconds; the client answered the first ping
                 // (the test client pongs), so the next one is due about 1 s later.
-                // BUG: after a pong Ferry does not re-arm its keepalive timer for the ping interval;
-                // the timer set for the ping timeout (30 s) fires first, so an answering client is
-                // pinged every 30 s instead of every second.
-                await withKnownIssue("BUG: with --heartbeat 1 (--ping-interval 1s) a client that answers pings is pinged again only after --ping-timeout (30 s)") {
-                    let second = try await client.receiveFrame(timeout: .milliseconds(2500))
-                    #expect(second.opcode == WSFrame.ping)
-                }
+                let second = try await client.receiveFrame(timeout: .milliseconds(2500))
+                #expect(second.opcode == WSFrame.ping)
                 try await DropInEcho.check(client)
             }
         }
@@ -367,13 +362,9 @@ extension WebsockifyProcessTests {
             defer { Task { await backend.close() } }
             let tokens = try folder.write("tokens", "console: unix_socket:\(socket)\n")
             let port = try await FreePort.on()
-            // BUG: websockify's TokenFile returns ['unix_socket', PATH] for such a line and connects
-            // to the socket; Ferry's token file reader takes 'unix_socket' for a host name and the
-            // file for malformed (it expects 'unix:/path').
-            await withKnownIssue("BUG: a websockify token file with 'TOKEN: unix_socket:/path' is not accepted") {
-                try await folder.run(["--token-plugin", "TokenFile", "--token-source", tokens, "127.0.0.1:\(port)"], listening: "127.0.0.1:\(port)") { _ in
-                    try await DropInEcho.check(try await DropInClient.upgrade(try DropInClient.local(port), path: "/websockify?token=console"))
-                }
+            // websockify's TokenFile returns ['unix_socket', PATH] for such a line and connects to the socket.
+            try await folder.run(["--token-plugin", "TokenFile", "--token-source", tokens, "127.0.0.1:\(port)"], listening: "127.0.0.1:\(port)") { _ in
+                try await DropInEcho.check(try await DropInClient.upgrade(try DropInClient.local(port), path: "/websockify?token=console"))
             }
         }
 
@@ -493,12 +484,9 @@ extension WebsockifyProcessTests {
             try await folder.run(["--token-plugin", "TokenFile", "--token-source", crlf, "127.0.0.1:\(port)"], listening: "127.0.0.1:\(port)") { _ in
                 try await DropInEcho.check(try await DropInClient.upgrade(try DropInClient.local(port), path: "/websockify?token=crlf"))
             }
-            // BUG: Ferry requires exactly ': ' (colon, space) and refuses to start on 'token:<TAB>host:port'.
             let port2 = try await FreePort.on()
-            await withKnownIssue("BUG: a TokenFile line 'TOKEN:<TAB>HOST:PORT' (websockify splits on ':\\s') stops Ferry's start") {
-                try await folder.run(["--token-plugin", "TokenFile", "--token-source", tabbed, "127.0.0.1:\(port2)"], listening: "127.0.0.1:\(port2)", log: "tabbed.log") { _ in
-                    try await DropInEcho.check(try await DropInClient.upgrade(try DropInClient.local(port2), path: "/websockify?token=tab"))
-                }
+            try await folder.run(["--token-plugin", "TokenFile", "--token-source", tabbed, "127.0.0.1:\(port2)"], listening: "127.0.0.1:\(port2)", log: "tabbed.log") { _ in
+                try await DropInEcho.check(try await DropInClient.upgrade(try DropInClient.local(port2), path: "/websockify?token=tab"))
             }
         }
 
@@ -636,20 +624,47 @@ extension WebsockifyProcessTests {
 
         // MARK: Accepted with a warning, refused
 
-        @Test("-D, --libserver, --traffic: a warning each, and the relay works in the foreground")
-        func acceptedWithWarnings() async throws {
+        @Test("-D goes to the background once listening (exit 0, the relay keeps working); --libserver, --traffic warn")
+        func backgroundAndWarnings() async throws {
             let folder = try WebsockifyFolder("warnings")
             defer { folder.remove() }
             let backend = try await TestBackend.start(.echo)
             defer { Task { await backend.close() } }
             let port = try await FreePort.on()
-            try await folder.run(["-D", "--libserver", "--traffic", "127.0.0.1:\(port)", backend.hostPort], listening: "127.0.0.1:\(port)") { ferry in
-                for flag in ["-D/--daemon", "--libserver", "--traffic"] {
-                    #expect(ferry.output.contains("ferry (websockify command line): warning: \(flag):"), "\(flag):\n\(ferry.output)")
-                }
-                #expect(ferry.isRunning, "-D must not send Ferry to the background")
-                try await DropInEcho.check(try await DropInClient.upgrade(try DropInClient.local(port)))
+            let (status, output) = try await folder.runToExit(["-D", "--libserver", "--traffic", "--log-file", folder.file("daemon.log"), "127.0.0.1:\(port)", backend.hostPort])
+            #expect(status == 0, "\(output)")
+            for flag in ["-D/--daemon", "--libserver", "--traffic"] {
+                #expect(output.contains("ferry (websockify command line): warning: \(flag):"), "\(flag):\n\(output)")
             }
+            #expect(output.contains("listening address=127.0.0.1:\(port)"), "\(output)")
+            let pidText = output.split(separator: "\n").first { $0.contains("running in the background as process ") }?.split(separator: " ").last
+            let pid = try #require(pidText.flatMap { pid_t(String($0)) }, "\(output)")
+            defer {
+                kill(pid, SIGKILL)
+            }
+            #expect(kill(pid, 0) == 0, "the background relay is alive")
+            try await DropInEcho.check(try await DropInClient.upgrade(try DropInClient.local(port)))
+            // Its logs now go to --log-file only.
+            let logged = (try? String(contentsOfFile: folder.file("daemon.log"), encoding: .utf8)) ?? ""
+            #expect(logged.contains("listening"), "\(logged)")
+            kill(pid, SIGINT)
+            let clock = ContinuousClock()
+            let deadline = clock.now.advanced(by: .seconds(5))
+            while kill(pid, 0) == 0 && clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(kill(pid, 0) != 0, "the background relay stops on SIGINT")
+        }
+
+        @Test("-D passes on a start-up failure and its status")
+        func backgroundFailure() async throws {
+            let folder = try WebsockifyFolder("daemon-fail")
+            defer { folder.remove() }
+            let busy = try await ServerBootstrap(group: IntegrationLoops.group).bind(host: "127.0.0.1", port: 0).get()
+            let port = busy.localAddress!.port!
+            let (status, output) = try await folder.runToExit(["-D", "127.0.0.1:\(port)", "127.0.0.1:5900"])
+            try await busy.close()
+            #expect(status == 2, "\(output)")
+            #expect(output.contains("cannot listen"), "\(output)")
+            #expect(!output.contains("running in the background"), "\(output)")
         }
 
         @Test("unsupported flags and plugins: exit status 2, a message naming them and the Ferry way")
