@@ -12,7 +12,8 @@ import Darwin
 ///
 /// Scripts run `websockify -D …` and go on to start the VNC server, so staying in the foreground
 /// would hang them. Forking a process that already runs threads is unsafe, so Ferry starts itself
-/// again instead (a new session, standard input and output on /dev/null) with its standard error on
+/// again instead (a new session, standard input and output on /dev/null, no other inherited file
+/// descriptors) with its standard error on
 /// a pipe: the parent passes on what the child says while it starts, and exits 0 when the child
 /// reports that it listens (a NUL byte), or with the child's status when it fails. The child then
 /// writes its logs only to `--log-file`, as websockify's daemon does. A supervisor (systemd, Docker)
@@ -33,7 +34,9 @@ enum Background {
         posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], STDERR_FILENO)
-        posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
+        // Nothing else the caller gave this process stays open in the background (a supervisor that
+        // waits for a pipe to close would otherwise wait for the relay to end).
+        Self.closeOnExec()
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         posix_spawnattr_setflags(&attributes, Int16(0x80))  // POSIX_SPAWN_SETSID: leave the terminal's session.
@@ -66,6 +69,19 @@ enum Background {
         waitpid(child, &status, 0)
         let exited = status & 0x7f == 0
         exit(exited ? max(1, (status >> 8) & 0xff) : 1)
+    }
+
+    /// Marks every descriptor above standard error close-on-exec (the pipe end is moved onto
+    /// descriptor 2 in the child, which clears the flag there).
+    private static func closeOnExec() {
+        guard let folder = opendir("/proc/self/fd") else { return }
+        defer { closedir(folder) }
+        let own = dirfd(folder)
+        while let entry = readdir(folder) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let descriptor = Int32(name), descriptor > 2, descriptor != own else { continue }
+            _ = fcntl(descriptor, F_SETFD, fcntl(descriptor, F_GETFD) | FD_CLOEXEC)
+        }
     }
 
     /// In the background child, once listening: tell the parent, and stop writing to its pipe.
