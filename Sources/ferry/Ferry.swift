@@ -47,7 +47,7 @@ enum FerryMain {
         for warning in translation.warnings {
             FerryLogHandler.standardError("ferry (websockify command line): warning: \(warning)\n")
         }
-        let quoted = translation.ferryArguments.map { $0.contains(where: { " '\"*?$;&|".contains($0) }) || $0.isEmpty ? "'\($0.replacingOccurrences(of: "'", with: "'\\''"))'" : $0 }
+        let quoted = translation.loggableArguments.map { $0.contains(where: { " '\"*?$;&|".contains($0) }) || $0.isEmpty ? "'\($0.replacingOccurrences(of: "'", with: "'\\''"))'" : $0 }
         FerryLogHandler.standardError("ferry (websockify command line): running as: ferry \(quoted.joined(separator: " "))\n")
         await Ferry.main(translation.ferryArguments)
     }
@@ -142,6 +142,12 @@ struct Ferry: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("PEM CA trusted for tls:// backends, besides the system store.", valueName: "file"))
     var backendCa: String?
+
+    @Option(help: ArgumentHelp("HTTP Basic authentication for the upgrade: USER:PASSWORD (visible to other local users in the process list), or @FILE with one USER:PASSWORD per line. Repeatable.", valueName: "credentials"))
+    var basicAuth: [String] = []
+
+    @Flag(help: "Also require --basic-auth for the --web files (websockify's --web-auth).")
+    var basicAuthWeb = false
 
     @Option(help: ArgumentHelp("Also read the token from this cookie. (default: cookies are not read)", valueName: "name"))
     var tokenCookie: String?
@@ -264,6 +270,8 @@ struct Ferry: AsyncParsableCommand {
         options.exitWhenIdle = self.exitWhenIdle
         options.acceptFor = self.acceptFor
         options.runOnce = self.runOnce
+        options.basicAuth = self.basicAuth
+        options.basicAuthWeb = self.basicAuthWeb
 
         let (configuration, loggingOptions) = try exitOnConfigurationError { try options.parse() }
         let logger = try bootstrapLogging(loggingOptions)

@@ -40,6 +40,8 @@ public struct AuthOptions: Sendable, Equatable {
     /// `--allow-target any`: every target a token names is trusted, as websockify does (the token
     /// source is the operator's).
     public var allowsAnyTarget = false
+    /// `--basic-auth`: users and passwords the upgrade (and with `--basic-auth-web`, `--web`) needs.
+    public var basicCredentials: BasicCredentials?
     /// Failed token checks from one address before it gets 429, and for how long.
     public var failureLimit = 10
     public var failureWindow: Duration = .seconds(60)

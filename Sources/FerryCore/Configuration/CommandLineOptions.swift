@@ -68,6 +68,9 @@ public struct CommandLineOptions: Sendable {
     public var exitWhenIdle: String?
     public var acceptFor: String?
     public var runOnce = false
+    /// `USER:PASSWORD` or `@FILE`, repeatable.
+    public var basicAuth: [String] = []
+    public var basicAuthWeb = false
 
     public init() {}
 
@@ -242,6 +245,19 @@ public struct CommandLineOptions: Sendable {
             options.allowsAnyTarget = true
         } else {
             options.allowedTargets = try self.allowTarget.map { (text) throws(ConfigurationError) in try TargetRule.parse(text) }
+        }
+        if !self.basicAuth.isEmpty {
+            var pairs: [(user: String, password: String)] = []
+            for text in self.basicAuth { pairs += try BasicCredentials.parse(text) }
+            options.basicCredentials = BasicCredentials(pairs: pairs, protectsWeb: self.basicAuthWeb)
+        }
+        if self.basicAuthWeb {
+            guard !self.basicAuth.isEmpty else {
+                throw ConfigurationError(flag: "--basic-auth-web", value: "", problem: "needs users", expected: "--basic-auth USER:PASSWORD or --basic-auth @FILE")
+            }
+            guard self.web != nil else {
+                throw ConfigurationError(flag: "--basic-auth-web", value: "", problem: "there are no files to protect", expected: "--web DIR")
+            }
         }
         if options.tokenFromHost && !options.hasTokenSource {
             throw ConfigurationError(flag: "--token-from-host", value: "", problem: "needs a token source", expected: "--token-file, --token-filenames, --token-sockets or --jwt-key")

@@ -25,6 +25,15 @@ public enum WebsockifyCommandLine {
         public var daemon = false
         /// `-h`/`--help` was given: print ``usage`` instead of starting.
         public var help = false
+
+        /// ``ferryArguments`` with passwords replaced, for the log.
+        public var loggableArguments: [String] {
+            var shown = self.ferryArguments
+            for index in shown.indices.dropFirst() where shown[index - 1] == "--basic-auth" && !shown[index].hasPrefix("@") {
+                shown[index] = String(shown[index].prefix { $0 != ":" }) + ":***"
+            }
+            return shown
+        }
     }
 
     /// websockify's options that take a value.
@@ -45,12 +54,12 @@ public enum WebsockifyCommandLine {
     /// Ferry's own flags that take no value, passed on as given. (A test checks these two lists against
     /// `ferry --help`.)
     static let ferrySwitches: Set<String> = [
-        "--tls-only", "--jwt-enforce-expiry-on-session", "--token-from-host", "--only-listed-origins", "--run-once",
+        "--tls-only", "--jwt-enforce-expiry-on-session", "--token-from-host", "--only-listed-origins", "--run-once", "--basic-auth-web",
     ]
 
     /// Ferry's own flags that take a value, passed on with it.
     static let ferryValued: Set<String> = [
-        "--accept-for", "--access-log", "--admin-listen", "--allow-origin", "--allow-target", "--backend-ca", "--buffer-size",
+        "--accept-for", "--access-log", "--basic-auth", "--admin-listen", "--allow-origin", "--allow-target", "--backend-ca", "--buffer-size",
         "--connect-timeout", "--drain-delay", "--drain-timeout", "--exit-when-idle", "--handshake-timeout", "--jwt-audience",
         "--jwt-issuer", "--jwt-key", "--jwt-secret-encoding", "--listen", "--log-format", "--log-level", "--max-connections",
         "--max-connections-per-ip", "--max-handshakes-per-second-per-ip", "--max-header-size", "--max-message-size",
@@ -65,7 +74,6 @@ public enum WebsockifyCommandLine {
         "--inetd": "Ferry opens its own listener; give [addr:]port, or --unix-listen FILE",
         "--syslog": "Ferry logs to standard error (collected by journald, Docker or Kubernetes); add --log-file FILE for a file",
         "--legacy-syslog": "Ferry logs to standard error (collected by journald, Docker or Kubernetes); add --log-file FILE for a file",
-        "--web-auth": "Ferry serves --web files without authentication; require client certificates (--verify-client --cafile FILE) or put the files behind your reverse proxy's authentication",
     ]
 
     public static let usage = """
@@ -82,7 +90,7 @@ public enum WebsockifyCommandLine {
         --unix-listen, --unix-listen-mode, --unix-target, --host-token, --token-plugin and
         --token-source (TokenFile, ReadOnlyTokenFile, TokenFileName, JWTTokenApi,
         UnixDomainSocketDirectory), --target-config, --auth-plugin and --auth-source (ExpectOrigin,
-        ClientCertCNAuth), -v/--verbose, --log-file, -6/--prefer-ipv6, --record.
+        ClientCertCNAuth, BasicHTTPAuth with --web-auth), -v/--verbose, --log-file, -6/--prefer-ipv6, --record.
         Accepted with a warning: -D/--daemon, --libserver, --traffic.
         Ferry's own flags (see 'ferry --help') may be added, e.g. --allow-origin https://example.com.
 
@@ -273,6 +281,17 @@ public enum WebsockifyCommandLine {
         }
 
         // Authentication plugins.
+        if given.contains("--web-auth") {
+            guard let plugin = options["--auth-plugin"] else {
+                throw ConfigurationError(flag: "--web-auth", value: "", problem: "needs an auth plugin", expected: "--auth-plugin BasicHTTPAuth --auth-source USER:PASSWORD")
+            }
+            guard options["--web"] != nil else {
+                throw ConfigurationError(flag: "--web-auth", value: "", problem: "there are no files to protect", expected: "--web DIR")
+            }
+            guard Self.shortName(plugin, module: "websockify.auth_plugins.") == "BasicHTTPAuth" else {
+                throw ConfigurationError(flag: "--web-auth", value: "", problem: "Ferry protects --web files with BasicHTTPAuth only", instead: "use --auth-plugin BasicHTTPAuth, or require client certificates (--verify-client --cafile FILE), which cover the files too")
+            }
+        }
         if options["--auth-source"] != nil && options["--auth-plugin"] == nil {
             throw ConfigurationError(flag: "--auth-source", value: options["--auth-source"]!, problem: "needs an auth plugin", expected: "--auth-plugin ExpectOrigin or ClientCertCNAuth with it")
         }
@@ -300,7 +319,11 @@ public enum WebsockifyCommandLine {
                     routeOptions.append("client-cn=" + name)
                 }
             case "BasicHTTPAuth":
-                throw ConfigurationError(flag: "--auth-plugin", value: plugin, problem: "not supported by Ferry", instead: "use tokens (--token-plugin TokenFile or JWTTokenApi), client certificates (ClientCertCNAuth), or basic auth in your reverse proxy")
+                guard source.contains(":") else {
+                    throw ConfigurationError(flag: "--auth-source", value: "", problem: "BasicHTTPAuth needs USER:PASSWORD", expected: "--auth-source USER:PASSWORD")
+                }
+                out += ["--basic-auth", source]
+                if given.contains("--web-auth") { out.append("--basic-auth-web") }
             default:
                 throw ConfigurationError(flag: "--auth-plugin", value: plugin, problem: "Python plugins cannot run in Ferry", instead: "use ExpectOrigin or ClientCertCNAuth, or tokens with --token-plugin")
             }

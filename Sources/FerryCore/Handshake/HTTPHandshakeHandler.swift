@@ -344,6 +344,10 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             return
         }
         if let files = self.environment.staticFiles {
+            if let basic = self.environment.policy.basicCredentials, basic.protectsWeb, let refusal = basic.check(head.headers) {
+                self.refuse(refusal, head: head, context: context)
+                return
+            }
             self.state = .done
             let channel = context.channel
             files.respond(to: head, on: channel).whenComplete { _ in channel.close(promise: nil) }

@@ -13,18 +13,21 @@ public struct UpgradePlan: Sendable, Equatable {
     public var expiresAt: Date? = nil
 }
 
-/// The upgrade decision: route, then Origin, then client certificate, then tokens. It answers with a
+/// The upgrade decision: route, then Origin, then client certificate, then Basic credentials, then tokens. It answers with a
 /// future because token checks can wait (a JWT signature check, a DNS lookup for a dynamic target);
 /// a failed future carries a ``HandshakeRejection``.
 public struct UpgradePolicy: Sendable {
     public var routes: RouteTable
     public var originPolicy: OriginPolicy
     public var authorizer: Authorizer?
+    /// `--basic-auth`; nil: none asked for.
+    public var basicCredentials: BasicCredentials?
 
-    public init(routes: RouteTable, originPolicy: OriginPolicy, authorizer: Authorizer? = nil) {
+    public init(routes: RouteTable, originPolicy: OriginPolicy, authorizer: Authorizer? = nil, basicCredentials: BasicCredentials? = nil) {
         self.routes = routes
         self.originPolicy = originPolicy
         self.authorizer = authorizer
+        self.basicCredentials = basicCredentials
     }
 
     public func decide(
@@ -73,6 +76,9 @@ public struct UpgradePolicy: Sendable {
             guard clientIdentity.isAllowed(by: route.options.clientNames) else {
                 throw .forbidden("client certificate not allowed on this route")
             }
+        }
+        if let basic = self.basicCredentials, let refusal = basic.check(head.headers) {
+            throw refusal
         }
         return UpgradePlan(route: route, target: route.target, subprotocol: handshake.subprotocol)
     }

@@ -37,7 +37,12 @@ public struct RelayEnvironment: Sendable {
         accessLogger: Logger? = nil
     ) {
         self.configuration = configuration
-        self.policy = UpgradePolicy(routes: configuration.routes, originPolicy: configuration.originPolicy, authorizer: authorizer)
+        self.policy = UpgradePolicy(
+            routes: configuration.routes,
+            originPolicy: configuration.originPolicy,
+            authorizer: authorizer,
+            basicCredentials: configuration.auth.basicCredentials
+        )
         self.connector = BackendConnector(limits: configuration.limits, tls: backendTLS)
         self.registry = registry
         self.payloadPools = payloadPools

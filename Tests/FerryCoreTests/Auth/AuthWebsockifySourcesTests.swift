@@ -144,6 +144,39 @@ extension AuthTests {
             #expect(PresentedToken.find(in: head("abc.example.com"), cookieName: nil)?.carrier == .authorizationHeader)
         }
 
+        @Test("--basic-auth: USER:PASSWORD and @FILE; 401 with a challenge, 403 when malformed; values never in errors")
+        func basicCredentials() async throws {
+            func headers(_ value: String?) -> HTTPHeaders {
+                var headers = HTTPHeaders()
+                if let value { headers.add(name: "Authorization", value: value) }
+                return headers
+            }
+            func basic(_ text: String) -> String { "Basic " + Data(text.utf8).base64EncodedString() }
+            let credentials = BasicCredentials(pairs: try BasicCredentials.parse("alice:s3:cret"))
+            #expect(credentials.check(headers(basic("alice:s3:cret"))) == nil)
+            #expect(credentials.check(headers("basic " + Data("alice:s3:cret".utf8).base64EncodedString())) == nil)
+            let missing = try #require(credentials.check(headers(nil)))
+            #expect(missing.status == .unauthorized && missing.headers.first(name: "WWW-Authenticate")?.hasPrefix("Basic realm=") == true)
+            #expect(credentials.check(headers(basic("alice:wrong")))?.status == .unauthorized)
+            #expect(credentials.check(headers(basic("bob:s3:cret")))?.status == .unauthorized)
+            #expect(credentials.check(headers("Basic %%%"))?.status == .forbidden)
+            #expect(credentials.check(headers("Bearer token"))?.status == .unauthorized)
+
+            try await AuthTempFolder.with { folder in
+                let file = try folder.write("users", "# operators\nalice:one\nbob:two\n")
+                let fromFile = BasicCredentials(pairs: try BasicCredentials.parse("@" + file))
+                #expect(fromFile.check(headers(basic("bob:two"))) == nil)
+                let bad = try folder.write("bad", "alice\n")
+                #expect(throws: ConfigurationError.self) { try BasicCredentials.parse("@" + bad) }
+            }
+            do {
+                _ = try BasicCredentials.parse("nocolon-secret")
+                Issue.record("a value without ':' was accepted")
+            } catch {
+                #expect(!error.description.contains("nocolon-secret"), "\(error)")
+            }
+        }
+
         @Test("--only-listed-origins: listed origins only; no Origin and the relay's own host are refused")
         func onlyListedOrigins() {
             let strict = OriginPolicy(allowed: ["https://a.example"], onlyListed: true)

@@ -479,11 +479,29 @@ struct WebsockifyCommandLineTests {
         #expect(configuration.routes.routes.first?.options.clientNames == ["alice"])
     }
 
-    @Test("auth plugins Ferry does not run: BasicHTTPAuth and Python classes")
+    @Test("BasicHTTPAuth maps onto --basic-auth (and --web-auth onto --basic-auth-web); the password is not logged")
+    func basicHTTPAuth() throws {
+        let plain = try translate(["--auth-plugin", "BasicHTTPAuth", "--auth-source", "user:s3cret:x", "6080", "localhost:5900"])
+        #expect(plain.ferryArguments.contains(["--basic-auth", "user:s3cret:x"]))
+        #expect(!plain.ferryArguments.contains("--basic-auth-web"))
+        #expect(!plain.loggableArguments.joined(separator: " ").contains("s3cret"))
+        #expect(plain.loggableArguments.contains("user:***"))
+        let (configuration, _) = try ferryParse(plain.ferryArguments)
+        #expect(configuration.auth.basicCredentials != nil)
+
+        let web = try translate(["--web", "/usr/share/novnc", "--web-auth", "--auth-plugin", "BasicHTTPAuth", "--auth-source", "u:p", "6080", "localhost:5900"])
+        #expect(web.ferryArguments.contains("--basic-auth-web"))
+
+        let noPassword = try #require(translationError(["--auth-plugin", "BasicHTTPAuth", "--auth-source", "user", "6080", "localhost:5900"]))
+        #expect(noPassword.flag == "--auth-source", "\(noPassword)")
+        let otherPlugin = try #require(translationError(["--web", "/w", "--web-auth", "--auth-plugin", "ExpectOrigin", "--auth-source", "https://a", "6080", "localhost:5900"]))
+        #expect(otherPlugin.flag == "--web-auth" && otherPlugin.instead != nil, "\(otherPlugin)")
+        let noPlugin = try #require(translationError(["--web", "/w", "--web-auth", "6080", "localhost:5900"]))
+        #expect(noPlugin.flag == "--web-auth", "\(noPlugin)")
+    }
+
+    @Test("auth plugins Ferry does not run: Python classes")
     func unsupportedAuthPlugins() throws {
-        let basic = try #require(translationError(["--auth-plugin", "BasicHTTPAuth", "--auth-source", "user:pass", "6080", "localhost:5900"]))
-        #expect(basic.flag == "--auth-plugin" && basic.value == "BasicHTTPAuth", "\(basic)")
-        #expect(basic.instead?.contains("--token-plugin") == true, "\(basic)")
         let custom = try #require(translationError(["--auth-plugin", "mycompany.auth.LDAP", "--auth-source", "x", "6080", "localhost:5900"]))
         #expect(custom.flag == "--auth-plugin" && custom.value == "mycompany.auth.LDAP", "\(custom)")
         #expect(custom.instead?.contains("ExpectOrigin or ClientCertCNAuth") == true, "\(custom)")
@@ -499,7 +517,6 @@ struct WebsockifyCommandLineTests {
             (["--inetd"], "--inetd", "--unix-listen"),
             (["--syslog", "/dev/log"], "--syslog", "--log-file"),
             (["--legacy-syslog"], "--legacy-syslog", "--log-file"),
-            (["--web-auth"], "--web-auth", "--verify-client"),
         ]
         for (flags, name, fix) in cases {
             let error = try #require(translationError(flags + ["6080", "localhost:5900"]), "\(flags)")
@@ -620,6 +637,8 @@ private func ferryParse(_ arguments: [String], sourceLocation: SourceLocation = 
         case "--accept-for": options.acceptFor = try value(flag)
         case "--run-once": options.runOnce = true
         case "--record": options.record = try value(flag)
+        case "--basic-auth": options.basicAuth.append(try value(flag))
+        case "--basic-auth-web": options.basicAuthWeb = true
         default:
             guard !flag.hasPrefix("-") else { throw UnknownFerryFlag(flag: flag) }
             options.positional.append(flag)

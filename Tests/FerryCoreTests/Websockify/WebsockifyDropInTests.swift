@@ -106,6 +106,32 @@ extension WebsockifyProcessTests {
             }
         }
 
+        @Test("--auth-plugin BasicHTTPAuth --auth-source USER:PASS --web-auth: files and upgrade need the credentials")
+        func basicHTTPAuth() async throws {
+            let folder = try WebsockifyFolder("basic")
+            defer { folder.remove() }
+            let web = try folder.makeDirectory("novnc")
+            try folder.write("novnc/vnc.html", "<!doctype html><title>noVNC</title>\n")
+            let backend = try await TestBackend.start(.echo)
+            defer { Task { await backend.close() } }
+            let port = try await FreePort.on()
+            let arguments = ["--web", web, "--web-auth", "--auth-plugin", "BasicHTTPAuth", "--auth-source", "vnc:pa:ss word", "127.0.0.1:\(port)", backend.hostPort]
+            try await folder.run(arguments, listening: "127.0.0.1:\(port)") { ferry in
+                #expect(!ferry.output.contains("pa:ss word"), "the password was logged:\n\(ferry.output)")
+                let address = try DropInClient.local(port)
+                let good = "Basic " + Data("vnc:pa:ss word".utf8).base64EncodedString()
+                let wrong = "Basic " + Data("vnc:nope".utf8).base64EncodedString()
+
+                let page = try await DropInClient.get(address, path: "/vnc.html")
+                #expect(page.status == 401, "\(page)")
+                #expect(page.value("WWW-Authenticate")?.hasPrefix("Basic realm=") == true, "\(page)")
+                #expect(try await DropInClient.status(address, headers: [("Authorization", wrong)]) == 401)
+                #expect(try await DropInClient.status(address) == 401)
+                #expect(try await DropInClient.status(address, headers: [("Authorization", "Basic !!!")]) == 403)
+                try await DropInEcho.check(try await DropInClient.upgrade(address, headers: [("Authorization", good)]))
+            }
+        }
+
         // MARK: TLS
 
         @Test("--cert FILE with the certificate and key in one file (websockify's self.pem), and ./self.pem by default")
@@ -676,10 +702,8 @@ extension WebsockifyProcessTests {
                 (["--key-password", "x"], "--key-password"),
                 (["--inetd"], "--inetd"),
                 (["--syslog", "/dev/log"], "--syslog"),
-                (["--web-auth"], "--web-auth"),
                 (["--token-plugin", "JSONTokenApi", "--token-source", "http://127.0.0.1:1/%s"], "JSONTokenApi"),
                 (["--token-plugin", "TokenRedis", "--token-source", "127.0.0.1:6379"], "TokenRedis"),
-                (["--auth-plugin", "BasicHTTPAuth", "--auth-source", "user:pass"], "BasicHTTPAuth"),
             ]
             for (flags, name) in cases {
                 let target = flags.first == "--token-plugin" ? [] : ["127.0.0.1:9"]
