@@ -272,10 +272,11 @@ public final class FerryServer: Service, Sendable {
                         idleEnded = true
                     }
                     if let closing {
-                        logger.info("\(closing)", metadata: ["sessions": "\(activity.open)"])
                         accepting = false
                         self.environment.readiness.set(.draining)
                         await self.closeListeners()
+                        // Logged once the listeners are closed, so the line means no one else gets in.
+                        logger.info("\(closing)", metadata: ["sessions": "\(activity.open)"])
                     }
                 }
                 if !accepting {
