@@ -8,6 +8,10 @@ public struct BenchOptions: Sendable {
 
     /// The relays measured next to plain TCP; the first is the one targets are checked on.
     public var relays: [RelayLauncher]
+    /// Plain TCP relays (e.g. socat) measured in the throughput and latency runs with a plain TCP
+    /// client: what one more hop costs by itself, without WebSocket, so a relay's figures can be
+    /// read against the floor any relay on this machine pays.
+    public var tcpRelays: [RelayLauncher] = []
     public var scenarios: [Scenario] = Scenario.allCases
     /// Bytes per direction in the throughput runs (split over the connections in the parallel run).
     public var bulkBytes = 1 << 30

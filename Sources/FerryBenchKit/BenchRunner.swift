@@ -68,13 +68,25 @@ public struct BenchRunner: Sendable {
 
     // MARK: Scenarios
 
-    /// Plain TCP first, then each relay, each against the same backend.
+    /// Plain TCP first, then (with `tcpRelays`) each plain TCP relay, then each relay, each against
+    /// the same backend.
     private func paths(
         _ backend: BackendKind,
         _ backends: BenchBackends,
+        tcpRelays: Bool = false,
         _ body: (String, Endpoint, RunningRelay?) async throws -> Void
     ) async throws {
         try await body("tcp", Endpoint(port: backends.port(of: backend), isWebSocket: false), nil)
+        for launcher in tcpRelays ? self.options.tcpRelays : [] {
+            let relay = try await launcher.start(target: backends.port(of: backend), bufferSize: nil, group: self.group)
+            do {
+                try await body(launcher.name, Endpoint(port: relay.port, isWebSocket: false), relay)
+            } catch {
+                await relay.stop()
+                throw error
+            }
+            await relay.stop()
+        }
         for launcher in self.options.relays {
             let relay = try await launcher.start(target: backends.port(of: backend), bufferSize: self.options.relayBufferSize, group: self.group)
             do {
@@ -97,7 +109,7 @@ public struct BenchRunner: Sendable {
             self.progress("  \(path) \(metric): \(String(format: "%.0f", mbps)) MB/s")
             results.append(Measurement(scenario: "throughput", metric: metric, unit: "MB/s", path: path, value: mbps, higherIsBetter: true))
         }
-        try await self.paths(.sink, backends) { path, endpoint, _ in
+        try await self.paths(.sink, backends, tcpRelays: true) { path, endpoint, _ in
             let one = try await BenchConnection.connect(to: endpoint, group: self.group)
             let seconds = try await timed { try await one.upload(count: total, messageSize: messageSize) }
             await one.close()
@@ -113,7 +125,7 @@ public struct BenchRunner: Sendable {
             for connection in many { await connection.close() }
             record("upload, \(parallel) connections", path, bytes: share * parallel, seconds: parallelSeconds)
         }
-        try await self.paths(.source, backends) { path, endpoint, _ in
+        try await self.paths(.source, backends, tcpRelays: true) { path, endpoint, _ in
             let one = try await BenchConnection.connect(to: endpoint, group: self.group)
             let seconds = try await timed { try await one.download(count: total) }
             await one.close()
@@ -136,7 +148,7 @@ public struct BenchRunner: Sendable {
         var results: [Measurement] = []
         let count = self.options.echoCount
         let size = self.options.echoSize
-        try await self.paths(.echo, backends) { path, endpoint, _ in
+        try await self.paths(.echo, backends, tcpRelays: true) { path, endpoint, _ in
             let connection = try await BenchConnection.connect(to: endpoint, group: self.group)
             for _ in 0..<min(1000, count / 10) { _ = try await connection.echo(size: size) }
             var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)

@@ -22,6 +22,12 @@ struct FerryBenchCommand: AsyncParsableCommand {
     @Flag(help: "Also measure websockify when it is installed (pip install websockify).")
     var websockify = false
 
+    @Option(name: .customLong("tcp-relay"), help: ArgumentHelp("NAME=COMMAND TEMPLATE of a plain TCP relay, measured with a plain TCP client in the throughput and latency runs: the cost of one more hop without WebSocket. Repeatable.", valueName: "name=template"))
+    var tcpRelays: [String] = []
+
+    @Flag(help: "Also measure socat as a plain TCP relay when it is installed (the floor any relay pays on this machine).")
+    var socat = false
+
     @Option(help: ArgumentHelp("Scenarios to run, comma-separated: \(BenchOptions.Scenario.allCases.map(\.rawValue).joined(separator: ",")).", valueName: "list"))
     var scenarios: String?
 
@@ -50,11 +56,16 @@ struct FerryBenchCommand: AsyncParsableCommand {
     var markdown: String?
 
     func run() async throws {
-        var launchers = try self.relays.map { text -> RelayLauncher in
+        func launcher(_ flag: String, _ text: String) throws -> RelayLauncher {
             guard let equals = text.firstIndex(of: "="), !text[..<equals].isEmpty else {
-                throw ValidationError("--relay \(text): expected NAME=TEMPLATE, e.g. ferry=\"ferry 127.0.0.1:{port} {target}\"")
+                throw ValidationError("\(flag) \(text): expected NAME=TEMPLATE, e.g. ferry=\"ferry 127.0.0.1:{port} {target}\"")
             }
             return .command(name: String(text[..<equals]), template: String(text[text.index(after: equals)...]))
+        }
+        var launchers = try self.relays.map { try launcher("--relay", $0) }
+        var tcpLaunchers = try self.tcpRelays.map { try launcher("--tcp-relay", $0) }
+        if self.socat {
+            tcpLaunchers.append(.command(name: "socat (tcp)", template: "socat TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,nodelay TCP:{target},nodelay"))
         }
         if launchers.isEmpty {
             let ferry = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ferry").path
@@ -74,6 +85,7 @@ struct FerryBenchCommand: AsyncParsableCommand {
                 return scenario
             }
         }
+        options.tcpRelays = tcpLaunchers
         if let megabytes { options.bulkBytes = megabytes << 20 }
         if let idleSteps { options.idleSteps = idleSteps.split(separator: ",").compactMap { Int($0) } }
         if let stallSeconds { options.stallSeconds = stallSeconds }
