@@ -65,7 +65,7 @@ struct FerryBenchCommand: AsyncParsableCommand {
         var launchers = try self.relays.map { try launcher("--relay", $0) }
         var tcpLaunchers = try self.tcpRelays.map { try launcher("--tcp-relay", $0) }
         if self.socat {
-            tcpLaunchers.append(.command(name: "socat (tcp)", template: "socat TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,nodelay TCP:{target},nodelay"))
+            tcpLaunchers.append(.command(name: "socat (tcp)", template: "socat -b 131072 TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,nodelay TCP:{target},nodelay"))
         }
         if launchers.isEmpty {
             let ferry = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ferry").path
