@@ -50,6 +50,9 @@ public enum RelayLauncher: Sendable {
                 .replacingOccurrences(of: "{port}", with: "\(port)")
                 .replacingOccurrences(of: "{target}", with: "127.0.0.1:\(target)")
             let process = Process()
+            // Foundation starts the child in a process group of its own; stopping signals that whole
+            // group, so whatever the command started (a wrapper script's relay and profiler, forked
+            // children) stops with it.
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             process.arguments = ["-c", "exec " + command]
             process.standardOutput = FileHandle.nullDevice
@@ -106,10 +109,12 @@ public final class RunningRelay: @unchecked Sendable {
 
     public func stop() async {
         if let process, process.isRunning {
-            process.terminate()
+            // The whole group: the relay and anything it started.
+            let group = -process.processIdentifier
+            kill(group, SIGTERM)
             let deadline = Date().addingTimeInterval(5)
             while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            kill(group, SIGKILL)
         }
         if let server { await server.stop(timeout: .seconds(2)) }
     }
