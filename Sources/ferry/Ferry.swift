@@ -60,6 +60,7 @@ struct Ferry: AsyncParsableCommand {
         usage: """
             ferry --listen ADDR:PORT --route PATH=TARGET [--route ...] [options]
               ferry [options] [ADDR:]PORT TARGET
+              ferry websockify [websockify's options and arguments]
               ferry demo
             """,
         discussion: """
@@ -68,6 +69,8 @@ struct Ferry: AsyncParsableCommand {
               ferry --listen [::]:6080 --route /=unix:/run/app.sock
               ferry 6080 localhost:5900   (websockify style: every path goes to the target)
               ferry demo                  (a chat room you can open in a browser)
+              ferry websockify --web /usr/share/novnc 6080 localhost:5900
+                                          (websockify's command line; also when run as 'websockify')
 
             Sizes take k/KiB, m/MiB, g/GiB or bytes; durations take ms, s, m, h or seconds.
             See 'ferry demo --help' for the demo's options.
