@@ -13,6 +13,11 @@ import Darwin
 /// websockify's TokenFile format: `token: host:port` or `token: unix:/path` per line, `#` comments
 /// and blank lines ignored. A problem is reported with the file and line number.
 public enum TokenFileFormat {
+    /// A target as written in a token file, with websockify's `unix_socket:/path` read as `unix:/path`.
+    static func normalizedTarget(_ text: Substring) -> String {
+        text.hasPrefix("unix_socket:") ? "unix:" + text.dropFirst("unix_socket:".count) : String(text)
+    }
+
     public static func parse(_ text: String, file: String) throws(ConfigurationError) -> [(token: String, target: BackendTarget)] {
         var entries: [(String, BackendTarget)] = []
         // "\r\n" is one Character in a Swift String, so split on any newline rather than on "\n".
@@ -27,15 +32,13 @@ public enum TokenFileFormat {
                 throw ConfigurationError(flag: "--token-file", value: place, problem: "no ': ' between token and target", expected: "TOKEN: HOST:PORT or TOKEN: unix:/path")
             }
             let token = String(trimmed[..<colon])
-            var targetText = trimmed[trimmed.index(after: colon)...].trimmingSpaces
-            // websockify's spelling of a Unix socket target.
-            if targetText.hasPrefix("unix_socket:") { targetText = Substring("unix:" + targetText.dropFirst("unix_socket:".count)) }
+            let targetText = TokenFileFormat.normalizedTarget(trimmed[trimmed.index(after: colon)...].trimmingSpaces)
             guard !token.isEmpty else {
                 throw ConfigurationError(flag: "--token-file", value: place, problem: "empty token", expected: "TOKEN: HOST:PORT")
             }
             let target: BackendTarget
             do {
-                target = try BackendTarget.parse(String(targetText), flag: "--token-file", context: place)
+                target = try BackendTarget.parse(targetText, flag: "--token-file", context: place)
             } catch {
                 throw ConfigurationError(flag: "--token-file", value: place, problem: "target '\(targetText)': \(error.problem)", expected: "TOKEN: HOST:PORT or TOKEN: unix:/path")
             }
@@ -51,9 +54,7 @@ public enum TokenFileFormat {
 /// websockify's TokenFileName layout: a file named by its token holds one target.
 public enum TokenFilenameFormat {
     public static func parse(_ text: String, file: String) throws(ConfigurationError) -> BackendTarget {
-        var trimmed = String(String(text.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }).reversed())
-        // websockify's spelling of a Unix socket target.
-        if trimmed.hasPrefix("unix_socket:") { trimmed = "unix:" + trimmed.dropFirst("unix_socket:".count) }
+        let trimmed = TokenFileFormat.normalizedTarget(text.trimming(\.isWhitespace))
         let target: BackendTarget
         do {
             target = try BackendTarget.parse(trimmed, flag: "--token-filenames", context: file)

@@ -151,9 +151,8 @@ public struct CommandLineOptions: Sendable {
     /// `--record PREFIX`: the folder must exist; each session writes PREFIX.N.
     func recordPrefix() throws(ConfigurationError) -> String? {
         guard let prefix = self.record else { return nil }
-        let folder = prefix.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let folderPath = parentFolder(of: prefix)
         var info = stat()
-        let folderPath = prefix.hasPrefix("/") && folder.isEmpty ? "/" : (folder.isEmpty ? "." : folder)
         guard !prefix.isEmpty, !prefix.hasSuffix("/"), stat(folderPath, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, access(folderPath, W_OK) == 0 else {
             throw ConfigurationError(flag: "--record", value: prefix, problem: "not a file name in a writable folder", expected: "e.g. --record /var/lib/ferry/rec/session (files session.1, session.2, ...)")
         }
@@ -366,9 +365,9 @@ public struct CommandLineOptions: Sendable {
             }
             return
         }
-        let folder = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let folder = parentFolder(of: path)
         var folderInfo = stat()
-        guard stat(folder.isEmpty ? "/" : folder, &folderInfo) == 0, folderInfo.st_mode & S_IFMT == S_IFDIR else {
+        guard stat(folder, &folderInfo) == 0, folderInfo.st_mode & S_IFMT == S_IFDIR else {
             throw ConfigurationError(flag: "--route", value: route.description, problem: "folder \(folder) does not exist", expected: "the path of a listening Unix socket")
         }
     }

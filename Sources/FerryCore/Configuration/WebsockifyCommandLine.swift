@@ -384,7 +384,7 @@ public enum WebsockifyCommandLine {
         var host = ""
         var portText = text
         if let colon = text.lastIndex(of: ":") {
-            host = String(text[..<colon]).trimmingCharacters(in: "[]")
+            host = String(text[..<colon].trimming { $0 == "[" || $0 == "]" })
             portText = String(text[text.index(after: colon)...])
         }
         guard let port = Int(portText), (0...65535).contains(port) else {
@@ -399,7 +399,7 @@ public enum WebsockifyCommandLine {
         guard let colon = text.lastIndex(of: ":") else {
             throw ConfigurationError(flag: "target", value: text, problem: "no port", expected: "target_addr:target_port, e.g. localhost:5900")
         }
-        let host = String(text[..<colon]).trimmingCharacters(in: "[]")
+        let host = String(text[..<colon].trimming { $0 == "[" || $0 == "]" })
         let portText = text[text.index(after: colon)...]
         guard let port = Int(portText), (1...65535).contains(port) else {
             throw ConfigurationError(flag: "target", value: text, problem: "'\(portText)' is not a port number", expected: "target_addr:target_port, e.g. localhost:5900")
@@ -426,11 +426,5 @@ public enum WebsockifyCommandLine {
         guard getcwd(&buffer, buffer.count) != nil else { return path }
         let folder = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return (folder.hasSuffix("/") ? folder : folder + "/") + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
-    }
-}
-
-extension String {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        String(String(self.drop { set.contains($0) }.reversed().drop { set.contains($0) }).reversed())
     }
 }

@@ -2,11 +2,22 @@
 extension StringProtocol where SubSequence == Substring {
     /// Without leading and trailing spaces and tabs (HTTP's optional whitespace).
     var trimmingSpaces: Substring {
+        self.trimming { $0 == " " || $0 == "\t" }
+    }
+
+    /// Without the leading and trailing characters `isTrimmed` picks.
+    func trimming(_ isTrimmed: (Character) -> Bool) -> Substring {
         var value = self[...]
-        while let first = value.first, first == " " || first == "\t" { value = value.dropFirst() }
-        while let last = value.last, last == " " || last == "\t" { value = value.dropLast() }
+        while let first = value.first, isTrimmed(first) { value = value.dropFirst() }
+        while let last = value.last, isTrimmed(last) { value = value.dropLast() }
         return value
     }
+}
+
+/// The folder part of a path: `/a/b` → `/a`, `/b` → `/`, `b` → `.`.
+func parentFolder(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
 }
 
 enum PercentEncoding {
