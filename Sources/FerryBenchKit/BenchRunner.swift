@@ -104,16 +104,33 @@ public struct BenchRunner: Sendable {
         let total = self.options.bulkBytes
         let parallel = self.options.parallelConnections
         let messageSize = self.options.messageSize
-        func record(_ metric: String, _ path: String, bytes: Int, seconds: Double) {
+        func record(_ metric: String, _ path: String, bytes: Int, seconds: Double, cpu: UInt64? = nil) {
             let mbps = Double(bytes) / seconds / 1_000_000
-            self.progress("  \(path) \(metric): \(String(format: "%.0f", mbps)) MB/s")
+            var line = "  \(path) \(metric): \(String(format: "%.0f", mbps)) MB/s"
             results.append(Measurement(scenario: "throughput", metric: metric, unit: "MB/s", path: path, value: mbps, higherIsBetter: true))
+            if let cpu {
+                // CPU per GiB is steadier than MB/s on a shared machine: it does not depend on how
+                // much CPU the client and the backends got at the same time.
+                let perGiB = Double(cpu) / 1e6 / (Double(bytes) / Double(1 << 30))
+                line += String(format: ", relay CPU %.0f ms per GiB", perGiB)
+                results.append(Measurement(scenario: "throughput", metric: "relay CPU, \(metric)", unit: "ms/GiB", path: path, value: perGiB, higherIsBetter: false))
+            }
+            self.progress(line)
         }
-        try await self.paths(.sink, backends, tcpRelays: true) { path, endpoint, _ in
+        /// Runs a transfer and returns its seconds and the relay's CPU time over it (read before the
+        /// connection closes, while a forking relay's child still lives).
+        func measured(_ relay: RunningRelay?, _ body: () async throws -> Void) async throws -> (Double, UInt64?) {
+            let before = relay?.cpuNanoseconds()
+            let seconds = try await timed(body)
+            let after = relay?.cpuNanoseconds()
+            guard let before, let after else { return (seconds, nil) }
+            return (seconds, after &- before)
+        }
+        try await self.paths(.sink, backends, tcpRelays: true) { path, endpoint, relay in
             let one = try await BenchConnection.connect(to: endpoint, group: self.group)
-            let seconds = try await timed { try await one.upload(count: total, messageSize: messageSize) }
+            let (seconds, cpu) = try await measured(relay) { try await one.upload(count: total, messageSize: messageSize) }
             await one.close()
-            record("upload, 1 connection", path, bytes: total, seconds: seconds)
+            record("upload, 1 connection", path, bytes: total, seconds: seconds, cpu: cpu)
             let many = try await self.connectMany(parallel, endpoint)
             let share = total / parallel
             let parallelSeconds = try await timed {
@@ -125,11 +142,11 @@ public struct BenchRunner: Sendable {
             for connection in many { await connection.close() }
             record("upload, \(parallel) connections", path, bytes: share * parallel, seconds: parallelSeconds)
         }
-        try await self.paths(.source, backends, tcpRelays: true) { path, endpoint, _ in
+        try await self.paths(.source, backends, tcpRelays: true) { path, endpoint, relay in
             let one = try await BenchConnection.connect(to: endpoint, group: self.group)
-            let seconds = try await timed { try await one.download(count: total) }
+            let (seconds, cpu) = try await measured(relay) { try await one.download(count: total) }
             await one.close()
-            record("download, 1 connection", path, bytes: total, seconds: seconds)
+            record("download, 1 connection", path, bytes: total, seconds: seconds, cpu: cpu)
             let many = try await self.connectMany(parallel, endpoint)
             let share = total / parallel
             let parallelSeconds = try await timed {

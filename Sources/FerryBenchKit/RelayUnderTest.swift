@@ -107,6 +107,24 @@ public final class RunningRelay: @unchecked Sendable {
         return total
     }
 
+    /// CPU time in nanoseconds used so far by the relay process and its children (every thread, from
+    /// the scheduler's own accounting, so short transfers are not rounded to clock ticks); nil for an
+    /// in-process relay, whose time cannot be told from the benchmark's. Children that already exited
+    /// are not counted, so read it while the measured connections are still open.
+    public func cpuNanoseconds() -> UInt64? {
+        guard let pid = self.process?.processIdentifier else { return nil }
+        return ([pid] + Self.children(of: pid)).reduce(0) { $0 + Self.cpuNanoseconds(of: $1) }
+    }
+
+    static func cpuNanoseconds(of pid: Int32) -> UInt64 {
+        guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return 0 }
+        return tasks.reduce(0) { total, task in
+            // schedstat: time on CPU (ns), time waiting to run (ns), time slices.
+            let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/schedstat", encoding: .utf8)) ?? ""
+            return total + (text.split(separator: " ").first.flatMap { UInt64($0) } ?? 0)
+        }
+    }
+
     public func stop() async {
         if let process, process.isRunning {
             // The whole group: the relay and anything it started.
