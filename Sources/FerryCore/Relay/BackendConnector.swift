@@ -7,6 +7,10 @@ import NIOSSL
 ///
 /// The channel comes back with auto-read off: a backend that speaks first (a VNC server sends its
 /// version at once) must not have its bytes read before the client has its 101 and a splice exists.
+///
+/// TCP backends get TCP_NODELAY (NIO's default too, set here so it does not rest on a default): the
+/// splice already writes a whole read burst per flush, so Nagle could only hold back the small
+/// messages of interactive sessions by a round trip to the backend.
 public struct BackendConnector: Sendable {
     public var limits: Limits
     /// Contexts for `tls://` targets; nil when no route has one.
@@ -56,7 +60,9 @@ public struct BackendConnector: Sendable {
         let future: EventLoopFuture<Channel>
         switch target {
         case .tcp(let host, let port):
-            bootstrap = bootstrap.channelOption(.socketOption(.so_keepalive), value: 1)
+            bootstrap = bootstrap
+                .channelOption(.socketOption(.so_keepalive), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             future = bootstrap.connect(host: host, port: port)
         case .tls(let host, let port):
             guard let contexts = self.tls else {
@@ -69,6 +75,7 @@ public struct BackendConnector: Sendable {
             let connected = bootstrap
                 .channelOption(.allowRemoteHalfClosure, value: false)
                 .channelOption(.socketOption(.so_keepalive), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { [connectTimeout = self.limits.connectTimeout] channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let proxyHeader { try channel.pipeline.syncOperations.addHandler(PrefaceWriter(preface: proxyHeader)) }

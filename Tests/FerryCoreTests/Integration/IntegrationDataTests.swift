@@ -277,5 +277,17 @@ extension IntegrationTests {
                 await client.shutdown()
             }
         }
+
+        @Test("backend TCP connections are opened with TCP_NODELAY and SO_KEEPALIVE")
+        func backendSocketOptions() async throws {
+            let backend = try await TestBackend.start(.echo)
+            defer { Task { await backend.close() } }
+            let loop = MultiThreadedEventLoopGroup.singleton.next()
+            let channel = try await BackendConnector(limits: Limits()).connect(to: backend.target, on: loop).get()
+            // Nagle would hold a second small message until the first is acknowledged.
+            #expect(try await channel.getOption(.tcpOption(.tcp_nodelay)).get() != 0)
+            #expect(try await channel.getOption(.socketOption(.so_keepalive)).get() != 0)
+            try await channel.close()
+        }
     }
 }
