@@ -353,11 +353,12 @@ public struct BenchRunner: Sendable {
             let context = pair == nil ? nil : client
             func record(_ metric: String, _ value: Double, _ unit: String) {
                 self.progress("  \(launcher.name) \(label) \(metric): \(Int(value)) \(unit)")
-                results.append(Measurement(scenario: "tls", metric: "\(label): \(metric)", unit: unit, path: launcher.name, value: value, higherIsBetter: true))
+                results.append(Measurement(scenario: "tls", metric: "\(label): \(metric)", unit: unit, path: launcher.name, value: value, higherIsBetter: unit != "ms/GiB"))
             }
             for (kind, metric) in [(BackendKind.sink, "upload, 1 connection"), (.source, "download, 1 connection")] {
                 let relay = try await launcher.start(target: backends.port(of: kind), bufferSize: self.options.relayBufferSize, tls: pair, group: self.group)
                 let connection = try await BenchConnection.connect(to: Endpoint(port: relay.port, isWebSocket: true, tls: context), group: self.group)
+                let cpuBefore = relay.cpuNanoseconds()
                 let seconds = try await timed {
                     if kind == .sink {
                         try await connection.upload(count: total, messageSize: self.options.messageSize)
@@ -365,9 +366,13 @@ public struct BenchRunner: Sendable {
                         try await connection.download(count: total)
                     }
                 }
+                let cpuAfter = relay.cpuNanoseconds()
                 await connection.close()
                 await relay.stop()
                 record(metric, Double(total) / seconds / 1_000_000, "MB/s")
+                if let cpuBefore, let cpuAfter {
+                    record("relay CPU, \(metric)", Double(cpuAfter &- cpuBefore) / 1e6 / (Double(total) / Double(1 << 30)), "ms/GiB")
+                }
             }
             let relay = try await launcher.start(target: backends.echoPort, bufferSize: self.options.relayBufferSize, tls: pair, group: self.group)
             let (_, parallel) = try await self.handshakeRates(
