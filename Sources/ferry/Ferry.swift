@@ -188,7 +188,7 @@ struct Ferry: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Serve Prometheus /metrics (and /healthz) here, never on the public listeners.", valueName: "addr:port"))
     var adminListen: String?
 
-    @Option(help: ArgumentHelp("A load balancer (address or CIDR) whose PROXY headers (listeners with ,proxy-protocol) and X-Forwarded-For/Forwarded headers are believed. Repeatable.", valueName: "cidr"))
+    @Option(help: ArgumentHelp("A load balancer (address or CIDR) whose PROXY headers (listeners with ,proxy-protocol) and X-Forwarded-For/Forwarded headers are believed; unix: believe X-Forwarded-For/Forwarded from clients of Unix-socket listeners (a proxy on this host). Repeatable.", valueName: "cidr"))
     var trustedProxy: [String] = []
 
     @Option(help: ArgumentHelp("On SIGTERM, answer /readyz with 503 this long before closing the listeners, so load balancers notice. (default: 5s)", valueName: "duration"))

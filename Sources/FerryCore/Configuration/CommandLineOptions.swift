@@ -135,12 +135,13 @@ public struct CommandLineOptions: Sendable {
             backendTLS: BackendTLSOptions(extraCAPath: self.backendCA),
             auth: try self.authOptions(),
             web: try self.webOptions(),
-            trustedProxies: try self.trustedProxy.map { (text) throws(ConfigurationError) in
+            trustedProxies: try self.trustedProxy.filter { $0 != "unix" }.map { (text) throws(ConfigurationError) in
                 guard let block = AddressBlock(text) else {
-                    throw ConfigurationError(flag: "--trusted-proxy", value: text, problem: "not an address or CIDR block", expected: "e.g. 10.0.0.0/8, 192.0.2.10 or fd00::/8")
+                    throw ConfigurationError(flag: "--trusted-proxy", value: text, problem: "not an address or CIDR block", expected: "e.g. 10.0.0.0/8, 192.0.2.10, fd00::/8, or unix for a proxy on a Unix-socket listener")
                 }
                 return block
             },
+            trustsUnixSocketPeers: self.trustedProxy.contains("unix"),
             adminListen: try self.adminListen.map { (text) throws(ConfigurationError) in try ListenAddress.parse(text, flag: "--admin-listen", allowUnix: false) },
             recordPrefix: try self.recordPrefix(),
             lifetime: try self.serverLifetime()

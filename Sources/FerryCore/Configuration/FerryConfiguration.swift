@@ -18,6 +18,10 @@ public struct FerryConfiguration: Sendable {
     public var web: WebOptions?
     /// Load balancers whose PROXY headers and X-Forwarded-For / Forwarded headers are believed.
     public var trustedProxies: [AddressBlock]
+    /// `--trusted-proxy unix`: X-Forwarded-For / Forwarded headers are believed from clients of Unix-socket
+    /// listeners (a proxy on the same host, e.g. nginx's `proxy_pass http://unix:…`; the socket's mode
+    /// decides who may connect). Off by default: without it every such client is logged as `unix`.
+    public var trustsUnixSocketPeers: Bool
     /// Where `/metrics` is served (`--admin-listen`); nil: nowhere.
     public var adminListen: ListenAddress?
     /// `--record PREFIX`: each session's traffic is written to PREFIX.N; nil: nothing is recorded.
@@ -36,6 +40,7 @@ public struct FerryConfiguration: Sendable {
         auth: AuthOptions = AuthOptions(),
         web: WebOptions? = nil,
         trustedProxies: [AddressBlock] = [],
+        trustsUnixSocketPeers: Bool = false,
         adminListen: ListenAddress? = nil,
         recordPrefix: String? = nil,
         lifetime: ServerLifetime = ServerLifetime()
@@ -52,6 +57,7 @@ public struct FerryConfiguration: Sendable {
         self.auth = auth
         self.web = web
         self.trustedProxies = trustedProxies
+        self.trustsUnixSocketPeers = trustsUnixSocketPeers
         self.adminListen = adminListen
         // A Unix listener's PROXY headers are believed from whoever may connect (the socket's mode
         // decides who that is); a TCP one needs the balancers' addresses.

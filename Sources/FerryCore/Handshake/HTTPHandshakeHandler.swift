@@ -72,10 +72,17 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     /// Believes `X-Forwarded-For` / `Forwarded` only from a trusted peer: the TCP peer, or the client a
-    /// PROXY header named (so a client behind a layer-4 balancer cannot claim another address).
+    /// PROXY header named (so a client behind a layer-4 balancer cannot claim another address), or a
+    /// Unix-socket client with `--trusted-proxy unix`.
     private func applyForwardingHeaders(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        guard let peer = self.clientAddress?.addressBytes,
-            let forwarded = ForwardedFor.client(peer: peer, headers: head.headers, trusted: self.environment.configuration.trustedProxies),
+        let configuration = self.environment.configuration
+        guard let peer = self.clientAddress,
+            let forwarded = ForwardedFor.client(
+                peer: peer,
+                headers: head.headers,
+                trusted: configuration.trustedProxies,
+                trustsUnixSocketPeers: configuration.trustsUnixSocketPeers
+            ),
             let address = try? SocketAddress(ipAddress: forwarded, port: 0)
         else { return }
         self.setClient(address)

@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 
 /// The client address from `X-Forwarded-For` or `Forwarded`, believed only when the TCP peer is a
@@ -5,8 +6,23 @@ import NIOHTTP1
 /// and the first address that is not one of them is the client. Anyone can write these headers, so
 /// from an untrusted peer they are ignored.
 public enum ForwardedFor {
+    /// - Parameter trustsUnixSocketPeers: a client of a Unix-socket listener counts as a trusted proxy
+    ///   (`--trusted-proxy unix`).
+    public static func client(peer: SocketAddress, headers: HTTPHeaders, trusted: [AddressBlock], trustsUnixSocketPeers: Bool) -> String? {
+        if case .unixDomainSocket = peer {
+            return trustsUnixSocketPeers ? Self.client(trustedPeerHeaders: headers, trusted: trusted) : nil
+        }
+        guard let bytes = peer.addressBytes else { return nil }
+        return Self.client(peer: bytes, headers: headers, trusted: trusted)
+    }
+
     public static func client(peer: [UInt8], headers: HTTPHeaders, trusted: [AddressBlock]) -> String? {
         guard !trusted.isEmpty, trusted.contains(where: { $0.contains(peer) }) else { return nil }
+        return Self.client(trustedPeerHeaders: headers, trusted: trusted)
+    }
+
+    /// The headers of a peer already known to be a trusted proxy.
+    private static func client(trustedPeerHeaders headers: HTTPHeaders, trusted: [AddressBlock]) -> String? {
         var hops: [String] = []
         for value in headers["Forwarded"] {
             for element in value.split(separator: ",") {

@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import NIOCore
 import NIOHTTP1
 import Testing
 
@@ -84,6 +85,21 @@ extension ProductionTests {
                 let headers = Self.headers(("Forwarded", value))
                 #expect(ForwardedFor.client(peer: Self.proxy, headers: headers, trusted: Self.trusted) == nil, "Forwarded: \(value)")
             }
+        }
+
+        @Test("a Unix-socket peer is a trusted proxy only with --trusted-proxy unix; TCP peers by address as before")
+        func unixSocketPeer() throws {
+            let unix = try SocketAddress(unixDomainSocketPath: "/tmp/ferry-test.sock")
+            let xff = Self.headers(("X-Forwarded-For", "203.0.113.5, 10.0.0.9"))
+            #expect(ForwardedFor.client(peer: unix, headers: xff, trusted: Self.trusted, trustsUnixSocketPeers: false) == nil)
+            #expect(ForwardedFor.client(peer: unix, headers: xff, trusted: Self.trusted, trustsUnixSocketPeers: true) == "203.0.113.5")
+            // No address blocks at all: the nearest hop is the client.
+            #expect(ForwardedFor.client(peer: unix, headers: xff, trusted: [], trustsUnixSocketPeers: true) == "10.0.0.9")
+            // The flag does not make TCP peers trusted.
+            let stranger = try SocketAddress(ipAddress: "198.51.100.99", port: 1)
+            #expect(ForwardedFor.client(peer: stranger, headers: xff, trusted: Self.trusted, trustsUnixSocketPeers: true) == nil)
+            let proxy = try SocketAddress(ipAddress: "10.0.0.1", port: 1)
+            #expect(ForwardedFor.client(peer: proxy, headers: xff, trusted: Self.trusted, trustsUnixSocketPeers: false) == "203.0.113.5")
         }
 
         @Test("a trusted peer seen as IPv4-mapped IPv6 (dual-stack listener) is still trusted")

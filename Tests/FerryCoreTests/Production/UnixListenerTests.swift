@@ -46,8 +46,19 @@ extension ProductionTests {
             guard result == 0 else { throw ProductionTestError(what: "bind(\(path)) failed: errno \(errno)") }
         }
 
-        static func server(listener: ListenAddress, backend: TestBackend, limits: Limits = Relay.testLimits(), logger: Logger = Relay.logger) throws -> FerryServer {
-            let configuration = try FerryConfiguration(listeners: [listener], routes: [Route(path: "/", target: backend.target)], limits: limits)
+        static func server(
+            listener: ListenAddress,
+            backend: TestBackend,
+            limits: Limits = Relay.testLimits(),
+            trustsUnixSocketPeers: Bool = false,
+            logger: Logger = Relay.logger
+        ) throws -> FerryServer {
+            let configuration = try FerryConfiguration(
+                listeners: [listener],
+                routes: [Route(path: "/", target: backend.target)],
+                limits: limits,
+                trustsUnixSocketPeers: trustsUnixSocketPeers
+            )
             return try FerryServer(configuration: configuration, group: IntegrationLoops.group, logger: logger)
         }
 
@@ -309,6 +320,29 @@ extension ProductionTests {
                 await second.shutdown()
                 try await Self.expectEcho(first, "still open")
                 await first.shutdown()
+            } catch {
+                await server.stop(timeout: .seconds(1))
+                throw error
+            }
+            await server.stop(timeout: .seconds(3))
+        }
+
+        @Test("X-Forwarded-For over a Unix listener: ignored by default, the client with --trusted-proxy unix", arguments: [false, true])
+        func forwardedForOverUnix(trusted: Bool) async throws {
+            let backend = try await TestBackend.start(.echo)
+            defer { Task { await backend.close() } }
+            let path = Self.socketPath()
+            defer { unlink(path) }
+            let log = AuthLogCapture()
+            let server = try Self.server(listener: ListenAddress(unixPath: path), backend: backend, trustsUnixSocketPeers: trusted, logger: log.logger())
+            let relay = RunningRelay(server: server, addresses: try await server.start())
+            do {
+                // As nginx sends it: the client it saw, appended to whatever the client claimed.
+                let client = try await WSTestClient.upgrade(relay, headers: [("X-Forwarded-For", "192.0.2.1, 203.0.113.9")])
+                try await Self.expectEcho(client, "behind a local proxy")
+                _ = try await client.close()
+                await client.shutdown()
+                #expect(await log.waitForSessionClients(1) == [trusted ? "203.0.113.9:0" : "unix"], "\(log.text)")
             } catch {
                 await server.stop(timeout: .seconds(1))
                 throw error

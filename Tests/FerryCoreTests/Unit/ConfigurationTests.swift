@@ -60,6 +60,24 @@ struct ConfigurationUnitTests {
         #expect(logging == LoggingOptions())
     }
 
+    @Test("--trusted-proxy takes address blocks and 'unix'; anything else names the choices")
+    func trustedProxyValues() throws {
+        var options = CommandLineOptions()
+        options.positional = ["6080", "localhost:5900"]
+        options.trustedProxy = ["10.0.0.0/8", "unix"]
+        let (configuration, _) = try options.parse()
+        #expect(configuration.trustedProxies.map(\.description) == ["10.0.0.0/8"])
+        #expect(configuration.trustsUnixSocketPeers)
+
+        options.trustedProxy = ["10.0.0.0/8"]
+        #expect(try !options.parse().0.trustsUnixSocketPeers)
+
+        options.trustedProxy = ["unix:/run/nginx.sock"]
+        let error = try #require(parseError(options))
+        #expect(error.description.contains("--trusted-proxy unix:/run/nginx.sock"), "\(error)")
+        #expect(error.description.contains("unix for a proxy on a Unix-socket listener"), "\(error)")
+    }
+
     @Test("websockify form: ADDR:PORT TARGET")
     func websockifyAddress() throws {
         var options = CommandLineOptions()
