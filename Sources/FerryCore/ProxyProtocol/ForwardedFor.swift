@@ -1,8 +1,9 @@
 import NIOCore
 import NIOHTTP1
 
-/// The client address from `X-Forwarded-For` or `Forwarded`, believed only when the TCP peer is a
-/// trusted proxy: the list is walked from the right (the hop nearest Ferry), past trusted proxies,
+/// The client address from `X-Forwarded-For` or `Forwarded`, believed only when the peer is a
+/// trusted proxy (a TCP peer in `--trusted-proxy`, or with `--trusted-proxy unix` a client of a
+/// Unix-socket listener): the list is walked from the right (the hop nearest Ferry), past trusted proxies,
 /// and the first address that is not one of them is the client. Anyone can write these headers, so
 /// from an untrusted peer they are ignored.
 public enum ForwardedFor {
