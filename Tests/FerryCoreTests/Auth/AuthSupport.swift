@@ -44,16 +44,7 @@ enum AuthRelay {
             auth: auth
         )
         let server = try FerryServer(configuration: configuration, group: IntegrationLoops.group, logger: logger)
-        let addresses = try await server.start()
-        let relay = RunningRelay(server: server, addresses: addresses)
-        do {
-            let result = try await body(relay)
-            await server.stop(timeout: .seconds(3))
-            return result
-        } catch {
-            await server.stop(timeout: .seconds(3))
-            throw error
-        }
+        return try await Relay.serving(server, body)
     }
 }
 

@@ -220,14 +220,23 @@ enum Relay {
             staticPages: staticPages
         )
         let server = try FerryServer(configuration: configuration, group: IntegrationLoops.group, logger: Self.logger)
-        let addresses = try await server.start()
-        let relay = RunningRelay(server: server, addresses: addresses)
+        return try await Relay.serving(server, body)
+    }
+
+    /// Starts `server`, runs `body`, and stops the server whatever `body` does (waiting up to
+    /// `stopTimeout` for sessions to end).
+    static func serving<T: Sendable>(
+        _ server: FerryServer,
+        stopTimeout: TimeAmount = .seconds(3),
+        _ body: (RunningRelay) async throws -> T
+    ) async throws -> T {
+        let relay = RunningRelay(server: server, addresses: try await server.start())
         do {
             let result = try await body(relay)
-            await server.stop(timeout: .seconds(3))
+            await server.stop(timeout: stopTimeout)
             return result
         } catch {
-            await server.stop(timeout: .seconds(3))
+            await server.stop(timeout: stopTimeout)
             throw error
         }
     }

@@ -251,15 +251,7 @@ extension IntegrationTests {
                 recordPrefix: prefix
             )
             let server = try FerryServer(configuration: configuration, group: IntegrationLoops.group, logger: logger)
-            let relay = RunningRelay(server: server, addresses: try await server.start())
-            do {
-                let result = try await body(relay)
-                await server.stop(timeout: .seconds(3))
-                return result
-            } catch {
-                await server.stop(timeout: .seconds(3))
-                throw error
-            }
+            return try await Relay.serving(server, body)
         }
 
         /// Sends each message and waits for its echo, then closes the session with 1000.

@@ -44,16 +44,7 @@ enum TLSRelay {
             backendTLS: backendTLS
         )
         let server = try FerryServer(configuration: configuration, group: IntegrationLoops.group, logger: Relay.logger)
-        let addresses = try await server.start()
-        let relay = RunningRelay(server: server, addresses: addresses)
-        do {
-            let result = try await body(relay)
-            await server.stop(timeout: stopTimeout)
-            return result
-        } catch {
-            await server.stop(timeout: stopTimeout)
-            throw error
-        }
+        return try await Relay.serving(server, stopTimeout: stopTimeout, body)
     }
 
     /// Listener options serving `pairs` (the first one by default).
@@ -419,12 +410,14 @@ final class ChildProcess {
     let process = Process()
     let logPath: String
 
-    init(executable: String, arguments: [String], logPath: String) throws {
+    /// - Parameter directory: the working folder; nil keeps the test's.
+    init(executable: String, arguments: [String], directory: String? = nil, logPath: String) throws {
         self.logPath = logPath
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         guard let log = FileHandle(forWritingAtPath: logPath) else { throw POSIXFailure(call: "open \(logPath)", code: errno) }
         self.process.executableURL = URL(fileURLWithPath: executable)
         self.process.arguments = arguments
+        if let directory { self.process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         self.process.standardOutput = log
         self.process.standardError = log
         self.process.standardInput = FileHandle.nullDevice
@@ -433,6 +426,7 @@ final class ChildProcess {
     }
 
     var pid: pid_t { self.process.processIdentifier }
+    var isRunning: Bool { self.process.isRunning }
 
     var output: String { (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? "" }
 
@@ -458,10 +452,16 @@ final class ChildProcess {
         return find(self.output)
     }
 
-    /// SIGTERM, then SIGKILL if it has not exited within `grace`.
-    func stop(grace: Duration = .seconds(5)) async {
+    /// Polls the output until it contains `text` (true), the process exits or `timeout` passes (false).
+    func waitForOutput(_ text: String, timeout: Duration = .seconds(15)) async -> Bool {
+        await self.waitForOutput(timeout: timeout) { $0.contains(text) ? true : nil } ?? false
+    }
+
+    /// `signal` (SIGTERM: Ferry drains first; SIGINT: it stops at once), then SIGKILL if it has not
+    /// exited within `grace`.
+    func stop(signal: Int32 = SIGTERM, grace: Duration = .seconds(5)) async {
         guard self.process.isRunning else { return }
-        kill(self.pid, SIGTERM)
+        kill(self.pid, signal)
         if await self.waitForExit(timeout: grace) == nil {
             kill(self.pid, SIGKILL)
             _ = await self.waitForExit(timeout: .seconds(5))

@@ -24,14 +24,14 @@ extension WebsockifyProcessTests {
             let script = URL(fileURLWithPath: #filePath)
                 .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
                 .appendingPathComponent("Interop/websockify_compare.py").path
-            let compare = try WebsockifyProcess(
+            let compare = try ChildProcess(
                 executable: "/usr/bin/env",
                 arguments: ["python3", script, "--ferry", folder.websockify],
                 directory: folder.path,
                 logPath: folder.file("compare.log")
             )
             let status = await compare.waitForExit(timeout: .seconds(150))
-            await compare.stop()
+            await compare.stop(signal: SIGINT, grace: .seconds(3))
             let output = compare.output
             #expect(status == 0, "websockify_compare.py: status \(String(describing: status))\n\(output)")
             #expect(!output.contains("FAIL"), "\(output)")

@@ -76,67 +76,10 @@ struct WebsockifyStartFailure: Error, CustomStringConvertible {
     var description: String { "websockify \(self.arguments.joined(separator: " ")): \(self.reason)\n--- output ---\n\(self.output)" }
 }
 
-/// `ferry` started as `websockify ARGS`, its standard output and error going to a file.
-final class WebsockifyProcess {
-    let process = Process()
-    let arguments: [String]
-    let logPath: String
-
-    /// Starts `executable` (the `websockify` link, or `ferry` itself) with `arguments` in `directory`.
-    init(executable: String, arguments: [String], directory: String, logPath: String) throws {
-        self.arguments = arguments
-        self.logPath = logPath
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        guard let log = FileHandle(forWritingAtPath: logPath) else { throw POSIXFailure(call: "open \(logPath)", code: errno) }
-        self.process.executableURL = URL(fileURLWithPath: executable)
-        self.process.arguments = arguments
-        self.process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        self.process.standardOutput = log
-        self.process.standardError = log
-        self.process.standardInput = FileHandle.nullDevice
-        try self.process.run()
-        try? log.close()
-    }
-
-    var pid: pid_t { self.process.processIdentifier }
-    var isRunning: Bool { self.process.isRunning }
-    var output: String { (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? "" }
-
-    /// The Ferry command line the translation logged.
+extension ChildProcess {
+    /// The Ferry command line the websockify translation logged.
     var runningAs: String? {
         self.output.split(separator: "\n").first { $0.contains("running as: ferry ") }.map { String($0.split(separator: "running as: ", maxSplits: 1)[1]) }
-    }
-
-    /// Waits for the process to exit; its status, or nil if it still runs at the deadline.
-    func waitForExit(timeout: Duration) async -> Int32? {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        while self.process.isRunning && clock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return self.process.isRunning ? nil : self.process.terminationStatus
-    }
-
-    /// Polls the output until it contains `text` (true), the process exits or `timeout` passes (false).
-    func waitForOutput(_ text: String, timeout: Duration = .seconds(15)) async -> Bool {
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: timeout)
-        while clock.now < deadline {
-            if self.output.contains(text) { return true }
-            if !self.process.isRunning { return self.output.contains(text) }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return self.output.contains(text)
-    }
-
-    /// SIGINT (Ferry stops at once, without the SIGTERM drain), then SIGKILL if it lingers.
-    func stop() async {
-        guard self.process.isRunning else { return }
-        kill(self.pid, SIGINT)
-        if await self.waitForExit(timeout: .seconds(3)) == nil {
-            kill(self.pid, SIGKILL)
-            _ = await self.waitForExit(timeout: .seconds(5))
-        }
     }
 }
 
@@ -150,9 +93,9 @@ extension WebsockifyFolder {
         directory: String? = nil,
         executable: String? = nil,
         log: String = "websockify.log",
-        _ body: (WebsockifyProcess) async throws -> T
+        _ body: (ChildProcess) async throws -> T
     ) async throws -> T {
-        let process = try WebsockifyProcess(executable: executable ?? self.websockify, arguments: arguments, directory: directory ?? self.path, logPath: self.file(log))
+        let process = try ChildProcess(executable: executable ?? self.websockify, arguments: arguments, directory: directory ?? self.path, logPath: self.file(log))
         do {
             if let listening {
                 guard await process.waitForOutput("listening address=\(listening)") else {
@@ -160,19 +103,19 @@ extension WebsockifyFolder {
                 }
             }
             let result = try await body(process)
-            await process.stop()
+            await process.stop(signal: SIGINT, grace: .seconds(3))
             return result
         } catch {
-            await process.stop()
+            await process.stop(signal: SIGINT, grace: .seconds(3))
             throw error
         }
     }
 
     /// Runs `websockify arguments` to its end (it is expected to refuse to start): exit status and output.
     func runToExit(_ arguments: [String], timeout: Duration = .seconds(15)) async throws -> (status: Int32?, output: String) {
-        let process = try WebsockifyProcess(executable: self.websockify, arguments: arguments, directory: self.path, logPath: self.file("exit-\(UUID().uuidString.prefix(6)).log"))
+        let process = try ChildProcess(executable: self.websockify, arguments: arguments, directory: self.path, logPath: self.file("exit-\(UUID().uuidString.prefix(6)).log"))
         let status = await process.waitForExit(timeout: timeout)
-        await process.stop()
+        await process.stop(signal: SIGINT, grace: .seconds(3))
         return (status, process.output)
     }
 }
