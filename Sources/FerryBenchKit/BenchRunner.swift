@@ -114,33 +114,21 @@ public struct BenchRunner: Sendable {
         let total = self.options.bulkBytes
         let parallel = self.options.parallelConnections
         let messageSize = self.options.messageSize
-        func record(_ metric: String, _ path: String, bytes: Int, seconds: Double, cpu: UInt64? = nil) {
+        func record(_ metric: String, _ path: String, bytes: Int, seconds: Double, cpuPerGiB: Double? = nil) {
             let mbps = Double(bytes) / seconds / 1_000_000
             var line = "  \(path) \(metric): \(String(format: "%.0f", mbps)) MB/s"
             results.append(Measurement(scenario: "throughput", metric: metric, unit: "MB/s", path: path, value: mbps, higherIsBetter: true))
-            if let cpu {
-                // CPU per GiB is steadier than MB/s on a shared machine: it does not depend on how
-                // much CPU the client and the backends got at the same time.
-                let perGiB = Double(cpu) / 1e6 / (Double(bytes) / Double(1 << 30))
-                line += String(format: ", relay CPU %.0f ms per GiB", perGiB)
-                results.append(Measurement(scenario: "throughput", metric: "relay CPU, \(metric)", unit: "ms/GiB", path: path, value: perGiB, higherIsBetter: false))
+            if let cpuPerGiB {
+                line += String(format: ", relay CPU %.0f ms per GiB", cpuPerGiB)
+                results.append(Measurement(scenario: "throughput", metric: "relay CPU, \(metric)", unit: "ms/GiB", path: path, value: cpuPerGiB, higherIsBetter: false))
             }
             self.progress(line)
         }
-        /// Runs a transfer and returns its seconds and the relay's CPU time over it (read before the
-        /// connection closes, while a forking relay's child still lives).
-        func measured(_ relay: RunningRelay?, _ body: () async throws -> Void) async throws -> (Double, UInt64?) {
-            let before = relay?.cpuNanoseconds()
-            let seconds = try await timed(body)
-            let after = relay?.cpuNanoseconds()
-            guard let before, let after else { return (seconds, nil) }
-            return (seconds, after &- before)
-        }
         try await self.paths(.sink, backends, tcpRelays: true) { path, endpoint, relay in
             let one = try await BenchConnection.connect(to: endpoint, group: self.group)
-            let (seconds, cpu) = try await measured(relay) { try await one.upload(count: total, messageSize: messageSize) }
+            let (seconds, cpu) = try await timedTransfer(bytes: total, relay: relay) { try await one.upload(count: total, messageSize: messageSize) }
             await one.close()
-            record("upload, 1 connection", path, bytes: total, seconds: seconds, cpu: cpu)
+            record("upload, 1 connection", path, bytes: total, seconds: seconds, cpuPerGiB: cpu)
             let many = try await self.connectMany(parallel, endpoint)
             let share = total / parallel
             let parallelSeconds = try await timed {
@@ -154,9 +142,9 @@ public struct BenchRunner: Sendable {
         }
         try await self.paths(.source, backends, tcpRelays: true) { path, endpoint, relay in
             let one = try await BenchConnection.connect(to: endpoint, group: self.group)
-            let (seconds, cpu) = try await measured(relay) { try await one.download(count: total) }
+            let (seconds, cpu) = try await timedTransfer(bytes: total, relay: relay) { try await one.download(count: total) }
             await one.close()
-            record("download, 1 connection", path, bytes: total, seconds: seconds, cpu: cpu)
+            record("download, 1 connection", path, bytes: total, seconds: seconds, cpuPerGiB: cpu)
             let many = try await self.connectMany(parallel, endpoint)
             let share = total / parallel
             let parallelSeconds = try await timed {
@@ -373,21 +361,17 @@ public struct BenchRunner: Sendable {
             for (kind, metric) in [(BackendKind.sink, "upload, 1 connection"), (.source, "download, 1 connection")] {
                 let relay = try await launcher.start(target: backends.port(of: kind), bufferSize: self.options.relayBufferSize, tls: pair, group: self.group)
                 let connection = try await BenchConnection.connect(to: Endpoint(port: relay.port, isWebSocket: true, tls: context), group: self.group)
-                let cpuBefore = relay.cpuNanoseconds()
-                let seconds = try await timed {
+                let (seconds, cpu) = try await timedTransfer(bytes: total, relay: relay) {
                     if kind == .sink {
                         try await connection.upload(count: total, messageSize: self.options.messageSize)
                     } else {
                         try await connection.download(count: total)
                     }
                 }
-                let cpuAfter = relay.cpuNanoseconds()
                 await connection.close()
                 await relay.stop()
                 record(metric, Double(total) / seconds / 1_000_000, "MB/s")
-                if let cpuBefore, let cpuAfter {
-                    record("relay CPU, \(metric)", Double(cpuAfter &- cpuBefore) / 1e6 / (Double(total) / Double(1 << 30)), "ms/GiB")
-                }
+                if let cpu { record("relay CPU, \(metric)", cpu, "ms/GiB") }
             }
             let echo = try await BenchBackends.listen(.echo, group: self.group)
             defer { echo.close(promise: nil) }
@@ -504,6 +488,17 @@ func timed(_ body: () async throws -> Void) async throws -> Double {
     let start = NIODeadline.now()
     try await body()
     return Double((NIODeadline.now() - start).nanoseconds) / 1e9
+}
+
+/// Runs a transfer of `bytes`: its seconds, and the relay's CPU milliseconds per GiB over it (nil
+/// without a relay process). CPU per GiB is steadier than MB/s on a shared machine: it does not
+/// depend on how much CPU the client and the backends got meanwhile. It is read before the caller
+/// closes the connection, while a forking relay's child still lives.
+func timedTransfer(bytes: Int, relay: RunningRelay?, _ body: () async throws -> Void) async throws -> (seconds: Double, cpuPerGiB: Double?) {
+    let before = relay?.cpuNanoseconds()
+    let seconds = try await timed(body)
+    guard let before, let after = relay?.cpuNanoseconds() else { return (seconds, nil) }
+    return (seconds, Double(after &- before) / 1e6 / (Double(bytes) / Double(1 << 30)))
 }
 
 #if os(Linux)

@@ -62,7 +62,7 @@ final class Splice {
     func clientData(_ buffer: ByteBuffer) {
         guard case .open = self.phase, let backend else { return }
         self.summary.bytesToBackend += UInt64(buffer.readableBytes)
-        if let recorder = self.recorder { recorder.clientData(buffer) }
+        self.recorder?.clientData(buffer)
         backend.write(buffer)
     }
 
@@ -73,7 +73,7 @@ final class Splice {
     func backendData(_ buffer: ByteBuffer) {
         guard case .open = self.phase, let client else { return }
         self.summary.bytesToClient += UInt64(buffer.readableBytes)
-        if let recorder = self.recorder { recorder.backendData(buffer) }
+        self.recorder?.backendData(buffer)
         client.writeBinary(buffer)
     }
 
