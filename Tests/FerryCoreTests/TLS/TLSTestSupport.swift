@@ -194,15 +194,27 @@ enum TLSClient {
         path: String = "/",
         headers: [(String, String)] = []
     ) async throws -> (TLSUpgradeAttempt, TLSClientSession?) {
+        try await Self.attemptUpgrade(relay.address, configuration: configuration, serverHostname: serverHostname, path: path, headers: headers)
+    }
+
+    /// The same, to any address (a relay started as a separate process); `Host` is `localhost:PORT`.
+    static func attemptUpgrade(
+        _ address: SocketAddress,
+        configuration: TLSConfiguration,
+        serverHostname: String? = "localhost",
+        path: String = "/",
+        headers: [(String, String)] = [],
+        responseTimeout: Duration = .seconds(5)
+    ) async throws -> (TLSUpgradeAttempt, TLSClientSession?) {
         let session: TLSClientSession
         do {
-            session = try await Self.connect(to: relay.address, configuration: configuration, serverHostname: serverHostname)
+            session = try await Self.connect(to: address, configuration: configuration, serverHostname: serverHostname)
         } catch let error as TLSHandshakeFailed {
             return (.handshakeFailed(error.reason), nil)
         }
         do {
-            try await session.client.sendHandshake(path: path, host: relay.localhostHeader, headers: headers)
-            let response = try await session.client.readResponse(timeout: .seconds(5))
+            try await session.client.sendHandshake(path: path, host: "localhost:\(address.port ?? 0)", headers: headers)
+            let response = try await session.client.readResponse(timeout: responseTimeout)
             return (.response(response), session)
         } catch let error as IntegrationTimeout {
             await session.shutdown()

@@ -228,23 +228,7 @@ enum DropInClient {
         path: String = "/websockify",
         headers: [(String, String)] = []
     ) async throws -> (TLSUpgradeAttempt, TLSClientSession?) {
-        let session: TLSClientSession
-        do {
-            session = try await TLSClient.connect(to: address, configuration: configuration, serverHostname: "localhost")
-        } catch let error as TLSHandshakeFailed {
-            return (.handshakeFailed(error.reason), nil)
-        }
-        do {
-            try await session.client.sendHandshake(path: path, host: "localhost:\(address.port ?? 0)", headers: headers)
-            let response = try await session.client.readResponse(timeout: .seconds(10))
-            return (.response(response), session)
-        } catch let error as IntegrationTimeout {
-            await session.shutdown()
-            throw error
-        } catch {
-            await session.shutdown()
-            return (.closedWithoutResponse(tlsErrors: session.errors.all, error: "\(error)"), nil)
-        }
+        try await TLSClient.attemptUpgrade(address, configuration: configuration, path: path, headers: headers, responseTimeout: .seconds(10))
     }
 
     /// Over TLS, insisting on a 101.
