@@ -73,7 +73,7 @@ final class BackendHandler: ChannelDuplexHandler {
     }
 
     func resumeReading() {
-        self.readGate.resume(context: self.context)
+        self.readGate.resume(context: self.context, allowed: self.splice.backendMayRead)
     }
 
     /// Closes once every byte already written has reached the socket, or after the close timeout.

@@ -18,7 +18,8 @@ public struct KeepaliveState: Sendable {
     public let pingTimeout: TimeAmount
     /// Last payload byte either way.
     public private(set) var lastData: NIODeadline
-    /// Last frame of any kind from the client.
+    /// Last data frame or pong from the client. Not its pings: a client that sends pings and never
+    /// reads must still be dropped when it does not answer the relay's.
     public private(set) var lastHeard: NIODeadline
     /// When the unanswered ping was sent.
     public private(set) var pingSentAt: NIODeadline?

@@ -14,9 +14,10 @@ struct ReadGate {
         }
     }
 
-    /// Issues the held read, if there is one.
-    mutating func resume(context: ChannelHandlerContext?) {
-        guard self.pending, let context else { return }
+    /// Issues the held read, if there is one and reading is allowed now (a side can wait on more than
+    /// one condition: the client's reads wait on the backend and on the client's own channel).
+    mutating func resume(context: ChannelHandlerContext?, allowed: Bool) {
+        guard self.pending, allowed, let context else { return }
         self.pending = false
         context.read()
     }

@@ -81,10 +81,20 @@ final class Splice {
         self.client?.flush()
     }
 
-    /// The client side may read while the backend can take more, or once data no longer flows.
+    /// The client side may read while the backend can take more and while the client's own channel
+    /// can (what a client sends can be answered on that channel: pongs, a close), or once data no
+    /// longer flows. Without the second rule a client that sends pings and never reads grows the
+    /// relay's queue of pongs without bound.
     var clientMayRead: Bool {
         guard case .open = self.phase else { return true }
-        return self.backend?.isWritable ?? true
+        return (self.backend?.isWritable ?? true) && (self.client?.isWritable ?? true)
+    }
+
+    /// The client's reads are held because the backend cannot keep up: the client is not at fault
+    /// if its pong is not seen.
+    var clientReadsWaitOnBackend: Bool {
+        guard case .open = self.phase else { return false }
+        return !(self.backend?.isWritable ?? true)
     }
 
     var backendMayRead: Bool {
@@ -94,6 +104,7 @@ final class Splice {
 
     func clientBecameWritable() {
         self.backend?.resumeReading()
+        self.client?.resumeReading()
     }
 
     func backendBecameWritable() {

@@ -3,7 +3,10 @@ import NIOWebSocket
 
 /// The client side of a spliced session: payload goes to the splice, backend bytes come back as binary
 /// messages. Answers pings, runs the close handshake, pings a quiet client and closes an idle session.
-/// Holds back `read()` while the backend cannot take more.
+/// Holds back `read()` while the backend, or the client's own channel, cannot take more.
+///
+/// Pings are answered once per read burst, with the most recent ping's payload (RFC 6455 §5.5.3
+/// allows it), so a ping flood costs one pong per read instead of one per ping.
 final class WebSocketSessionHandler: ChannelDuplexHandler {
     typealias InboundIn = WebSocketInbound
     typealias OutboundIn = WebSocketFrame
@@ -22,6 +25,8 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var readGate = ReadGate()
     private var needsFlush = false
+    /// The payload of the latest ping of this read burst, answered at read-complete.
+    private var pendingPong: ByteBuffer?
     private var closeState = CloseState.open
     private var keepalive: KeepaliveState
     private var keepaliveTimer: Scheduled<Void>?
@@ -60,16 +65,14 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let now = NIODeadline.now()
-        self.keepalive.heardFromClient(at: now)
         switch Self.unwrapInboundIn(data) {
         case .data(let buffer):
+            // A ping from the client is not proof that it reads: only data, pongs and a close count.
+            self.keepalive.heardFromClient(at: now)
             self.keepalive.dataSeen(at: now)
             if case .open = self.closeState { self.splice.clientData(buffer) }
         case .ping(let payload):
-            if case .open = self.closeState {
-                context.write(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)), promise: nil)
-                self.needsFlush = true
-            }
+            if case .open = self.closeState { self.pendingPong = payload }
         case .pong:
             self.keepalive.pongReceived(at: now)
             // The timer waits for the ping timeout; with the answer in, the next ping is due sooner.
@@ -81,6 +84,13 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         self.splice.clientReadComplete()
+        if let pong = self.pendingPong {
+            self.pendingPong = nil
+            if case .open = self.closeState {
+                context.write(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: pong)), promise: nil)
+                self.needsFlush = true
+            }
+        }
         if self.needsFlush {
             self.needsFlush = false
             context.flush()
@@ -93,6 +103,15 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
         } else {
             context.close(promise: nil)
         }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // WebSocket has no half-close: a client that closed its sending side is gone (client
+        // connections allow half-closure only so that a request before it is still answered).
+        if let event = event as? ChannelEvent, case .inputClosed = event {
+            context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -142,7 +161,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     }
 
     func resumeReading() {
-        self.readGate.resume(context: self.context)
+        self.readGate.resume(context: self.context, allowed: self.splice.clientMayRead)
     }
 
     /// Starts the close handshake from the relay's side.
@@ -196,9 +215,10 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     private func keepaliveTimerFired() {
         guard case .open = self.closeState, let context else { return }
         let now = NIODeadline.now()
-        if self.readGate.pending {
-            // Reads are held back (the backend is not keeping up), so a pong could not be seen:
-            // the client is not at fault. The idle timeout still ends a session that stays stuck.
+        if self.readGate.pending && self.splice.clientReadsWaitOnBackend {
+            // Reads are held back because the backend is not keeping up, so a pong could not be
+            // seen: the client is not at fault. (Held because the client does not read its own
+            // channel, it is.) The idle timeout still ends a session that stays stuck.
             self.keepalive.pongReceived(at: now)
         }
         switch self.keepalive.evaluate(at: now) {
