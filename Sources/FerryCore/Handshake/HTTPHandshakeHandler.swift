@@ -28,10 +28,16 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private enum State {
         case awaitingHead
         case readingBody(HTTPRequestHead)
-        /// The decision or the backend connect is under way; reads are held back.
-        case upgrading
+        /// The upgrade decision is under way; reads are held back.
+        case deciding
+        /// The backend connect is under way, holding a session slot; reads are held back. It ends
+        /// within the handshake budget (`budget` answers 504 then) or when the client leaves.
+        case connecting(slot: UInt64, attempt: BackendConnectAttempt, budget: Scheduled<Void>)
         case done
     }
+
+    /// How long past the handshake budget a 504 decided at its end may take to get out.
+    private static let answerGrace = TimeAmount.seconds(1)
 
     /// Bodies are never expected on these requests; a little is tolerated and ignored.
     private static let maxIgnoredBody = 16 * 1024
@@ -40,8 +46,9 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private let httpHandlers: HTTPHandlers
     private var state = State.awaitingHead
     private var bodyBytes = 0
-    private var pendingRead = false
     private var removed = false
+    /// The client closed its sending side (see ``clientClosedInput(context:)``).
+    private var inputClosed = false
     private var logger: Logger
     /// The client: the TCP peer, or who a trusted proxy says it is (PROXY header, forwarding headers).
     private var clientAddress: SocketAddress?
@@ -60,7 +67,28 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         if let proxied = event as? ProxiedClientAddress {
             self.setClient(proxied.address)
         }
+        if let event = event as? ChannelEvent, case .inputClosed = event {
+            self.clientClosedInput(context: context)
+        }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// The client closed its sending side: a half-close, or a hang-up (TCP cannot tell them apart).
+    /// A request already read is still answered, so `printf … | nc -N` gets its page or its refusal.
+    /// An upgrade does not go on to a backend, though: WebSocket has no half-close, so the session
+    /// could never hear from the client, and a client that hung up must not hold a slot (nginx
+    /// likewise gives up on the upstream, its 499, when the client closes while it waits).
+    private func clientClosedInput(context: ChannelHandlerContext) {
+        self.inputClosed = true
+        switch self.state {
+        case .awaitingHead, .readingBody:
+            context.close(promise: nil)
+        case .connecting:
+            self.callOffConnect(why: "client closed its side during the backend connect")
+            context.close(promise: nil)
+        case .deciding, .done:
+            break
+        }
     }
 
     /// The client's key for per-address limits ("unix" for every Unix-socket client).
@@ -121,17 +149,35 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             let rejection: HandshakeRejection =
                 error == .headerOverflow ? .headersTooLarge : .badRequest("malformed HTTP request")
             self.refuse(rejection, head: nil, context: context)
-        case .upgrading, .done:
+        case .deciding, .connecting, .done:
             context.close(promise: nil)
         }
     }
 
     func read(context: ChannelHandlerContext) {
-        if case .upgrading = self.state {
-            self.pendingRead = true
-        } else {
+        switch self.state {
+        case .deciding, .connecting:
+            // The upgrade reads again once the session is spliced; a refusal closes the connection.
+            break
+        case .awaitingHead, .readingBody, .done:
             context.read()
         }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.callOffConnect(why: "client left during the backend connect")
+        context.fireChannelInactive()
+    }
+
+    /// The client left while its backend was connecting: the connect is called off and the slot
+    /// freed now, not when the connect gives up.
+    private func callOffConnect(why: String) {
+        guard case .connecting(let slot, let attempt, let budget) = self.state else { return }
+        self.state = .done
+        budget.cancel()
+        attempt.cancel()
+        self.environment.registry.release(slot)
+        self.logger.debug("backend connect called off", metadata: ["reason": "\(why)"])
     }
 
     // MARK: Deciding
@@ -148,7 +194,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 self.refuse(HandshakeRejection(.tooManyRequests, "too many handshakes from this address; slow down"), head: head, context: context)
                 return
             }
-            self.state = .upgrading
+            self.state = .deciding
             // The identity comes from the verified certificate only, never from request headers.
             let identity = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?
                 .peerCertificate.map(ClientIdentity.init(certificate:))
@@ -172,7 +218,13 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     private func connectBackend(_ plan: UpgradePlan, head: HTTPRequestHead, context: ChannelHandlerContext) {
-        guard !self.removed, context.channel.isActive else { return }
+        guard !self.removed, context.channel.isActive, case .deciding = self.state else { return }
+        guard !self.inputClosed else {
+            self.state = .done
+            self.logger.debug("client closed its side before the upgrade; not connecting", metadata: ["route": "\(plan.route.path)"])
+            context.close(promise: nil)
+            return
+        }
         let slot: UInt64
         switch self.environment.registry.reserve(address: self.clientKey, tokenFingerprint: plan.tokenFingerprint) {
         case .success(let id):
@@ -185,42 +237,78 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             return
         }
         let started = NIODeadline.now()
+        // The connect ends inside the handshake budget, so the client gets a 504 rather than the
+        // deadline's bare close when a backend does not answer.
+        let budget = (self.httpHandlers.deadline.deadline ?? started + self.environment.limits.handshakeTimeout) - started
+        guard budget > .zero else {
+            self.environment.registry.release(slot)
+            self.refuse(BackendConnector.Failure.timedOut.rejection, head: head, context: context)
+            return
+        }
+        self.httpHandlers.deadline.allowAnswer(grace: Self.answerGrace)
         // The backend learns the real client before any other byte, TLS handshake included (PROXY v2).
         var proxyHeader: ByteBuffer?
         if plan.route.options.sendsProxyHeader, let source = self.clientAddress, let destination = context.channel.localAddress {
             proxyHeader = ProxyHeaderParser.v2Header(source: source, destination: destination, allocator: context.channel.allocator)
         }
-        self.environment.connector.connect(to: plan.target, options: plan.route.options, proxyHeader: proxyHeader, on: context.eventLoop)
+        let attempt = BackendConnectAttempt()
+        let timer = context.eventLoop.assumeIsolated().scheduleTask(in: budget) {
+            // DNS, the connect and a backend TLS handshake together ran past the budget. Answered
+            // first: calling the connect off fails its future at once, and that answer is then ignored.
+            self.connectFinished(.failure(BackendConnector.Failure.timedOut), plan: plan, head: head, slot: slot, started: started, context: context)
+            attempt.cancel()
+        }
+        self.state = .connecting(slot: slot, attempt: attempt, budget: timer)
+        self.environment.connector.connect(
+            to: plan.target,
+            options: plan.route.options,
+            proxyHeader: proxyHeader,
+            timeout: budget,
+            attempt: attempt,
+            on: context.eventLoop
+        )
             .assumeIsolated()
             .whenComplete { result in
-                switch result {
-                case .success(let backend):
-                    guard !self.removed, context.channel.isActive else {
-                        // The client left (or the handshake deadline passed) while the backend was connecting.
-                        backend.close(promise: nil)
-                        self.environment.registry.release(slot)
-                        return
-                    }
-                    do {
-                        try self.upgrade(plan, head: head, backend: backend, slot: slot, started: started, context: context)
-                    } catch {
-                        backend.close(promise: nil)
-                        self.environment.registry.release(slot)
-                        self.logger.error("upgrade failed", metadata: ["error": "\(error)"])
-                        context.close(promise: nil)
-                    }
-                case .failure(let error):
-                    self.environment.registry.release(slot)
-                    let failure = error as? BackendConnector.Failure ?? .unreachable("\(error)")
-                    var logger = self.logger
-                    logger[metadataKey: "target"] = "\(plan.target)"
-                    switch failure {
-                    case .unreachable(let why), .tlsFailed(let why): logger[metadataKey: "error"] = "\(why)"
-                    case .timedOut: break
-                    }
-                    self.refuse(failure.rejection, head: head, context: context, logger: logger)
-                }
+                self.connectFinished(result, plan: plan, head: head, slot: slot, started: started, context: context)
             }
+    }
+
+    private func connectFinished(
+        _ result: Result<Channel, Error>,
+        plan: UpgradePlan,
+        head: HTTPRequestHead,
+        slot: UInt64,
+        started: NIODeadline,
+        context: ChannelHandlerContext
+    ) {
+        guard case .connecting(let current, _, let budget) = self.state, current == slot else {
+            // The client left, or the budget ran out, first: the slot is free already.
+            if case .success(let backend) = result { backend.close(promise: nil) }
+            return
+        }
+        budget.cancel()
+        self.state = .deciding
+        switch result {
+        case .success(let backend):
+            do {
+                try self.upgrade(plan, head: head, backend: backend, slot: slot, started: started, context: context)
+            } catch {
+                backend.close(promise: nil)
+                self.environment.registry.release(slot)
+                self.logger.error("upgrade failed", metadata: ["error": "\(error)"])
+                context.close(promise: nil)
+            }
+        case .failure(let error):
+            self.environment.registry.release(slot)
+            let failure = error as? BackendConnector.Failure ?? .unreachable("\(error)")
+            var logger = self.logger
+            logger[metadataKey: "target"] = "\(plan.target)"
+            switch failure {
+            case .unreachable(let why), .tlsFailed(let why): logger[metadataKey: "error"] = "\(why)"
+            case .timedOut: break
+            }
+            self.refuse(failure.rejection, head: head, context: context, logger: logger)
+        }
     }
 
     // MARK: Upgrading
@@ -234,8 +322,6 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         context: ChannelHandlerContext
     ) throws {
         let headers = try Self.upgradeResponseHeaders(for: head, subprotocol: plan.subprotocol, channel: context.channel)
-        context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
-        context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
         self.state = .done
 
         let environment = self.environment
@@ -268,6 +354,10 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 loop.execute { loopBoundSplice.value.close(code: code, reason: reason) }
             })
         )
+
+        // The session is live (a shutdown or a revocation reaches it) before the client can see its 101.
+        context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
+        context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
 
         try backend.pipeline.syncOperations.addHandler(backendHandler)
         if let tlsWaiter = try? backend.pipeline.syncOperations.handler(type: BackendTLSHandshakeHandler.self) {
@@ -369,8 +459,16 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         context: ChannelHandlerContext,
         logger: Logger? = nil
     ) {
-        self.environment.metrics.handshakeRefused(status: rejection.status.code)
         let path = head.map { String($0.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "") }
+        guard !self.removed, context.channel.isActive else {
+            // Logged as what the client got: nothing (the handshake deadline, or the client, closed first).
+            (logger ?? self.logger).debug(
+                "connection closed before its answer",
+                metadata: ["status": "\(rejection.status.code)", "reason": "\(rejection.message)", "path": "\(path ?? "-")"]
+            )
+            return
+        }
+        self.environment.metrics.handshakeRefused(status: rejection.status.code)
         (logger ?? self.logger).info(
             "handshake refused",
             metadata: ["status": "\(rejection.status.code)", "reason": "\(rejection.message)", "path": "\(path ?? "-")"]

@@ -37,16 +37,24 @@ public struct BackendConnector: Sendable {
     }
 
     /// Connects; for `tls://` targets the future completes once the TLS handshake is done.
-    /// - Parameter proxyHeader: bytes written first on the connection (a PROXY v2 header), before TLS.
+    /// - Parameters:
+    ///   - proxyHeader: bytes written first on the connection (a PROXY v2 header), before TLS.
+    ///   - timeout: the connect's own limit when it is shorter than `--connect-timeout` (what is
+    ///     left of the handshake budget).
+    ///   - attempt: collects the channels the connect opens, so the handshake can call it off.
     public func connect(
         to target: BackendTarget,
         options: RouteOptions = RouteOptions(),
         proxyHeader: ByteBuffer? = nil,
+        timeout: TimeAmount? = nil,
+        attempt: BackendConnectAttempt? = nil,
         on eventLoop: EventLoop
     ) -> EventLoopFuture<Channel> {
         let bufferSize = self.limits.bufferSize
+        let connectTimeout = min(timeout ?? self.limits.connectTimeout, self.limits.connectTimeout)
+        let boundAttempt = attempt.map { NIOLoopBound($0, eventLoop: eventLoop) }
         var bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(self.limits.connectTimeout)
+            .connectTimeout(connectTimeout)
             .channelOption(.autoRead, value: false)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.writeBufferWaterMark, value: .init(low: bufferSize / 2, high: bufferSize))
@@ -54,6 +62,7 @@ public struct BackendConnector: Sendable {
             .channelOption(.maxMessagesPerRead, value: RelayReadSizes.readsPerBurst)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    boundAttempt?.value.opened(channel)
                     if let proxyHeader { try channel.pipeline.syncOperations.addHandler(PrefaceWriter(preface: proxyHeader)) }
                 }
             }
@@ -76,8 +85,9 @@ public struct BackendConnector: Sendable {
                 .channelOption(.allowRemoteHalfClosure, value: false)
                 .channelOption(.socketOption(.so_keepalive), value: 1)
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .channelInitializer { [connectTimeout = self.limits.connectTimeout] channel in
+                .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        boundAttempt?.value.opened(channel)
                         if let proxyHeader { try channel.pipeline.syncOperations.addHandler(PrefaceWriter(preface: proxyHeader)) }
                         // SNI and hostname verification need a name; for an IP address NIOSSL checks the IP SANs.
                         let serverName = (try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil
@@ -108,6 +118,33 @@ public struct BackendConnector: Sendable {
         }
     }
 }
+
+/// A backend connect under way, which the handshake calls off when its client leaves: the channels
+/// the connect opened (one per address tried) are closed, which fails the connect at once instead of
+/// leaving it to its timeout. Used on the client's event loop only.
+public final class BackendConnectAttempt {
+    private var channels: [Channel] = []
+    private var cancelled = false
+
+    public init() {}
+
+    fileprivate func opened(_ channel: Channel) {
+        if self.cancelled {
+            channel.close(promise: nil)
+        } else {
+            self.channels.append(channel)
+        }
+    }
+
+    public func cancel() {
+        self.cancelled = true
+        for channel in self.channels { channel.close(promise: nil) }
+        self.channels = []
+    }
+}
+
+@available(*, unavailable)
+extension BackendConnectAttempt: Sendable {}
 
 /// Read sizes for relayed traffic: small for idle chatter, growing to 128 KiB for bulk transfers, never
 /// beyond half the per-direction buffer. A read burst (`readsPerBurst` reads) happens before the

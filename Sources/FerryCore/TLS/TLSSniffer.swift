@@ -22,6 +22,9 @@ final class TLSSniffer: ByteToMessageDecoder {
         }
         self.decided = true
         if first == Self.handshakeRecord {
+            // Half-closure is for plain HTTP (an answer after `nc -N`); over TLS, NIOSSL would take a
+            // bare FIN for a half-close and wait for its own shutdown timeout.
+            try context.channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: false)
             try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: self.provider.context), position: .after(context.handler))
         } else if self.provider.options.tlsOnly {
             let body = "this port speaks TLS only; use wss://\n"
