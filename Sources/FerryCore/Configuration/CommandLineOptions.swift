@@ -18,6 +18,7 @@ public struct CommandLineOptions: Sendable {
     /// websockify's form: `[addr:]port target`.
     public var positional: [String] = []
     public var allowOrigin: [String] = []
+    public var serverName: [String] = []
     public var maxConnections: String?
     public var maxConnectionsPerIP: String?
     public var maxHandshakesPerSecondPerIP: String?
@@ -129,7 +130,11 @@ public struct CommandLineOptions: Sendable {
         let configuration = try FerryConfiguration(
             listeners: listeners,
             routes: routes,
-            originPolicy: OriginPolicy(allowed: origins, onlyListed: self.onlyListedOrigins),
+            originPolicy: OriginPolicy(
+                allowed: origins,
+                onlyListed: self.onlyListedOrigins,
+                serverNames: try self.serverName.map { (text) throws(ConfigurationError) in try OriginPolicy.validateServerName(text) }
+            ),
             limits: limits,
             tls: try self.listenerTLS(),
             backendTLS: BackendTLSOptions(extraCAPath: self.backendCA),

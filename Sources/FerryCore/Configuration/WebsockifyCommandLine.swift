@@ -63,7 +63,7 @@ public enum WebsockifyCommandLine {
         "--connect-timeout", "--drain-delay", "--drain-timeout", "--exit-when-idle", "--handshake-timeout", "--jwt-audience",
         "--jwt-issuer", "--jwt-key", "--jwt-secret-encoding", "--listen", "--log-format", "--log-level", "--max-connections",
         "--max-connections-per-ip", "--max-handshakes-per-second-per-ip", "--max-header-size", "--max-message-size",
-        "--ping-interval", "--ping-timeout", "--route", "--tls-cert", "--tls-ciphers", "--tls-client-auth", "--tls-client-ca",
+        "--ping-interval", "--ping-timeout", "--route", "--server-name", "--tls-cert", "--tls-ciphers", "--tls-client-auth", "--tls-client-ca",
         "--tls-key", "--tls-min-version", "--token-cookie", "--token-file", "--token-filenames", "--token-sockets",
         "--trusted-proxy", "--web-headers",
     ]

@@ -68,8 +68,8 @@ public struct UpgradePolicy: Sendable {
             throw .notFound("no route for this path")
         }
         let origin = head.headers.first(name: "Origin")
-        guard self.originPolicy.allows(origin: origin, host: head.headers.first(name: "Host")) else {
-            throw .forbidden("origin not allowed")
+        if let refusal = self.originPolicy.refusal(origin: origin, host: head.headers.first(name: "Host")) {
+            throw .forbidden(refusal)
         }
         if !route.options.clientNames.isEmpty {
             guard let clientIdentity else { throw .forbidden("this route needs a client certificate") }

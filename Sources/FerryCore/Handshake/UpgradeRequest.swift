@@ -30,9 +30,14 @@ public enum UpgradeRequest: Sendable, Equatable {
         guard head.headers[canonicalForm: "Connection"].contains(where: { $0.lowercased() == "upgrade" }) else {
             return .failure(.badRequest("Connection header must contain 'upgrade'"))
         }
+        // RFC 7230 §5.4: a request with no Host, or more than one, gets 400 (RFC 6455 §4.2.1 needs one).
+        // The Origin check reads one Origin: two would let a check pass on one and a log show the other.
+        let hosts = head.headers["Host"]
+        guard hosts.count == 1, !hosts[0].trimmingSpaces.isEmpty else { return .failure(.badRequest("exactly one Host header is required")) }
+        guard head.headers["Origin"].count <= 1 else { return .failure(.badRequest("at most one Origin header is allowed")) }
+        // RFC 6455 §4.4: a missing or unknown version is answered with the versions the server speaks.
         let versions = head.headers["Sec-WebSocket-Version"]
-        guard versions.count == 1 else { return .failure(.badRequest("exactly one Sec-WebSocket-Version header is required")) }
-        guard versions[0].trimmingSpaces == "13" else { return .failure(.unsupportedVersion) }
+        guard versions.count == 1, versions[0].trimmingSpaces == "13" else { return .failure(.unsupportedVersion) }
         let keys = head.headers["Sec-WebSocket-Key"]
         guard keys.count == 1, Self.isValidKey(keys[0].trimmingSpaces) else {
             return .failure(.badRequest("Sec-WebSocket-Key must be one base64-encoded 16-byte value"))

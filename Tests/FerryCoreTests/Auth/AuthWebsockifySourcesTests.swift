@@ -179,13 +179,13 @@ extension AuthTests {
 
         @Test("--only-listed-origins: listed origins only; no Origin and the relay's own host are refused")
         func onlyListedOrigins() {
-            let strict = OriginPolicy(allowed: ["https://a.example"], onlyListed: true)
+            let strict = OriginPolicy(allowed: ["https://a.example"], onlyListed: true, serverNames: ["relay.example"])
             #expect(strict.allows(origin: "https://a.example", host: "relay.example"))
             #expect(strict.allows(origin: "https://A.example/", host: "relay.example"))
             #expect(!strict.allows(origin: "https://b.example", host: "relay.example"))
             #expect(!strict.allows(origin: nil, host: "relay.example"))
             #expect(!strict.allows(origin: "https://relay.example", host: "relay.example"))
-            let usual = OriginPolicy(allowed: ["https://a.example"])
+            let usual = OriginPolicy(allowed: ["https://a.example"], serverNames: ["relay.example"])
             #expect(usual.allows(origin: nil, host: "relay.example"))
             #expect(usual.allows(origin: "https://relay.example", host: "relay.example:6080"))
         }

@@ -58,14 +58,30 @@ struct UpgradeRequestUnitTests {
         #expect(rejection == .unsupportedVersion)
     }
 
-    @Test("a missing or repeated version gets 400")
+    @Test("a missing or repeated version gets 426 naming version 13 (RFC 6455 §4.4)")
     func missingVersion() {
         var head = upgradeHead()
         head.headers.remove(name: "Sec-WebSocket-Version")
-        expectRejection(head, status: .badRequest)
+        #expect(expectRejection(head, status: .upgradeRequired)?.headers["Sec-WebSocket-Version"] == ["13"])
         head.headers.add(name: "Sec-WebSocket-Version", value: "13")
         head.headers.add(name: "Sec-WebSocket-Version", value: "13")
-        expectRejection(head, status: .badRequest)
+        #expect(expectRejection(head, status: .upgradeRequired)?.headers["Sec-WebSocket-Version"] == ["13"])
+    }
+
+    @Test("no Host, an empty one or two get 400 (RFC 7230 §5.4, RFC 6455 §4.2.1)", arguments: [[], [""], ["a.example", "b.example"], ["a.example", "a.example"]])
+    func hostHeaders(hosts: [String]) {
+        var head = upgradeHead()
+        head.headers.remove(name: "Host")
+        for host in hosts { head.headers.add(name: "Host", value: host) }
+        #expect(expectRejection(head, status: .badRequest)?.message.contains("Host") == true)
+    }
+
+    @Test("two Origin headers get 400: the check must see the one the log shows")
+    func twoOrigins() {
+        var head = upgradeHead()
+        head.headers.add(name: "Origin", value: "http://relay.example")
+        head.headers.add(name: "Origin", value: "http://evil.example")
+        #expect(expectRejection(head, status: .badRequest)?.message.contains("Origin") == true)
     }
 
     @Test(
@@ -166,8 +182,8 @@ struct UpgradePolicyUnitTests {
     private static let root = Route(path: "/", target: .tcp(host: "::1", port: 8080))
     private static let handshake = WebSocketHandshake(offeredSubprotocols: ["binary"], subprotocol: "binary")
 
-    private func policy(_ routes: [Route], allowed: [String] = []) throws -> UpgradePolicy {
-        UpgradePolicy(routes: try RouteTable(routes), originPolicy: OriginPolicy(allowed: allowed))
+    private func policy(_ routes: [Route], allowed: [String] = [], serverNames: [String] = ["relay.example"]) throws -> UpgradePolicy {
+        UpgradePolicy(routes: try RouteTable(routes), originPolicy: OriginPolicy(allowed: allowed, serverNames: serverNames))
     }
 
     private func decide(_ policy: UpgradePolicy, uri: String, origin: String? = nil, host: String? = "relay.example:6080") -> Result<UpgradePlan, HandshakeRejection> {
@@ -262,6 +278,49 @@ struct UpgradePolicyUnitTests {
                 continue
             }
             #expect(rejection.status == .forbidden, "\(origin)")
+        }
+    }
+
+    @Test("DNS rebinding: a page whose Host and Origin agree gets in only if the Host is one of the relay's names")
+    func rebinding() throws {
+        let policy = try self.policy([Self.vnc], serverNames: ["relay.example", "*.consoles.example"])
+        for (origin, host) in [
+            ("http://relay.example", "relay.example:6080"),
+            ("https://a.consoles.example", "a.consoles.example"),
+            ("https://b.a.consoles.example", "b.a.consoles.example"),
+            ("http://localhost:8000", "localhost:6080"),
+            ("http://vnc.localhost", "vnc.localhost"),
+            ("http://10.1.2.3", "10.1.2.3:6080"),
+            ("http://[fe80::1]", "[fe80::1]:6080"),
+        ] {
+            let result = decide(policy, uri: "/vnc", origin: origin, host: host)
+            #expect(isAccepted(result), "\(origin) for \(host): \(result)")
+        }
+        for (origin, host) in [
+            ("http://attacker.example", "attacker.example"),
+            ("http://attacker.example:6080", "attacker.example:6080"),
+            ("http://consoles.example", "consoles.example"),
+            ("http://evilconsoles.example", "evilconsoles.example"),
+            ("http://relay.example.attacker.example", "relay.example.attacker.example"),
+        ] {
+            guard case .failure(let rejection) = decide(policy, uri: "/vnc", origin: origin, host: host) else {
+                Issue.record("\(origin) for \(host) should be refused")
+                continue
+            }
+            #expect(rejection.status == .forbidden)
+            #expect(rejection.message.contains("--server-name") && rejection.message.contains("--allow-origin"), "\(rejection.message)")
+        }
+        // Listing the origin lets the page in whatever its host.
+        let listed = try self.policy([Self.vnc], allowed: ["http://attacker.example"], serverNames: [])
+        #expect(isAccepted(decide(listed, uri: "/vnc", origin: "http://attacker.example", host: "attacker.example")))
+    }
+
+    @Test("--server-name takes host names and *.domain, nothing else")
+    func serverNameValues() throws {
+        #expect(try OriginPolicy.validateServerName("Relay.Example.com") == "relay.example.com")
+        #expect(try OriginPolicy.validateServerName("*.example.com") == "*.example.com")
+        for bad in ["", "https://relay.example", "relay.example:443", "*", "*.", "a..b", "-a.example", "a b", "a/b"] {
+            #expect(throws: ConfigurationError.self, "\(bad)") { try OriginPolicy.validateServerName(bad) }
         }
     }
 
