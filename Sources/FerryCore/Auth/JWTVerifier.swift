@@ -1,10 +1,16 @@
 import Foundation
 import JWTKit
 
-/// Checks JWTs with jwt-kit: the signature against `--jwt-key` (an HMAC secret for HS256/384/512, a PEM
-/// public key for RS256, ES256 or EdDSA, or a JWKS file whose keys are picked by `kid`), then `exp` and
-/// `nbf` with a small leeway, and `iss`/`aud` when configured. `alg: none` is never accepted: no
-/// signer for it is registered.
+/// Checks JWTs with jwt-kit: the header's `alg` against the algorithms of `--jwt-key` (an HMAC secret
+/// for HS256/384/512, a PEM public key for RS256, ES256 or EdDSA, or a JWKS file whose keys are picked
+/// by `kid`), then the signature with a key of that algorithm only, then `exp` and `nbf` with a small
+/// leeway, and `iss`/`aud` when configured.
+///
+/// jwt-kit verifies with whichever key's signature matches and does not compare the header's `alg`
+/// with it, so the header is checked here first (RFC 8725 §3.1): keys are kept in one collection per
+/// algorithm, and a token is verified only against the collection its `alg` names. `alg: none`, an
+/// algorithm no key has, and any `crit` header (Ferry understands no JWS extension, RFC 7515
+/// §4.1.11) are refused.
 public struct JWTVerifier: Sendable {
     /// The claims Ferry reads; websockify's JWT plugin names the target `host` and `port`.
     public struct Claims: JWTPayload, Equatable {
@@ -54,7 +60,8 @@ public struct JWTVerifier: Sendable {
         case wrongAudience
     }
 
-    private let keys: JWTKeyCollection
+    /// The keys by the `alg` a token must name to be checked against them.
+    private let keysByAlgorithm: [String: JWTKeyCollection]
     public let issuer: String?
     public let audience: String?
     public let leeway: Duration
@@ -72,25 +79,33 @@ public struct JWTVerifier: Sendable {
             throw ConfigurationError(flag: "--jwt-key", value: keyPath, problem: "cannot be read")
         }
         let text = String(decoding: data, as: UTF8.self)
-        let keys = JWTKeyCollection()
+        var keys: [String: JWTKeyCollection] = [:]
+        func collection(_ algorithm: String) -> JWTKeyCollection {
+            if let existing = keys[algorithm] { return existing }
+            let created = JWTKeyCollection()
+            keys[algorithm] = created
+            return created
+        }
         do {
             if text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("{") {
-                try await keys.add(jwksJSON: text)
+                for (algorithm, set) in try Self.jwksByAlgorithm(text, path: keyPath) {
+                    try await collection(algorithm).add(jwksJSON: set)
+                }
             } else if text.contains("-----BEGIN PUBLIC KEY-----") {
                 if let key = try? ES256PublicKey(pem: text) {
-                    await keys.add(ecdsa: key)
+                    await collection("ES256").add(ecdsa: key)
                 } else if let key = try? EdDSA.PublicKey(pem: text) {
-                    await keys.add(eddsa: key)
+                    await collection("EdDSA").add(eddsa: key)
                 } else {
-                    await keys.add(rsa: try Insecure.RSA.PublicKey(pem: text), digestAlgorithm: .sha256)
+                    await collection("RS256").add(rsa: try Insecure.RSA.PublicKey(pem: text), digestAlgorithm: .sha256)
                 }
             } else if text.contains("PRIVATE KEY-----") {
                 if let key = try? ES256PrivateKey(pem: text) {
-                    await keys.add(ecdsa: key.publicKey)
+                    await collection("ES256").add(ecdsa: key.publicKey)
                 } else if let key = try? EdDSA.PrivateKey(pem: text) {
-                    await keys.add(eddsa: key.publicKey)
+                    await collection("EdDSA").add(eddsa: key.publicKey)
                 } else {
-                    await keys.add(rsa: try Insecure.RSA.PrivateKey(pem: text).publicKey, digestAlgorithm: .sha256)
+                    await collection("RS256").add(rsa: try Insecure.RSA.PrivateKey(pem: text).publicKey, digestAlgorithm: .sha256)
                 }
             } else if text.contains("-----BEGIN") {
                 throw ConfigurationError(flag: "--jwt-key", value: keyPath, problem: "not a key", expected: "a PEM public or private key, a JWKS file or an HMAC secret")
@@ -113,26 +128,32 @@ public struct JWTVerifier: Sendable {
                 guard length >= 32 else {
                     throw ConfigurationError(flag: "--jwt-key", value: keyPath, problem: "HMAC secret shorter than 32 bytes", expected: "a random secret, e.g. openssl rand -hex 32 > FILE")
                 }
-                await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: "hs256")
-                if length >= 48 { await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha384, kid: "hs384") }
-                if length >= 64 { await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha512, kid: "hs512") }
+                await collection("HS256").add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+                if length >= 48 { await collection("HS384").add(hmac: HMACKey(from: secret), digestAlgorithm: .sha384) }
+                if length >= 64 { await collection("HS512").add(hmac: HMACKey(from: secret), digestAlgorithm: .sha512) }
             }
         } catch let error as ConfigurationError {
             throw error
         } catch {
             throw ConfigurationError(flag: "--jwt-key", value: keyPath, problem: "not a usable key (\(error))", expected: "an HMAC secret, a PEM public key (RSA, EC P-256, Ed25519) or a JWKS file")
         }
-        self.keys = keys
+        self.keysByAlgorithm = keys
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
     }
 
+    /// The algorithms a token may name.
+    public var algorithms: Set<String> { Set(self.keysByAlgorithm.keys) }
+
     /// The verified claims, or why the token is refused.
     public func verify(_ token: String, now: Date = Date()) async throws(Failure) -> Claims {
+        guard let header = JWTHeaderFields(token: token), header.crit == nil,
+            let keys = self.keysByAlgorithm[header.alg]
+        else { throw .invalid }
         let claims: Claims
         do {
-            claims = try await self.keys.verify(token, as: Claims.self, iteratingKeys: true)
+            claims = try await keys.verify(token, as: Claims.self, iteratingKeys: true)
         } catch {
             throw .invalid
         }
@@ -142,6 +163,58 @@ public struct JWTVerifier: Sendable {
         if let issuer = self.issuer, claims.iss?.value != issuer { throw .wrongIssuer }
         if let audience = self.audience, !(claims.aud?.value.contains(audience) ?? false) { throw .wrongAudience }
         return claims
+    }
+}
+
+extension JWTVerifier {
+    /// Splits a JWKS file into one key set per algorithm a token may name for its keys: a key's own
+    /// `alg`, or for a key without one, its family's (RFC 7518 §3.1) as jwt-kit would pick it from
+    /// the token's header.
+    static func jwksByAlgorithm(_ text: String, path: String) throws(ConfigurationError) -> [String: String] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+            let keys = object["keys"] as? [[String: Any]]
+        else {
+            throw ConfigurationError(flag: "--jwt-key", value: path, problem: "not a JWKS file", expected: "{\"keys\": [...]} with each key's kty, kid and alg")
+        }
+        var byAlgorithm: [String: [[String: Any]]] = [:]
+        for key in keys {
+            for algorithm in Self.algorithms(ofJWK: key) { byAlgorithm[algorithm, default: []].append(key) }
+        }
+        var sets: [String: String] = [:]
+        for (algorithm, keys) in byAlgorithm {
+            guard let data = try? JSONSerialization.data(withJSONObject: ["keys": keys]) else { continue }
+            sets[algorithm] = String(decoding: data, as: UTF8.self)
+        }
+        return sets
+    }
+
+    static func algorithms(ofJWK key: [String: Any]) -> [String] {
+        if let alg = key["alg"] as? String { return alg == "none" ? [] : [alg] }
+        switch (key["kty"] as? String, key["crv"] as? String) {
+        case ("RSA", _): return ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]
+        case ("EC", "P-256"): return ["ES256"]
+        case ("EC", "P-384"): return ["ES384"]
+        case ("EC", "P-521"): return ["ES512"]
+        case ("OKP", "Ed25519"): return ["EdDSA"]
+        case ("oct", _): return ["HS256", "HS384", "HS512"]
+        default: return []
+        }
+    }
+}
+
+/// The fields of a JWT's protected header that decide how it may be checked. Read here because
+/// jwt-kit does not check them against the key (see ``JWTVerifier``).
+struct JWTHeaderFields: Decodable, Equatable {
+    var alg: String
+    var crit: [String]?
+
+    /// The header of a compact JWS (`header.payload.signature`); nil if it is not one.
+    init?(token: some StringProtocol) {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].utf8.count <= 4096, let bytes = Base64URL.decode(parts[0]),
+            let header = try? JSONDecoder().decode(Self.self, from: Data(bytes))
+        else { return nil }
+        self = header
     }
 }
 
