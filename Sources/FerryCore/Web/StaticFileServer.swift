@@ -57,18 +57,22 @@ public struct StaticFileServer: Sendable {
         var path = ([root] + segments).joined(separator: "/")
         var info = stat()
         guard stat(path, &info) == 0 else { return .notFound }
+        // A symbolic link (anywhere on the way) must not lead out of the folder: checked before any
+        // answer, a redirect included, so a link out is a 404 whatever it points at.
+        guard let real = Self.realPath(path), real == root || real.hasPrefix(root + "/") else { return .notFound }
         if info.st_mode & S_IFMT == S_IFDIR {
             if !isDirectoryRequest && !segments.isEmpty {
-                // Relative links in the folder's index.html need the trailing slash.
+                // Relative links in the folder's index.html need the trailing slash. The location is
+                // built from the checked path with one leading slash: `//name/` would send the browser
+                // to a host called `name`.
                 let plain = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
                 let query = plain.count > 1 ? "?" + plain[1] : ""
-                return .redirect(location: String(plain[0]) + "/" + query)
+                return .redirect(location: "/" + plain[0].drop { $0 == "/" } + "/" + query)
             }
             path += "/index.html"
             guard stat(path, &info) == 0 else { return .notFound }
         }
         guard info.st_mode & S_IFMT == S_IFREG else { return .notFound }
-        // A symbolic link (anywhere on the way) must not lead out of the folder.
         guard let real = Self.realPath(path), real.hasPrefix(root + "/") else { return .notFound }
         #if canImport(Darwin)
         let modified = info.st_mtimespec.tv_sec
@@ -120,11 +124,11 @@ public struct StaticFileServer: Sendable {
             headers.add(name: "Cache-Control", value: "no-cache")
             if self.securityHeaders { headers.add(name: "X-Content-Type-Options", value: "nosniff") }
             if self.securityHeaders && contentType.hasPrefix("text/html") {
-                let host = head.headers.first(name: "Host").flatMap { $0.isEmpty ? nil : $0 }
-                let sockets = host.map { " ws://\($0) wss://\($0)" } ?? ""
+                // No part of the request goes into the policy (a Host of `x; script-src *` would add a
+                // directive): 'self' covers same-origin ws:// and wss:// in browsers of CSP Level 3.
                 headers.add(
                     name: "Content-Security-Policy",
-                    value: "default-src 'self'; connect-src 'self'\(sockets); img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'self'"
+                    value: "default-src 'self'; connect-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'self'"
                 )
                 headers.add(name: "Referrer-Policy", value: "no-referrer")
             }
