@@ -47,7 +47,11 @@ public enum ProxyHeaderParser {
         guard !bytes[..<cr].contains(0x0A) else { throw ProxyProtocolError(reason: "v1 line ends without CR") }
         guard cr + 1 < bytes.count else { return nil }
         guard bytes[cr + 1] == 0x0A, cr + 2 <= Self.v1MaxLength else { throw ProxyProtocolError(reason: "v1 line badly terminated") }
-        guard let line = String(validating: bytes[..<cr], as: UTF8.self) else { throw ProxyProtocolError(reason: "v1 line is not text") }
+        // Printable US-ASCII only: a NUL would end the address early where C parses it (inet_pton),
+        // so `127.0.0.1\0anything` would pass as 127.0.0.1.
+        guard bytes[..<cr].allSatisfy({ (0x20...0x7E).contains($0) }), let line = String(validating: bytes[..<cr], as: UTF8.self) else {
+            throw ProxyProtocolError(reason: "v1 line is not printable ASCII")
+        }
         let fields = line.split(separator: " ", omittingEmptySubsequences: false)
         guard fields.count >= 2 else { throw ProxyProtocolError(reason: "v1 line has no protocol") }
         switch fields[1] {
