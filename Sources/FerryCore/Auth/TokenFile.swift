@@ -124,8 +124,19 @@ public final class TokenFileSource: Reloadable, Sendable {
 
     public var count: Int { self.state.withLockedValue { $0.entries.count } }
 
+    /// Reads the file (or folder) again. A file that is gone keeps the tokens it had, loudly: a
+    /// deletion is more often a botched deploy or an editor's rename than a revocation, and locking
+    /// every client out is the worse mistake. Emptying the file revokes every token.
     @discardableResult
     public func reload() -> Bool {
+        if access(self.path, F_OK) != 0 {
+            self.state.withLockedValue { $0.stamps = Self.stamps(self.path) }
+            self.logger.warning(
+                "token file is gone; keeping its tokens until it is back (empty it to revoke them all)",
+                metadata: ["path": "\(self.path)", "tokens": "\(self.count)"]
+            )
+            return false
+        }
         do {
             let (entries, stamps) = try Self.load(self.path, layout: self.layout)
             let removed = self.state.withLockedValue { state -> Set<String> in
