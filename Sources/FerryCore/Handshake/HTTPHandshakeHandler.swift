@@ -77,7 +77,8 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// A request already read is still answered, so `printf … | nc -N` gets its page or its refusal.
     /// An upgrade does not go on to a backend, though: WebSocket has no half-close, so the session
     /// could never hear from the client, and a client that hung up must not hold a slot (nginx
-    /// likewise gives up on the upstream, its 499, when the client closes while it waits).
+    /// likewise gives up on the upstream when the client closes while it waits). It gets a 400
+    /// saying so instead of a 101.
     private func clientClosedInput(context: ChannelHandlerContext) {
         self.inputClosed = true
         switch self.state {
@@ -85,11 +86,15 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             context.close(promise: nil)
         case .connecting:
             self.callOffConnect(why: "client closed its side during the backend connect")
-            context.close(promise: nil)
+            self.refuse(Self.halfClosedUpgrade, head: nil, context: context)
         case .deciding, .done:
             break
         }
     }
+
+    private static let halfClosedUpgrade = HandshakeRejection.badRequest(
+        "the client closed its sending side before the upgrade; a WebSocket session needs both directions"
+    )
 
     /// The client's key for per-address limits ("unix" for every Unix-socket client).
     private var clientKey: String { self.clientAddress?.limitKey ?? "unknown" }
@@ -166,14 +171,15 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     func channelInactive(context: ChannelHandlerContext) {
         self.callOffConnect(why: "client left during the backend connect")
+        self.state = .done
         context.fireChannelInactive()
     }
 
     /// The client left while its backend was connecting: the connect is called off and the slot
-    /// freed now, not when the connect gives up.
+    /// freed now, not when the connect gives up. Back to `.deciding`: a refusal may still be sent.
     private func callOffConnect(why: String) {
         guard case .connecting(let slot, let attempt, let budget) = self.state else { return }
-        self.state = .done
+        self.state = .deciding
         budget.cancel()
         attempt.cancel()
         self.environment.registry.release(slot)
@@ -220,9 +226,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private func connectBackend(_ plan: UpgradePlan, head: HTTPRequestHead, context: ChannelHandlerContext) {
         guard !self.removed, context.channel.isActive, case .deciding = self.state else { return }
         guard !self.inputClosed else {
-            self.state = .done
-            self.logger.debug("client closed its side before the upgrade; not connecting", metadata: ["route": "\(plan.route.path)"])
-            context.close(promise: nil)
+            self.refuse(Self.halfClosedUpgrade, head: head, context: context)
             return
         }
         let slot: UInt64
