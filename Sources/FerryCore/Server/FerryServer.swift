@@ -27,6 +27,8 @@ public final class FerryServer: Service, Sendable {
     private let startedAt = NIOLockedValueBox<NIODeadline?>(nil)
     private let admin = NIOLockedValueBox<Channel?>(nil)
     private let acceptGate: AcceptGate
+    /// Returns freed memory to the system after load falls; runs from ``start()`` until the end.
+    private let trimmer = NIOLockedValueBox<MemoryTrimmer?>(nil)
 
     /// Loads certificates (TLS listeners, `tls://` backends); a problem with one is a start-up error.
     public init(
@@ -39,10 +41,16 @@ public final class FerryServer: Service, Sendable {
         // Sessions past --max-connections get 503; a little headroom of open connections lets those
         // answers go out, and past it the listener stops accepting altogether.
         let maxConnections = configuration.limits.maxConnections
-        self.acceptGate = AcceptGate(limit: maxConnections + max(16, maxConnections / 10))
+        self.acceptGate = AcceptGate(
+            limit: maxConnections + max(16, maxConnections / 10),
+            perAddressLimit: configuration.limits.maxConnectionsPerIP
+        )
         let tls = try configuration.tls.map { (options) throws(ConfigurationError) in
             try ServerTLSContextProvider(options: options, logger: logger)
         }
+        // The names a page may be served from and still connect by the same-host rule (OriginPolicy).
+        var configuration = configuration
+        configuration.originPolicy.serverNames += Self.ownNames(tls: tls)
         let needsBackendTLS = configuration.routes.routes.contains { $0.target.usesTLS }
         for route in configuration.routes.routes where !route.options.verifyBackendTLS {
             logger.warning("backend TLS certificates are not verified on this route", metadata: ["route": "\(route.path)"])
@@ -105,6 +113,9 @@ public final class FerryServer: Service, Sendable {
         }
         self.listeners.withLockedValue { $0.append(contentsOf: bound) }
         self.startedAt.withLockedValue { $0 = $0 ?? .now() }
+        let registry = self.environment.registry
+        let loop = self.group.any()
+        self.trimmer.withLockedValue { $0 = $0 ?? MemoryTrimmer(registry: registry, on: loop) }
         if let adminAddress = self.environment.configuration.adminListen {
             let channel = try await AdminServer(address: adminAddress, metrics: self.environment.metrics, group: self.group).start()
             self.admin.withLockedValue { $0 = channel }
@@ -186,6 +197,14 @@ public final class FerryServer: Service, Sendable {
         self.environment.registry.closeAll(code: 1001, reason: "going away")
         await self.waitForSessions(upTo: timeout)
         try? await self.admin.withLockedValue({ $0 })?.close()
+        self.stopTrimming()
+    }
+
+    private func stopTrimming() {
+        self.trimmer.withLockedValue { trimmer in
+            trimmer?.cancel()
+            trimmer = nil
+        }
     }
 
     /// Runs until graceful shutdown (SIGTERM), then drains: `/readyz` turns 503 at once; after
@@ -204,6 +223,7 @@ public final class FerryServer: Service, Sendable {
             self.environment.readiness.set(.draining)
             await self.closeListeners()
             try? await self.admin.withLockedValue({ $0 })?.close()
+            self.stopTrimming()
             self.environment.logger.info("stopped")
             return
         }
@@ -221,6 +241,7 @@ public final class FerryServer: Service, Sendable {
             await self.waitForSessions(upTo: limits.closeTimeout + .seconds(1))
         }
         try? await self.admin.withLockedValue({ $0 })?.close()
+        self.stopTrimming()
         logger.info("stopped")
     }
 
@@ -247,7 +268,12 @@ public final class FerryServer: Service, Sendable {
         let startedAt = self.startedAt.withLockedValue { $0 } ?? .now()
         let loop = self.group.any()
         let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        registry.observeActivity { _ = wake.yield() }
+        registry.observeActivity { [acceptGate] in
+            // --run-once: no one else gets in from the moment the first session is live (the
+            // listeners close a moment later, from this loop).
+            if lifetime.runOnce && registry.activity.activated > 0 { acceptGate.shut() }
+            _ = wake.yield()
+        }
         defer { registry.observeActivity(nil) }
         return await withTaskCancellationOrGracefulShutdownHandler {
             var accepting = true
@@ -305,6 +331,20 @@ public final class FerryServer: Service, Sendable {
     /// Where `/metrics` is served, once started.
     public var adminAddress: SocketAddress? { self.admin.withLockedValue { $0?.localAddress } }
 
+    /// The machine's host name and the DNS names of the listeners' certificates (as they are at start).
+    private static func ownNames(tls: ServerTLSContextProvider?) -> [String] {
+        var names: [String] = []
+        var buffer = [CChar](repeating: 0, count: 256)
+        if gethostname(&buffer, buffer.count - 1) == 0 {
+            let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if !name.isEmpty { names.append(name.lowercased()) }
+        }
+        for certificate in tls?.leafCertificates ?? [] {
+            names += ClientIdentity(certificate: certificate).dnsNames.map { $0.lowercased() }
+        }
+        return names
+    }
+
     /// Closes the listeners (NIO removes the socket files of Unix ones); closing twice is harmless.
     private func closeListeners() async {
         let listeners = self.listeners.withLockedValue { listeners in
@@ -326,11 +366,17 @@ public final class FerryServer: Service, Sendable {
     private func bootstrap(proxyProtocol: Bool, unix: Bool) -> ServerBootstrap {
         let environment = self.environment
         let bufferSize = environment.limits.bufferSize
+        // Peers that speak for other clients are not limited per address at accept (see AcceptGate).
+        let trusted = environment.configuration.trustedProxies
+        let addressKey: @Sendable (SocketAddress?) -> String? = { peer in
+            guard !proxyProtocol, let peer, let bytes = peer.addressBytes else { return nil }
+            return trusted.contains(where: { $0.contains(bytes) }) ? nil : peer.limitKey
+        }
         var bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelInitializer { [acceptGate] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(AcceptGateHandler(gate: acceptGate))
+                    try channel.pipeline.syncOperations.addHandler(AcceptGateHandler(gate: acceptGate, addressKey: addressKey))
                 }
             }
         if !unix {
@@ -340,6 +386,8 @@ public final class FerryServer: Service, Sendable {
                 .childChannelOption(.socketOption(.so_keepalive), value: 1)
         }
         return bootstrap
+            // A client that half-closes after its request still gets the answer (HTTPHandshakeHandler).
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: bufferSize / 2, high: bufferSize))
             .childChannelOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
             .childChannelOption(.maxMessagesPerRead, value: RelayReadSizes.readsPerBurst)
