@@ -193,3 +193,23 @@ private func at(_ value: Int64, ms: Bool = false) -> NIODeadline {
     let nanoseconds = UInt64(value) * (ms ? 1_000_000 : 1_000_000_000)
     return .uptimeNanoseconds(base + nanoseconds)
 }
+
+@Suite("Unit: memory trim policy")
+struct MemoryTrimPolicyTests {
+    @Test("trims once the count falls to half its peak, by at least 64 sessions; then from the new level")
+    func fallsToHalf() {
+        var policy = MemoryTrimPolicy()
+        // (sessions open at a check, whether that check trims)
+        let steps: [(Int, Bool)] = [
+            (0, false), (2000, false), (1200, false),  // not yet half
+            (900, true), (900, false),  // once per fall
+            (500, false),  // 400 fewer than 900 is not yet half
+            (0, true), (100, false),
+            (40, false),  // 60 sessions gone free too little to be worth a heap walk
+        ]
+        for (open, trims) in steps {
+            let answer = policy.shouldTrim(open: open)
+            #expect(answer == trims, "at \(open) open")
+        }
+    }
+}
