@@ -17,6 +17,9 @@ import Darwin
 @main
 enum FerryMain {
     static func main() async {
+        // SIGHUP's default action ends the process, and `systemctl reload` sends it: ignored from the
+        // first instruction, until the relay's reload service takes it over.
+        signal(SIGHUP, SIG_IGN)
         let arguments = Array(CommandLine.arguments.dropFirst())
         let program = CommandLine.arguments.first?.split(separator: "/").last ?? ""
         if program == "websockify" {
@@ -83,8 +86,11 @@ struct Ferry: AsyncParsableCommand {
     @Option(help: ArgumentHelp("PATH=TARGET[,OPTION...]: TARGET is HOST:PORT, tls://HOST:PORT, unix:/path or dynamic (from the token); options auth=token, client-cn=NAME, tls-verify=false. A path matches itself and what lies below it; the longest match wins. Repeatable.", valueName: "path=target"))
     var route: [String] = []
 
-    @Option(help: ArgumentHelp("Also allow this browser Origin (SCHEME://HOST[:PORT], or * for any). Without it, only clients with no Origin or an Origin on the relay's own host name get in. Repeatable.", valueName: "origin"))
+    @Option(help: ArgumentHelp("Also allow this browser Origin (SCHEME://HOST[:PORT], or * for any). Without it, only clients with no Origin or pages from the host they connect to get in, and that host must be one of the relay's names (see --server-name). Repeatable.", valueName: "origin"))
     var allowOrigin: [String] = []
+
+    @Option(help: ArgumentHelp("A name clients reach the relay by (relay.example.com, or *.example.com for every name below it): pages served from it may connect. IP addresses, localhost, the machine's host name and the TLS certificate's names count already; any other Host is refused unless its Origin is listed with --allow-origin (DNS rebinding). Repeatable.", valueName: "name"))
+    var serverName: [String] = []
 
     @Flag(help: "Only origins given with --allow-origin get in; clients without Origin and pages from the relay's own host are refused (websockify's ExpectOrigin).")
     var onlyListedOrigins = false
@@ -229,6 +235,7 @@ struct Ferry: AsyncParsableCommand {
         options.route = self.route
         options.positional = self.positional
         options.allowOrigin = self.allowOrigin
+        options.serverName = self.serverName
         options.maxConnections = self.maxConnections
         options.maxConnectionsPerIP = self.maxConnectionsPerIp
         options.maxHandshakesPerSecondPerIP = self.maxHandshakesPerSecondPerIp
@@ -292,8 +299,8 @@ struct Ferry: AsyncParsableCommand {
         }
         _ = try await exitOnConfigurationError { try await server.start() }
         Background.reportReady()
-        var services: [any Service] = [server]
-        if !server.reloadables.isEmpty { services.append(ReloadService(reloadables: server.reloadables)) }
+        // Always: SIGHUP reloads what can be reloaded, and says so when there is nothing.
+        let services: [any Service] = [server, ReloadService(reloadables: server.reloadables, logger: logger)]
         try await runUntilSignalled(services, logger: logger)
         // `--record` files are written off the event loops: let those of ended sessions reach the disk.
         if let recording = server.environment.recording, await !recording.waitUntilWritten(timeout: .seconds(2)) {
