@@ -45,11 +45,14 @@ public struct Route: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// True if `requestPath` is this route's path or lies below it at a `/` boundary.
+    /// Compared on bytes, not Characters: a combining mark after the `/` that follows the route's
+    /// path would otherwise make one grapheme with it and hide the boundary.
     public func matches(_ requestPath: Substring) -> Bool {
         if self.path == "/" { return true }
-        guard requestPath.hasPrefix(self.path) else { return false }
-        let rest = requestPath.dropFirst(self.path.count)
-        return rest.isEmpty || rest.hasPrefix("/")
+        let request = requestPath.utf8
+        guard request.starts(with: self.path.utf8) else { return false }
+        let rest = request.dropFirst(self.path.utf8.count)
+        return rest.isEmpty || rest.first == UInt8(ascii: "/")
     }
 
     public var description: String { "\(self.path)=\(self.target)" }

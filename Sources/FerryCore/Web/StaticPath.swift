@@ -16,14 +16,19 @@ public enum StaticPath {
         let lower = path.lowercased()
         if lower.contains("%2f") || lower.contains("%5c") || lower.contains("%00") { return .rejected }
         guard let decoded = PercentEncoding.decode(path, plusIsSpace: false) else { return .rejected }
-        if decoded.contains("\\") || decoded.utf8.contains(0) { return .rejected }
+        // Checked on bytes, as the file system reads the path: on Characters a combining mark after
+        // `/` or `\` (or a prepend mark before it) joins it into one grapheme, and the split and the
+        // checks would miss it.
+        let bytes = decoded.utf8
+        if bytes.contains(UInt8(ascii: "\\")) || bytes.contains(0) { return .rejected }
         var segments: [String] = []
-        for segment in decoded.split(separator: "/", omittingEmptySubsequences: true) {
-            if segment == "." { continue }
-            if segment == ".." || segment.hasPrefix(".") && segment != "." { return .rejected }
-            segments.append(String(segment))
+        for segment in bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
+            if segment.elementsEqual(".".utf8) { continue }
+            // `..`, and every dot-file or dot-folder (.git, .env), is refused.
+            if segment.first == UInt8(ascii: ".") { return .rejected }
+            segments.append(String(decoding: segment, as: UTF8.self))
         }
-        return .file(segments: segments, isDirectoryRequest: decoded.hasSuffix("/"))
+        return .file(segments: segments, isDirectoryRequest: bytes.last == UInt8(ascii: "/"))
     }
 }
 
