@@ -27,6 +27,8 @@ public final class SessionRegistry: Sendable {
         /// Sessions ever activated (upgraded), and when the count of open slots last fell to 0.
         var activated: UInt64 = 0
         var idleSince: NIODeadline?
+        /// The most slots open at once since ``takePeak()`` last read it.
+        var peak = 0
         /// Told (outside the lock) of each activation and each fall to 0; nil: nobody listens.
         var observer: (@Sendable () -> Void)?
     }
@@ -65,6 +67,7 @@ public final class SessionRegistry: Sendable {
                 return .failure(.fullForAddress)
             }
             state.reserved += 1
+            state.peak = max(state.peak, state.reserved)
             state.nextID += 1
             if let tokenFingerprint { state.connecting[state.nextID] = tokenFingerprint }
             state.perAddress[address, default: 0] += 1
@@ -106,6 +109,15 @@ public final class SessionRegistry: Sendable {
 
     /// Sessions open or connecting.
     public var count: Int { self.state.withLockedValue { $0.reserved } }
+
+    /// The count now, and the most open at once since the last call (a burst between two calls is
+    /// seen whole).
+    func takePeak() -> (open: Int, peak: Int) {
+        self.state.withLockedValue { state in
+            defer { state.peak = state.reserved }
+            return (state.reserved, state.peak)
+        }
+    }
 
     /// The count, the activations so far, and when the count last fell to 0, read together.
     public var activity: Activity {

@@ -20,9 +20,9 @@ struct MemoryTrimPolicy: Sendable, Equatable {
     /// The most sessions seen since the last trim.
     private(set) var peak = 0
 
-    /// Called with the current count at each check; true: trim now.
-    mutating func shouldTrim(open: Int) -> Bool {
-        self.peak = max(self.peak, open)
+    /// Called at each check with the count now and the most open since the last check; true: trim now.
+    mutating func shouldTrim(open: Int, peakSinceLastCheck: Int = 0) -> Bool {
+        self.peak = max(self.peak, open, peakSinceLastCheck)
         guard self.peak - open >= Self.minimumDrop, open <= self.peak / 2 else { return false }
         self.peak = open
         return true
@@ -38,7 +38,8 @@ final class MemoryTrimmer: Sendable {
     init(registry: SessionRegistry, on loop: EventLoop) {
         let policy = NIOLockedValueBox(MemoryTrimPolicy())
         self.task = loop.scheduleRepeatedTask(initialDelay: Self.interval, delay: Self.interval) { _ in
-            guard policy.withLockedValue({ $0.shouldTrim(open: registry.count) }) else { return }
+            let (open, peak) = registry.takePeak()
+            guard policy.withLockedValue({ $0.shouldTrim(open: open, peakSinceLastCheck: peak) }) else { return }
             Task.detached(priority: .background) { Self.trim() }
         }
     }

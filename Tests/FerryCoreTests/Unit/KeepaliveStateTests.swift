@@ -213,3 +213,21 @@ struct MemoryTrimPolicyTests {
         }
     }
 }
+
+extension MemoryTrimPolicyTests {
+    @Test("a burst that rose and fell between two checks is seen through the registry's peak")
+    func burstBetweenChecks() {
+        let registry = SessionRegistry(maxConnections: 5000)
+        var policy = MemoryTrimPolicy()
+        let before = registry.takePeak()
+        let trimsBefore = policy.shouldTrim(open: before.open, peakSinceLastCheck: before.peak)
+        #expect(!trimsBefore)
+        let slots = (0..<2000).compactMap { _ in try? registry.reserve(address: "a").get() }
+        for slot in slots { registry.release(slot) }
+        let (open, peak) = registry.takePeak()
+        #expect(open == 0 && peak == 2000)
+        let trims = policy.shouldTrim(open: open, peakSinceLastCheck: peak)
+        #expect(trims)
+        #expect(registry.takePeak().peak == 0, "read once")
+    }
+}
