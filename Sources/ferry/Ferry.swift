@@ -98,13 +98,13 @@ struct Ferry: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Sessions open at once, handshakes included; more get 503. (default: 10000)", valueName: "n"))
     var maxConnections: String?
 
-    @Option(help: ArgumentHelp("Sessions open at once from one client address; more get 503. 0: no limit. (default: 0)", valueName: "n"))
+    @Option(help: ArgumentHelp("Connections open at once from one client address, handshakes included: a direct client's excess connections are closed at accept; a client behind a trusted proxy or PROXY header gets 503. 0: no limit. (default: 0)", valueName: "n"))
     var maxConnectionsPerIp: String?
 
     @Option(help: ArgumentHelp("Handshakes per second from one client address; more get 429. 0: no limit. (default: 0)", valueName: "n"))
     var maxHandshakesPerSecondPerIp: String?
 
-    @Option(help: ArgumentHelp("Bytes held in the relay per direction per session before it stops reading the other side, e.g. 256KiB. (default: 256KiB)", valueName: "size"))
+    @Option(help: ArgumentHelp("Bytes queued per direction per session before the relay stops reading the other side, e.g. 256KiB; with the read under way when it fills, under 2 × SIZE. (default: 256KiB)", valueName: "size"))
     var bufferSize: String?
 
     @Option(help: ArgumentHelp("Largest client message; bigger ones are closed with 1009. 0 means no limit (payloads are streamed). (default: 0)", valueName: "size"))
@@ -113,7 +113,7 @@ struct Ferry: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Time to complete the handshake, backend connect included, e.g. 10s. (default: 10s)", valueName: "duration"))
     var handshakeTimeout: String?
 
-    @Option(help: ArgumentHelp("Time to connect to the backend; past it the client gets 504. (default: 10s)", valueName: "duration"))
+    @Option(help: ArgumentHelp("Time to connect to the backend, capped at what is left of --handshake-timeout; past it the client gets 504. (default: 10s)", valueName: "duration"))
     var connectTimeout: String?
 
     @Option(help: ArgumentHelp("Close a session with no data either way for this long; 0 turns it off. (default: 1h)", valueName: "duration"))
@@ -206,7 +206,7 @@ struct Ferry: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Serve files from this folder for plain GET/HEAD requests (a browser client such as noVNC).", valueName: "dir"))
     var web: String?
 
-    @Option(help: ArgumentHelp("Security headers on served HTML (nosniff, a Content-Security-Policy that allows WebSockets to this host): default or none.", valueName: "setting"))
+    @Option(help: ArgumentHelp("Security headers on served HTML (nosniff, a Content-Security-Policy whose connect-src 'self' allows WebSockets to the page's own host): default or none.", valueName: "setting"))
     var webHeaders: String?
 
     @Option(help: ArgumentHelp("Also append the session-end lines to this file (in the --log-format).", valueName: "file"))
@@ -353,7 +353,7 @@ struct Demo: AsyncParsableCommand {
             do {
                 return try await chatService.start(host: chat.host, port: chat.port)
             } catch {
-                throw ConfigurationError(flag: "--chat", value: chat.description, problem: "cannot listen: \(error)")
+                throw ListenFailure.configurationError(flag: "--chat", value: chat.description, error: error)
             }
         }
         let server = try exitOnConfigurationError { try FerryServer(configuration: configuration, logger: logger) }

@@ -4,17 +4,19 @@ import NIOCore
 public struct Limits: Sendable, Equatable {
     /// Sessions open at once (upgraded or upgrading); the next handshake gets 503.
     public var maxConnections: Int = 10_000
-    /// Sessions open at once from one client address; 0 means no limit. Over it: 503.
+    /// Connections open at once from one client address, handshakes included; 0 means no limit. A direct
+    /// client's excess connections are closed at accept; a client named by a trusted proxy gets 503.
     public var maxConnectionsPerIP: Int = 0
     /// Handshakes per second from one client address (a burst of one second's worth); 0 means no limit. Over it: 429.
     public var maxHandshakesPerSecondPerIP: Int = 0
-    /// Bytes buffered in the relay per direction per session before reading from the other side pauses.
+    /// Bytes queued per direction per session before reading from the other side pauses (plus the one
+    /// read burst under way when it fills: under twice this in all).
     public var bufferSize: Int = 256 * 1024
     /// Largest WebSocket message from a client; 0 means no limit (payloads are streamed either way).
     public var maxMessageSize: Int = 0
     /// Time from accept until the upgrade is answered (backend connect included).
     public var handshakeTimeout: TimeAmount = .seconds(10)
-    /// Time allowed for the backend connection.
+    /// Time allowed for the backend connection, capped at what is left of `handshakeTimeout`.
     public var connectTimeout: TimeAmount = .seconds(10)
     /// A session with no data either way for this long is closed; zero disables.
     public var idleTimeout: TimeAmount = .hours(1)

@@ -30,7 +30,7 @@ public final class AdminServer: Sendable {
                 }
                 .bind(host: self.address.host, port: self.address.port).get()
         } catch {
-            throw ConfigurationError(flag: "--admin-listen", value: self.address.description, problem: "cannot listen: \(error)")
+            throw ListenFailure.configurationError(flag: "--admin-listen", value: self.address.description, error: error)
         }
     }
 }

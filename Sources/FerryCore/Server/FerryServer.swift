@@ -108,7 +108,7 @@ public final class FerryServer: Service, Sendable {
             } catch {
                 for listener in bound { await listener.close() }
                 if let error = error as? ConfigurationError { throw error }
-                throw ConfigurationError(flag: "--listen", value: address.description, problem: "cannot listen: \(Self.describe(error))")
+                throw ListenFailure.configurationError(flag: "--listen", value: address.description, error: error)
             }
         }
         self.listeners.withLockedValue { $0.append(contentsOf: bound) }
@@ -117,7 +117,15 @@ public final class FerryServer: Service, Sendable {
         let loop = self.group.any()
         self.trimmer.withLockedValue { $0 = $0 ?? MemoryTrimmer(registry: registry, on: loop) }
         if let adminAddress = self.environment.configuration.adminListen {
-            let channel = try await AdminServer(address: adminAddress, metrics: self.environment.metrics, group: self.group).start()
+            let channel: Channel
+            do {
+                channel = try await AdminServer(address: adminAddress, metrics: self.environment.metrics, group: self.group).start()
+            } catch {
+                // No half-started relay: the listeners bound so far close again.
+                await self.closeListeners()
+                self.stopTrimming()
+                throw error
+            }
             self.admin.withLockedValue { $0 = channel }
             self.environment.logger.info("admin listening", metadata: ["address": "\(channel.localAddress?.logDescription ?? "")"])
         }
