@@ -121,6 +121,13 @@ public final class BenchConnection: Sendable {
         return try await self.channel.eventLoop.flatSubmit { driver.value.push(for: duration) }.get()
     }
 
+    /// Sends pings with 125-byte payloads as fast as the peer accepts for `duration` (a hostile
+    /// client: with auto-read off it never reads the pongs); returns the bytes handed to the kernel.
+    public func pushPings(for duration: TimeAmount) async throws -> UInt64 {
+        let driver = self.driver
+        return try await self.channel.eventLoop.flatSubmit { driver.value.push(for: duration, pings: true) }.get()
+    }
+
     public func close() async {
         try? await self.channel.close()
     }
@@ -326,10 +333,10 @@ final class ClientDriver: ChannelDuplexHandler {
         return arrived.map { UInt64((NIODeadline.now() - started).nanoseconds) }
     }
 
-    func push(for duration: TimeAmount) -> EventLoopFuture<UInt64> {
+    func push(for duration: TimeAmount, pings: Bool = false) -> EventLoopFuture<UInt64> {
         let promise = self.context!.eventLoop.makePromise(of: UInt64.self)
-        let payload = self.context!.channel.allocator.buffer(repeating: 0xA5, count: 65536)
-        self.pending = (self.frame(payload), Int.max, 65536)
+        let message = pings ? self.pingBatch() : self.frame(self.context!.channel.allocator.buffer(repeating: 0xA5, count: 65536))
+        self.pending = (message, Int.max, message.readableBytes)
         self.pushUntil = .now() + duration
         self.pushDone = promise
         self.context!.eventLoop.assumeIsolated().scheduleTask(in: duration) { [self] in
@@ -362,6 +369,20 @@ final class ClientDriver: ChannelDuplexHandler {
         // Store before flushing: a flush can make the channel writable again and re-enter `pump`.
         self.pending = pending.remaining > 0 ? pending : nil
         context.flush()
+    }
+
+    /// 500 masked pings with 125-byte payloads (the largest a control frame may carry), back to back.
+    private func pingBatch() -> ByteBuffer {
+        let allocator = self.context!.channel.allocator
+        let payload = Self.masked(allocator.buffer(repeating: 0x50, count: 125), allocator: allocator)
+        var batch = allocator.buffer(capacity: 500 * 131)
+        for _ in 0..<500 {
+            batch.writeInteger(UInt8(0x89))
+            batch.writeInteger(UInt8(0x80 | 125))
+            batch.writeBytes(Self.maskKey)
+            batch.writeImmutableBuffer(payload)
+        }
+        return batch
     }
 
     private func send(_ buffer: ByteBuffer) {

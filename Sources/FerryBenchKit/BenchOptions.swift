@@ -3,7 +3,7 @@ import NIOCore
 /// What a benchmark run measures, and how much.
 public struct BenchOptions: Sendable {
     public enum Scenario: String, CaseIterable, Sendable {
-        case throughput, latency, idle, handshakes, stall, bigframe, unmask, tls
+        case throughput, latency, idle, handshakes, stall, bigframe, unmask, tls, hostile
     }
 
     /// The relays measured next to plain TCP; the first is the one targets are checked on.
@@ -26,6 +26,13 @@ public struct BenchOptions: Sendable {
     /// Upper bound on each handshake loop, whatever the counts.
     public var handshakeSeconds = TimeAmount.seconds(5)
     public var stallSeconds = 10
+    /// Hostile clients: how many clients ask for data and never read it, and how many sessions a
+    /// burst opens (and closes) before the relay's memory is read again after it.
+    public var nonReadingClients = 100
+    public var burstSessions = 2000
+    /// How long after a burst the relay's memory is read again (the relay checks every 5 s whether
+    /// to give freed memory back).
+    public var afterBurstWait = TimeAmount.seconds(12)
     public var bigFrameBytes = 1 << 30
     /// Whole runs to make; each figure reported is the median over the runs.
     public var runs = 1
@@ -53,6 +60,9 @@ public struct BenchOptions: Sendable {
         options.parallelHandshakeClients = 5
         options.handshakesPerClient = 10
         options.stallSeconds = 1
+        options.nonReadingClients = 5
+        options.burstSessions = 50
+        options.afterBurstWait = .milliseconds(200)
         options.bigFrameBytes = 8 << 20
         options.unmaskBytes = 1 << 20
         options.unmaskPasses = 4

@@ -61,6 +61,7 @@ public struct BenchRunner: Sendable {
             case .bigframe: measurements += try await self.bigFrame(backends)
             case .unmask: measurements += self.unmask()
             case .tls: measurements += try await self.tls(backends)
+            case .hostile: measurements += try await self.hostile(backends)
             }
         }
         return measurements
@@ -314,6 +315,84 @@ public struct BenchRunner: Sendable {
         return results
     }
 
+    /// Memory under clients that mean harm or just misbehave: one client that floods pings and never
+    /// reads; many clients that ask for data and never read it; a burst of sessions that all end,
+    /// then quiet (does the relay give the memory back?).
+    private func hostile(_ backends: BenchBackends) async throws -> [Measurement] {
+        var results: [Measurement] = []
+        let mib = { (bytes: UInt64, base: UInt64) in Double(bytes &- base) / 1_048_576 }
+        func record(_ metric: String, _ unit: String, _ path: String, _ value: Double) {
+            results.append(Measurement(scenario: "hostile", metric: metric, unit: unit, path: path, value: value, higherIsBetter: false))
+        }
+        for launcher in self.options.relays {
+            // A ping flood from a client that reads nothing.
+            let echo = try await BenchBackends.listen(.echo, group: self.group)
+            defer { echo.close(promise: nil) }
+            let pinged = try await launcher.start(target: echo.localAddress!.port!, bufferSize: self.options.relayBufferSize, group: self.group)
+            let flooder = try await BenchConnection.connect(to: Endpoint(port: pinged.port, isWebSocket: true), group: self.group, autoRead: false)
+            try await Task.sleep(for: .milliseconds(200))
+            let pingBaseline = pinged.residentBytes()
+            let (sent, pingPeak) = try await self.sampling(pinged) { try await flooder.pushPings(for: .seconds(Int64(self.options.stallSeconds))) }
+            await flooder.close()
+            await pinged.stop()
+            self.progress("  \(launcher.name) ping flood: \(sent >> 20) MiB of pings taken, relay RSS +\(String(format: "%.2f", mib(pingPeak, pingBaseline))) MiB")
+            record("one client floods pings, reads nothing: RSS growth", "MiB", launcher.name, mib(pingPeak, pingBaseline))
+
+            // Many clients that ask for endless data and read none of it.
+            let source = try await launcher.start(target: backends.sourcePort, bufferSize: self.options.relayBufferSize, group: self.group)
+            try await Task.sleep(for: .milliseconds(200))
+            let stalledBaseline = source.residentBytes()
+            var readers: [BenchConnection] = []
+            for _ in 0..<self.options.nonReadingClients {
+                guard let reader = try? await BenchConnection.connect(to: Endpoint(port: source.port, isWebSocket: true), group: self.group, autoRead: false) else { break }
+                try await reader.requestDownload(count: 1 << 40)
+                readers.append(reader)
+            }
+            let (_, stalledPeak) = try await self.sampling(source) { try await Task.sleep(for: .seconds(Int64(self.options.stallSeconds))) }
+            for reader in readers { await reader.close() }
+            await source.stop()
+            let perReader = Double(stalledPeak &- stalledBaseline) / Double(max(1, readers.count)) / 1024
+            self.progress("  \(launcher.name) \(readers.count) clients not reading: relay RSS +\(String(format: "%.0f", perReader)) KiB each")
+            record("\(self.options.nonReadingClients) clients not reading: RSS growth per client", "KiB", launcher.name, perReader)
+
+            // A burst of sessions, all ended, then quiet.
+            let burstEcho = try await BenchBackends.listen(.echo, group: self.group)
+            defer { burstEcho.close(promise: nil) }
+            let burst = try await launcher.start(target: burstEcho.localAddress!.port!, bufferSize: self.options.relayBufferSize, group: self.group)
+            try await Task.sleep(for: .milliseconds(200))
+            let burstBaseline = burst.residentBytes()
+            let count = min(self.options.burstSessions, max(1, (currentFileLimit() - 256) / 2))
+            var open: [BenchConnection] = []
+            while open.count < count {
+                let batch = min(200, count - open.count)
+                let made = await withTaskGroup(of: BenchConnection?.self) { tasks in
+                    for _ in 0..<batch {
+                        tasks.addTask {
+                            guard let connection = try? await BenchConnection.connect(to: Endpoint(port: burst.port, isWebSocket: true), group: self.group) else { return nil }
+                            // Some traffic, so each session's buffers are really used.
+                            guard (try? await connection.echo(size: 16 * 1024)) != nil else { await connection.close(); return nil }
+                            return connection
+                        }
+                    }
+                    var made: [BenchConnection] = []
+                    for await connection in tasks { if let connection { made.append(connection) } }
+                    return made
+                }
+                open += made
+                if made.isEmpty { break }
+            }
+            let atPeak = burst.residentBytes()
+            for connection in open { await connection.close() }
+            try await Task.sleep(for: .nanoseconds(self.options.afterBurstWait.nanoseconds))
+            let after = burst.residentBytes()
+            await burst.stop()
+            self.progress("  \(launcher.name) burst of \(open.count) sessions: relay RSS +\(String(format: "%.1f", mib(atPeak, burstBaseline))) MiB at the peak, +\(String(format: "%.1f", mib(after, burstBaseline))) MiB \(self.options.afterBurstWait.nanoseconds / 1_000_000_000) s after they ended")
+            record("burst of \(self.options.burstSessions) sessions: RSS growth at the peak", "MiB", launcher.name, mib(atPeak, burstBaseline))
+            record("burst of \(self.options.burstSessions) sessions: RSS growth after they ended", "MiB", launcher.name, mib(after, burstBaseline))
+        }
+        return results
+    }
+
     private func bigFrame(_ backends: BenchBackends) async throws -> [Measurement] {
         var results: [Measurement] = []
         let size = self.options.bigFrameBytes
@@ -453,6 +532,22 @@ public struct BenchRunner: Sendable {
         add("stalled backend: RSS growth ≤ buffer + 1 MiB", report.value("stall", "client pushes, backend reads nothing: RSS growth", relay), mib) { $0 <= bound }
         add("stalled client: RSS growth ≤ buffer + 1 MiB", report.value("stall", "backend pushes, client reads nothing: RSS growth", relay), mib) { $0 <= bound }
         add("one \(self.options.bigFrameBytes >> 20) MiB frame: RSS growth ≤ 4 MiB", report.value("bigframe", "one \(self.options.bigFrameBytes >> 20) MiB frame: RSS growth", relay), mib) { $0 <= 4 }
+        add("ping flood, client reads nothing: RSS growth ≤ 16 MiB", report.value("hostile", "one client floods pings, reads nothing: RSS growth", relay), mib) { $0 <= 16 }
+        // Per direction: the buffer, plus the one read burst in flight when it fills (2 reads of at most
+        // min(128 KiB, half the buffer)).
+        let perReaderBound = Double(self.options.relayBufferSize + 2 * min(128 * 1024, self.options.relayBufferSize / 2)) / 1024
+        add(
+            "clients not reading: RSS growth per client ≤ buffer + one read burst (\(Int(perReaderBound)) KiB)",
+            report.value("hostile", "\(self.options.nonReadingClients) clients not reading: RSS growth per client", relay),
+            { String(format: "%.0f KiB", $0) }
+        ) { $0 <= perReaderBound }
+        if let peak = report.value("hostile", "burst of \(self.options.burstSessions) sessions: RSS growth at the peak", relay) {
+            add(
+                "after a burst, RSS growth ≤ a quarter of the peak's (\(String(format: "%.1f", peak)) MiB)",
+                report.value("hostile", "burst of \(self.options.burstSessions) sessions: RSS growth after they ended", relay),
+                mib
+            ) { $0 <= peak / 4 }
+        }
         add("unmasking ≥ 5 GB/s on one core", report.value("unmask", "word-wise unmask, 1 core", relay), { String(format: "%.1f GB/s", $0) }) { $0 >= 5 }
         add("wss handshakes ≥ 500/s with ECDSA P-256", report.value("tls", "wss ECDSA P-256: handshakes, \(self.options.parallelHandshakeClients) parallel clients", relay), { String(format: "%.0f/s", $0) }) { $0 >= 500 }
         add("handshakes ≥ 3000/s with \(self.options.parallelHandshakeClients) clients", report.value("handshakes", "\(self.options.parallelHandshakeClients) parallel clients", relay), { String(format: "%.0f/s", $0) }) { $0 >= 3000 }
