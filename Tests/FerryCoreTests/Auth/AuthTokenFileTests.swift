@@ -239,3 +239,27 @@ extension AuthTests {
         }
     }
 }
+
+extension AuthTests {
+    @Suite("Token file deleted")
+    struct TokenFileDeletedTests {
+        @Test("a deleted token file keeps its tokens, says so at warning level, and is read again when it is back")
+        func deletedKeepsTokens() async throws {
+            try await AuthTempFolder.with { folder in
+                let capture = AuthLogCapture()
+                let path = try folder.write("tokens", "alpha: 127.0.0.1:5900\nbeta: 127.0.0.1:5901\n")
+                let source = try TokenFileSource(path: path, logger: capture.logger())
+                try folder.remove("tokens")
+                #expect(source.reload() == false)
+                #expect(source.count == 2, "the tokens in use stay")
+                #expect(source.target(for: "alpha") == .tcp(host: "127.0.0.1", port: 5900))
+                #expect(capture.text.contains("warning") && capture.text.contains("token file is gone; keeping its tokens"), "\(capture.text)")
+                #expect(!capture.text.contains("alpha"), "no token in the log")
+                // Emptying the file is how every token is revoked.
+                try folder.write("tokens", "")
+                #expect(source.reload())
+                #expect(source.count == 0 && source.target(for: "alpha") == nil)
+            }
+        }
+    }
+}
