@@ -360,6 +360,25 @@ enum FerryBinary {
         return (process, port)
     }
 
+    /// Runs `body` with the `ferry` binary relaying `/` to an echo backend on a free port (started,
+    /// not yet waited for), its files in a fresh folder `name`; stops it (SIGINT) whatever happens.
+    static func withEchoRelay<T>(_ name: String, _ body: (ChildProcess, Int) async throws -> T) async throws -> T {
+        let executable = try #require(FerryExecutable.path)
+        let directory = try TLSFiles.makeDirectory(name)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let backend = try await TestBackend.start(.echo)
+        defer { Task { await backend.close() } }
+        let (ferry, port) = try await Self.spawn(executable, arguments: ["--route", "/=127.0.0.1:\(backend.address.port!)"], directory: directory)
+        do {
+            let result = try await body(ferry, port)
+            await ferry.stop(signal: SIGINT, grace: .seconds(3))
+            return result
+        } catch {
+            await ferry.stop(signal: SIGINT, grace: .seconds(3))
+            throw error
+        }
+    }
+
     /// Waits (bounded) for the `listening address=127.0.0.1:PORT` line.
     static func waitForListening(_ process: ChildProcess, port: Int, timeout: Duration = .seconds(10)) async -> Bool {
         await process.waitForOutput(timeout: timeout) { TLSTests.Reload.listeningPort(in: $0) } == port

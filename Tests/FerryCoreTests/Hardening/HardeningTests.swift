@@ -41,13 +41,7 @@ extension HardeningTests {
             .timeLimit(.minutes(1))
         )
         func floodDoesNotGrowMemory() async throws {
-            let executable = try #require(FerryExecutable.path)
-            let directory = try TLSFiles.makeDirectory("hardening-ping-flood")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backend = try await TestBackend.start(.echo)
-            defer { Task { await backend.close() } }
-            let (ferry, port) = try await FerryBinary.spawn(executable, arguments: ["--route", "/=127.0.0.1:\(backend.address.port!)"], directory: directory)
-            do {
+            try await FerryBinary.withEchoRelay("hardening-ping-flood") { ferry, port in
                 try #require(await FerryBinary.waitForListening(ferry, port: port), "ferry did not start listening on \(port):\n\(ferry.output)")
                 let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
                 let client = try await RawClient.connect(to: address, receiveBufferSize: 4096, maxSegmentSize: 536)
@@ -82,11 +76,7 @@ extension HardeningTests {
                     "relay RSS grew by \(growth >> 20) MiB (\(baseline >> 20) → \(peak >> 20) MiB) during the flood: \(outcome)"
                 )
                 #expect(ferry.isRunning, "ferry exited during the flood:\n\(ferry.output.suffix(2000))")
-            } catch {
-                await ferry.stop(signal: SIGINT, grace: .seconds(3))
-                throw error
             }
-            await ferry.stop(signal: SIGINT, grace: .seconds(3))
         }
 
         /// Defect 1 (c): pings from the client are not "heard from" for the keepalive, and a client
@@ -235,13 +225,7 @@ extension HardeningTests {
             .timeLimit(.minutes(1))
         )
         func hangUpWithNothingToReload() async throws {
-            let executable = try #require(FerryExecutable.path)
-            let directory = try TLSFiles.makeDirectory("hardening-sighup")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backend = try await TestBackend.start(.echo)
-            defer { Task { await backend.close() } }
-            let (ferry, port) = try await FerryBinary.spawn(executable, arguments: ["--route", "/=127.0.0.1:\(backend.address.port!)"], directory: directory)
-            do {
+            try await FerryBinary.withEchoRelay("hardening-sighup") { ferry, port in
                 try #require(await FerryBinary.waitForListening(ferry, port: port), "ferry did not start listening on \(port):\n\(ferry.output)")
                 let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
                 let client = try await FerryBinary.upgrade(address)
@@ -257,11 +241,7 @@ extension HardeningTests {
                 try await client.send(binary: Array("after".utf8))
                 #expect(String(buffer: try await client.receiveBytes(count: 5, timeout: .seconds(5))) == "after")
                 #expect(try await client.close(timeout: .seconds(5)).code == 1000)
-            } catch {
-                await ferry.stop(signal: SIGINT, grace: .seconds(3))
-                throw error
             }
-            await ferry.stop(signal: SIGINT, grace: .seconds(3))
         }
 
         /// Defect 3: the start-up window. The test polls /proc/PID/status every millisecond and sends
@@ -276,15 +256,9 @@ extension HardeningTests {
             .timeLimit(.minutes(1))
         )
         func hangUpDuringStartUp() async throws {
-            let executable = try #require(FerryExecutable.path)
-            let directory = try TLSFiles.makeDirectory("hardening-sighup-start")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let backend = try await TestBackend.start(.echo)
-            defer { Task { await backend.close() } }
-            let clock = ContinuousClock()
-            let (ferry, port) = try await FerryBinary.spawn(executable, arguments: ["--route", "/=127.0.0.1:\(backend.address.port!)"], directory: directory)
-            let spawned = clock.now
-            do {
+            try await FerryBinary.withEchoRelay("hardening-sighup-start") { ferry, port in
+                let clock = ContinuousClock()
+                let spawned = clock.now
                 var handled = false
                 while clock.now < spawned.advanced(by: .seconds(3)) && ferry.isRunning {
                     if ProcFS.handlesSignal(SIGHUP, pid: ferry.pid) {
@@ -308,11 +282,7 @@ extension HardeningTests {
                 try await client.send(binary: Array("alive".utf8))
                 #expect(String(buffer: try await client.receiveBytes(count: 5, timeout: .seconds(5))) == "alive")
                 #expect(ferry.isRunning)
-            } catch {
-                await ferry.stop(signal: SIGINT, grace: .seconds(3))
-                throw error
             }
-            await ferry.stop(signal: SIGINT, grace: .seconds(3))
         }
     }
 
