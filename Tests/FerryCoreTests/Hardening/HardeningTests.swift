@@ -160,14 +160,9 @@ extension HardeningTests {
         }
 
         static func withBlackhole<T: Sendable>(limits: Limits, _ body: (RunningRelay) async throws -> T) async throws -> T {
-            let (listener, fillers) = try await TestBackend.blackhole()
-            defer {
-                Task {
-                    for channel in fillers { try? await channel.close() }
-                    try? await listener.close()
-                }
-            }
-            let target = BackendTarget.tcp(host: "127.0.0.1", port: listener.localAddress!.port!)
+            let blackhole = try await TestBackend.blackhole()
+            defer { blackhole.close() }
+            let target = blackhole.target
             return try await Relay.with(routes: [Route(path: "/", target: target)], limits: limits, body)
         }
 
@@ -406,20 +401,15 @@ extension HardeningTests {
         func abandonedHandshakeFreesSlot() async throws {
             let backend = try await TestBackend.start(.echo)
             defer { Task { await backend.close() } }
-            let (listener, fillers) = try await TestBackend.blackhole()
-            defer {
-                Task {
-                    for channel in fillers { try? await channel.close() }
-                    try? await listener.close()
-                }
-            }
+            let blackhole = try await TestBackend.blackhole()
+            defer { blackhole.close() }
             let limits = Relay.testLimits {
                 $0.maxConnections = 2
                 $0.connectTimeout = .seconds(5)
                 $0.handshakeTimeout = .seconds(10)
             }
             let routes = [
-                Route(path: "/slow", target: .tcp(host: "127.0.0.1", port: listener.localAddress!.port!)),
+                Route(path: "/slow", target: blackhole.target),
                 Route(path: "/echo", target: backend.target),
             ]
             try await Relay.with(routes: routes, limits: limits) { relay in

@@ -204,15 +204,10 @@ extension IntegrationTests {
 
         @Test("504 when the backend does not accept within connectTimeout")
         func backendConnectTimeout() async throws {
-            let (listener, fillers) = try await TestBackend.blackhole()
-            defer {
-                Task {
-                    for channel in fillers { try? await channel.close() }
-                    try? await listener.close()
-                }
-            }
+            let blackhole = try await TestBackend.blackhole()
+            defer { blackhole.close() }
             let limits = Relay.testLimits { $0.connectTimeout = .milliseconds(300) }
-            let target = BackendTarget.tcp(host: "127.0.0.1", port: listener.localAddress!.port!)
+            let target = blackhole.target
             try await Relay.with(routes: [Route(path: "/", target: target)], limits: limits) { relay in
                 let clock = ContinuousClock()
                 let started = clock.now
@@ -227,18 +222,13 @@ extension IntegrationTests {
 
         @Test("the backend connect ends inside the handshake budget: 504 at the budget, the slot freed at once")
         func handshakeTimeoutDuringConnect() async throws {
-            let (listener, fillers) = try await TestBackend.blackhole()
-            defer {
-                Task {
-                    for channel in fillers { try? await channel.close() }
-                    try? await listener.close()
-                }
-            }
+            let blackhole = try await TestBackend.blackhole()
+            defer { blackhole.close() }
             let limits = Relay.testLimits {
                 $0.handshakeTimeout = .milliseconds(300)
                 $0.connectTimeout = .milliseconds(1200)
             }
-            let target = BackendTarget.tcp(host: "127.0.0.1", port: listener.localAddress!.port!)
+            let target = blackhole.target
             try await Relay.with(routes: [Route(path: "/", target: target)], limits: limits) { relay in
                 let clock = ContinuousClock()
                 let started = clock.now

@@ -139,8 +139,24 @@ final class TestBackend: Sendable {
     }
 
     /// A listener that never accepts, with its accept queue already full, so a connect to it hangs
-    /// until the connector's timeout. Returns the listener and the filler connections (close both).
-    static func blackhole() async throws -> (listener: Channel, fillers: [Channel]) {
+    /// until the connector's timeout.
+    struct Blackhole: Sendable {
+        let listener: Channel
+        let fillers: [Channel]
+
+        var target: BackendTarget { .tcp(host: "127.0.0.1", port: self.listener.localAddress!.port!) }
+
+        /// Closes the fillers and the listener, without waiting (for a `defer`).
+        func close() {
+            let (listener, fillers) = (self.listener, self.fillers)
+            Task {
+                for channel in fillers { try? await channel.close() }
+                try? await listener.close()
+            }
+        }
+    }
+
+    static func blackhole() async throws -> Blackhole {
         let listener = try await ServerBootstrap(group: IntegrationLoops.group)
             .serverChannelOption(.backlog, value: 1)
             .serverChannelOption(.autoRead, value: false)
@@ -153,7 +169,7 @@ final class TestBackend: Sendable {
                 .connect(to: listener.localAddress!)
             if let channel = try? await connect.get() { fillers.append(channel) }
         }
-        return (listener, fillers)
+        return Blackhole(listener: listener, fillers: fillers)
     }
 
     /// Waits for the next sink report, skipping other events.
