@@ -297,11 +297,13 @@ struct Ferry: AsyncParsableCommand {
         let server = try exitOnConfigurationError {
             try FerryServer(configuration: configuration, logger: logger, accessLogger: accessLogger)
         }
+        // Trapped before the listeners open, so that a SIGTERM right after "listening" drains.
+        let signals = await StopSignals.trap()
         _ = try await exitOnConfigurationError { try await server.start() }
         Background.reportReady()
         // Always: SIGHUP reloads what can be reloaded, and says so when there is nothing.
         let services: [any Service] = [server, ReloadService(reloadables: server.reloadables, logger: logger)]
-        try await runUntilSignalled(services, logger: logger)
+        try await runUntilSignalled(services, signals: signals, logger: logger)
         // `--record` files are written off the event loops: let those of ended sessions reach the disk.
         if let recording = server.environment.recording, await !recording.waitUntilWritten(timeout: .seconds(2)) {
             logger.warning("record files were still being written at exit")
@@ -357,6 +359,7 @@ struct Demo: AsyncParsableCommand {
             }
         }
         let server = try exitOnConfigurationError { try FerryServer(configuration: configuration, logger: logger) }
+        let signals = await StopSignals.trap()
         _ = try await exitOnConfigurationError { try await server.start() }
         printNow(
             """
@@ -368,7 +371,7 @@ struct Demo: AsyncParsableCommand {
 
             """
         )
-        try await runUntilSignalled([server], logger: logger)
+        try await runUntilSignalled([server], signals: signals, logger: logger)
     }
 }
 
@@ -412,30 +415,44 @@ func bootstrapLogging(_ options: LoggingOptions) throws -> Logger {
 /// Runs until SIGTERM (a graceful drain) or SIGINT (stop now); a second SIGTERM during a drain also
 /// stops at once. A service that returns by itself (a server whose --exit-when-idle, --accept-for or
 /// --run-once has ended) shuts the others down gracefully, and the process exits 0.
-func runUntilSignalled(_ services: [any Service], logger: Logger) async throws {
+/// `signals` come from `StopSignals.trap()`, called before the listeners open.
+func runUntilSignalled(_ services: [any Service], signals: UnixSignalsSequence, logger: Logger) async throws {
     let group = ServiceGroup(
         configuration: .init(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
-            gracefulShutdownSignals: [.sigterm],
-            cancellationSignals: [.sigint],
             logger: logger
         )
     )
     try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
         tasks.addTask {
-            var seen = 0
-            for await _ in await UnixSignalsSequence(trapping: .sigterm) {
-                seen += 1
-                if seen == 2 {
+            var terminations = 0
+            for await signal in signals {
+                if signal == .sigint {
+                    logger.notice("SIGINT: stopping now")
+                    return
+                }
+                terminations += 1
+                if terminations == 2 {
                     logger.notice("second SIGTERM: stopping now")
                     return
                 }
+                await group.triggerGracefulShutdown()
             }
         }
-        // Whichever ends first (the drain, or a second SIGTERM) ends the other.
+        // Whichever ends first (the services, or a stop-now signal) ends the other.
         try await tasks.next()
         tasks.cancelAll()
+    }
+}
+
+/// SIGTERM and SIGINT, trapped by the caller before it opens any listener. Left to the service group,
+/// they were registered only as it started, after "listening" was logged: a SIGTERM sent at once
+/// (a supervisor, a test, a quick Ctrl-C) met the default action and killed the process undrained.
+/// A signal that arrives before the group runs waits in the sequence.
+enum StopSignals {
+    static func trap() async -> UnixSignalsSequence {
+        await UnixSignalsSequence(trapping: .sigterm, .sigint)
     }
 }
 

@@ -342,5 +342,28 @@ extension ProductionTests {
             #expect(status == 0, "exit status \(status):\n\(output)")
             #expect(output.contains("draining"), "\(output)")
         }
+
+        /// A supervisor may send SIGTERM the moment the port opens. The signals used to be trapped
+        /// only once the service group ran, after the listeners had opened: about one start in
+        /// twenty died of the default action (status 15) without a drain.
+        @Test("SIGTERM the moment the port opens: a drain and status 0, twenty starts in a row")
+        func binarySIGTERMAtOnce() async throws {
+            for round in 1...20 {
+                let port = try await TestBackend.refusingPort()
+                let (status, output, _) = try await Self.runFerry(["--listen", "127.0.0.1:\(port)", "--route", "/=127.0.0.1:9", "--drain-delay", "0"]) { pid in
+                    let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+                    var up = false
+                    for _ in 0..<1000 where !up {
+                        up = await ProductionHTTP.canConnect(address)
+                        if !up { try await Task.sleep(for: .milliseconds(5)) }
+                    }
+                    #expect(up, "ferry did not start listening")
+                    kill(pid, SIGTERM)
+                }
+                #expect(status == 0, "start \(round): exit status \(status):\n\(output)")
+                #expect(output.contains("draining"), "start \(round): \(output)")
+                if status != 0 { break }
+            }
+        }
     }
 }
