@@ -55,6 +55,7 @@ public enum WebsockifyCommandLine {
     /// `ferry --help`.)
     static let ferrySwitches: Set<String> = [
         "--tls-only", "--jwt-enforce-expiry-on-session", "--token-from-host", "--only-listed-origins", "--run-once", "--basic-auth-web",
+        "--version",
     ]
 
     /// Ferry's own flags that take a value, passed on with it.

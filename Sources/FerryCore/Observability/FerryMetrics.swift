@@ -19,6 +19,8 @@ public final class FerryMetrics: Sendable {
         ]
         self.registry = registry
         self.factory = factory
+        // The Prometheus "info" idiom: a constant 1 whose labels carry the facts.
+        Meter(label: "ferry_build_info", dimensions: [("version", FerryVersion.current)], factory: factory).set(1)
     }
 
     func sessionStarted(route: String) {

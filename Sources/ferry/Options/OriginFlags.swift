@@ -1,0 +1,20 @@
+import ArgumentParser
+import FerryCore
+
+/// Which pages may connect (Origin) and the names the relay answers to (DNS rebinding). Shown under "ORIGINS AND NAMES" in `ferry --help`.
+struct OriginFlags: ParsableArguments {
+    @Option(help: ArgumentHelp("Also allow this browser Origin (SCHEME://HOST[:PORT], or * for any). Without it, only clients with no Origin or pages from the host they connect to get in, and that host must be one of the relay's names (see --server-name). Repeatable.", valueName: "origin"))
+    var allowOrigin: [String] = []
+
+    @Option(help: ArgumentHelp("A name clients reach the relay by (relay.example.com, or *.example.com for every name below it): pages served from it may connect. IP addresses, localhost, the machine's host name and the TLS certificate's names count already; any other Host is refused unless its Origin is listed with --allow-origin (DNS rebinding). Repeatable.", valueName: "name"))
+    var serverName: [String] = []
+
+    @Flag(help: "Only origins given with --allow-origin get in; clients without Origin and pages from the relay's own host are refused (websockify's ExpectOrigin).")
+    var onlyListedOrigins = false
+
+    func apply(to options: inout CommandLineOptions) {
+        options.allowOrigin = self.allowOrigin
+        options.serverName = self.serverName
+        options.onlyListedOrigins = self.onlyListedOrigins
+    }
+}
