@@ -386,7 +386,9 @@ public struct CommandLineOptions: Sendable {
         return number
     }
 
-    /// Sizes: a byte count with an optional unit, `64k`, `256KiB`, `1MiB`, `1m`, `2G`.
+    /// Sizes: a byte count with an optional binary unit, `64k`, `256KiB`, `1MiB`, `1m`, `2G`. `KB`,
+    /// `MB` and `GB` are refused: they mean powers of 1000 to some and of 1024 to others, and a
+    /// buffer bound should not depend on which the reader assumed.
     static func size(_ flag: String, _ text: String?, default value: Int, minimum: Int) throws(ConfigurationError) -> Int {
         guard let text else { return value }
         let lower = text.lowercased()
@@ -395,9 +397,16 @@ public struct CommandLineOptions: Sendable {
         let multiplier: Int?
         switch unit {
         case "", "b": multiplier = 1
-        case "k", "kb", "kib": multiplier = 1 << 10
-        case "m", "mb", "mib": multiplier = 1 << 20
-        case "g", "gb", "gib": multiplier = 1 << 30
+        case "k", "kib": multiplier = 1 << 10
+        case "m", "mib": multiplier = 1 << 20
+        case "g", "gib": multiplier = 1 << 30
+        case "kb", "mb", "gb":
+            let binary = unit.prefix(1).uppercased() + "iB"
+            throw ConfigurationError(
+                flag: flag, value: text,
+                problem: "\(unit.uppercased()) could mean powers of 1000 or of 1024",
+                expected: "\(digits)\(binary) (powers of 1024), or a plain byte count"
+            )
         default: multiplier = nil
         }
         guard let number = Int(digits), let multiplier, number <= Int(Int32.max), number * multiplier >= minimum else {

@@ -105,7 +105,7 @@ struct ConfigurationUnitTests {
     @Test("sizes with units")
     func sizes() throws {
         let cases: [(String, Int)] = [
-            ("4096", 4096), ("64k", 65536), ("64KB", 65536), ("256KiB", 262_144), ("1m", 1 << 20), ("1MiB", 1 << 20), ("2G", 2 << 30),
+            ("4096", 4096), ("64k", 65536), ("256KiB", 262_144), ("1m", 1 << 20), ("1MiB", 1 << 20), ("2G", 2 << 30),
             ("8192b", 8192),
         ]
         for (text, expected) in cases {
@@ -119,6 +119,18 @@ struct ConfigurationUnitTests {
         var header = baseOptions()
         header.maxHeaderSize = "1KiB"
         #expect(try header.parse().0.limits.maxHeaderSize == 1024)
+    }
+
+    @Test("KB, MB and GB are refused with the binary unit to write instead", arguments: [("1MB", "1MiB"), ("64kb", "64KiB"), ("2GB", "2GiB")])
+    func decimalUnitsRefused(text: String, suggestion: String) {
+        var options = baseOptions()
+        options.bufferSize = text
+        #expect {
+            try options.parse()
+        } throws: { error in
+            let line = "\(error)"
+            return line.contains("--buffer-size \(text)") && line.contains("powers of 1000 or of 1024") && line.contains(suggestion)
+        }
     }
 
     @Test("durations with units")
