@@ -454,14 +454,16 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             files.respond(to: head, on: channel).whenComplete { _ in channel.close(promise: nil) }
             return
         }
-        self.refuse(.notFound("not found; this is a WebSocket relay"), head: head, context: context)
+        // A browser asks for /favicon.ico on every page load: a plain request's miss is not news.
+        self.refuse(.notFound("not found; this is a WebSocket relay"), head: head, context: context, level: .debug)
     }
 
     private func refuse(
         _ rejection: HandshakeRejection,
         head: HTTPRequestHead?,
         context: ChannelHandlerContext,
-        logger: Logger? = nil
+        logger: Logger? = nil,
+        level: Logger.Level = .info
     ) {
         let path = head.map { String($0.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "") }
         guard !self.removed, context.channel.isActive else {
@@ -473,7 +475,8 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             return
         }
         self.environment.metrics.handshakeRefused(status: rejection.status.code)
-        (logger ?? self.logger).info(
+        (logger ?? self.logger).log(
+            level: level,
             "handshake refused",
             metadata: ["status": "\(rejection.status.code)", "reason": "\(rejection.message)", "path": "\(path ?? "-")"]
         )

@@ -130,11 +130,20 @@ public final class FerryServer: Service, Sendable {
             self.environment.logger.info("admin listening", metadata: ["address": "\(channel.localAddress?.logDescription ?? "")"])
         }
         self.environment.readiness.set(.ready)
+        let schemes = Self.schemes(self.environment.configuration.tls)
         for listener in bound {
             let shown = listener.address.unixPath == nil ? listener.channel.localAddress?.logDescription ?? "" : listener.address.description
-            self.environment.logger.info("listening", metadata: ["address": "\(shown)"])
+            var metadata: Logger.Metadata = ["address": "\(shown)", "serves": "\(schemes)"]
+            if listener.address.proxyProtocol { metadata["proxy_protocol"] = "required" }
+            self.environment.logger.info("listening", metadata: metadata)
         }
         return bound.compactMap(\.channel.localAddress)
+    }
+
+    /// What the listening line says a listener serves, so an operator sees at a glance whether TLS is on.
+    static func schemes(_ tls: ListenerTLSOptions?) -> String {
+        guard let tls else { return "ws" }
+        return tls.tlsOnly ? "wss" : "ws+wss"
     }
 
     private func bind(_ address: ListenAddress) async throws -> BoundListener {
@@ -238,6 +247,16 @@ public final class FerryServer: Service, Sendable {
         let limits = self.environment.limits
         let logger = self.environment.logger
         self.environment.readiness.set(.draining)
+        if Task.isCancelled {
+            // SIGINT, or a second SIGTERM: no drain to announce. Sessions get 1001 on their way out.
+            logger.info("closing listeners and sessions at once", metadata: ["sessions": "\(self.environment.registry.count)"])
+            await self.closeListeners()
+            self.environment.registry.closeAll(code: 1001, reason: "going away")
+            try? await self.admin.withLockedValue({ $0 })?.close()
+            self.stopTrimming()
+            logger.info("stopped")
+            return
+        }
         logger.info("draining", metadata: ["sessions": "\(self.environment.registry.count)", "delay_ms": "\(limits.drainDelay.nanoseconds / 1_000_000)"])
         try? await Task.sleep(for: .nanoseconds(limits.drainDelay.nanoseconds))
         await self.closeListeners()

@@ -28,13 +28,38 @@ public enum FileLimit {
             if setrlimit(resource, &raised) == 0 { limit = raised }
         }
         let current = Int(clamping: limit.rlim_cur)
-        let needed = 2 * maxConnections + 64
-        if current < needed {
+        let sessions = Self.sessions(allowedBy: current)
+        switch Self.verdict(sessions: sessions, maxConnections: maxConnections) {
+        case .enough:
+            break
+        case .nearly:
+            logger.debug("file descriptor limit covers most of --max-connections", metadata: ["limit": "\(current)", "sessions": "\(sessions)", "max_connections": "\(maxConnections)"])
+        case .tooLow:
             logger.warning(
-                "file descriptor limit is too low for --max-connections",
-                metadata: ["limit": "\(current)", "needed": "\(needed)", "fix": "raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower --max-connections"]
+                "file descriptor limit is too low for --max-connections: sessions beyond it wait at accept",
+                metadata: [
+                    "limit": "\(current)", "sessions": "\(sessions)", "max_connections": "\(maxConnections)",
+                    "fix": "raise the limit (ulimit -n, LimitNOFILE= in the unit) to \(Self.needed(forMaxConnections: maxConnections)) or lower --max-connections to \(sessions)",
+                ]
             )
         }
         return current
+    }
+
+    /// Descriptors kept for listeners, log files, the admin port and the like.
+    static let reserve = 64
+
+    /// Sessions a descriptor limit allows: two descriptors each (client and backend).
+    static func sessions(allowedBy limit: Int) -> Int { max(0, (limit - Self.reserve) / 2) }
+
+    static func needed(forMaxConnections maxConnections: Int) -> Int { 2 * maxConnections + Self.reserve }
+
+    enum Verdict: Equatable { case enough, nearly, tooLow }
+
+    /// A limit that covers 90 % of `--max-connections` is not worth a warning at every start (the
+    /// default 10,000 against a common hard limit of 20,000 falls 32 sessions short); less is.
+    static func verdict(sessions: Int, maxConnections: Int) -> Verdict {
+        if sessions >= maxConnections { return .enough }
+        return sessions * 10 >= maxConnections * 9 ? .nearly : .tooLow
     }
 }
