@@ -20,7 +20,10 @@ struct BrowserTests {
         return nil
     }
 
-    @Test(.enabled(if: BrowserTests.chromium != nil, "chromium is not installed (apt-get install chromium)"))
+    @Test(
+        .enabled(if: BrowserTests.chromium != nil, OutsideTools.installHint("chromium")),
+        .enabled(if: OutsideTools.python("websockets"), OutsideTools.pipHint("websockets"))
+    )
     func pagesAndDemoInHeadlessChromium() throws {
         let ferry = try #require(Self.ferry, "the ferry executable was not built next to the tests")
         let script = URL(fileURLWithPath: #filePath)

@@ -7,18 +7,18 @@ import Testing
 /// and says so.
 @Suite("Deploy files")
 struct DeployTests {
-    static func tool(_ name: String) -> String? {
-        ["/usr/sbin/\(name)", "/usr/bin/\(name)", "/sbin/\(name)", "/bin/\(name)"].first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
-
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
 
-    /// Runs a command; returns its exit status and output.
+    /// Runs a command; returns its exit status and output. The sbin folders join PATH: Debian puts
+    /// haproxy and nginx there, and a non-root user's PATH leaves them out.
     static func run(_ arguments: [String]) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["PATH"] = (environment["PATH"].map { [$0] } ?? []).joined() + ":/usr/local/sbin:/usr/sbin:/sbin"
+        process.environment = environment
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
@@ -28,7 +28,10 @@ struct DeployTests {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    @Test(.enabled(if: DeployTests.tool("haproxy") != nil && DeployTests.tool("nginx") != nil, "haproxy or nginx is not installed"))
+    @Test(
+        .enabled(if: OutsideTools.have("haproxy", "nginx"), OutsideTools.installHint("haproxy", "nginx")),
+        .enabled(if: OutsideTools.python("websockets"), OutsideTools.pipHint("websockets"))
+    )
     func behindHAProxyAndNginx() throws {
         let ferry = try #require(BrowserTests.ferry, "the ferry executable was not built next to the tests")
         let (status, log) = try Self.run(["python3", Self.root.appendingPathComponent("Tests/Deploy/load_balancer_test.py").path, ferry])
@@ -37,7 +40,7 @@ struct DeployTests {
         #expect(log.contains("PASS nginx"), "\(log)")
     }
 
-    @Test(.enabled(if: DeployTests.tool("systemd-analyze") != nil, "systemd-analyze is not installed"))
+    @Test(.enabled(if: OutsideTools.have("systemd-analyze"), OutsideTools.installHint("systemd-analyze")))
     func systemdUnitVerifies() throws {
         let ferry = try #require(BrowserTests.ferry, "the ferry executable was not built next to the tests")
         let unit = try String(contentsOf: Self.root.appendingPathComponent("deploy/systemd/ferry.service"), encoding: .utf8)
@@ -50,7 +53,8 @@ struct DeployTests {
         #expect(status == 0, "systemd-analyze verify: \(output)")
     }
 
-    @Test func kubernetesManifestsParse() throws {
+    @Test(.enabled(if: OutsideTools.python("yaml"), OutsideTools.pipHint("yaml")))
+    func kubernetesManifestsParse() throws {
         let path = Self.root.appendingPathComponent("deploy/kubernetes/ferry.yaml").path
         let (status, output) = try Self.run([
             "python3", "-c",

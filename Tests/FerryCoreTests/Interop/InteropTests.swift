@@ -10,7 +10,8 @@ import Testing
 /// relay started here, in front of a TCP echo backend. `.ci/run` installs `websockets` with pip.
 @Suite("Interop with Python websockets")
 struct InteropTests {
-    @Test func pythonWebsocketsClientAgainstRelay() async throws {
+    @Test(.enabled(if: OutsideTools.python("websockets"), OutsideTools.pipHint("websockets")))
+    func pythonWebsocketsClientAgainstRelay() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let echo = try await ServerBootstrap(group: group)
             .childChannelInitializer { channel in

@@ -25,7 +25,7 @@ extension TLSTests {
             }
         }
 
-        @Test("wss:// with Python's ssl and websockets")
+        @Test("wss:// with Python's ssl and websockets", .enabled(if: OutsideTools.python("websockets"), OutsideTools.pipHint("websockets")))
         func wssEchoWithPythonWebsockets() async throws {
             let pki = try TestPKI.shared()
             let backend = try await TestBackend.start(.echo)

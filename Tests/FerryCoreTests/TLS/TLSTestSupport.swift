@@ -20,7 +20,7 @@ import Darwin
 #endif
 
 /// The parent of every TLS suite: `swift test --filter TLS` selects them all, one at a time.
-@Suite("TLS", .serialized)
+@Suite("TLS", .serialized, .enabled(if: OutsideTools.have("openssl"), OutsideTools.installHint("openssl")))
 struct TLSTests {}
 
 // MARK: - Relay

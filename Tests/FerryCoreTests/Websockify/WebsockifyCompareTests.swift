@@ -8,14 +8,12 @@ import Testing
 @testable import FerryCore
 
 extension WebsockifyProcessTests {
-    /// websockify, websockets (the client) and jwcrypto (the JWTs) for python3; `.ci/run` installs them.
-    static let canCompare = Python.canImport(["websockify", "websockets", "jwcrypto"])
-
+    // websockify, websockets (the client) and jwcrypto (the JWTs) for python3; `scripts/test` installs them.
     @Suite("Side by side with websockify", .enabled(if: WebsockifyProcessTests.ferryBuilt, "the ferry executable is not built (swift build)"))
     struct Compare {
         @Test(
             "same command lines, same client: byte-identical streams at the backend and the client (plain, token folder, JWT key files)",
-            .enabled(if: WebsockifyProcessTests.canCompare, "python3 cannot import websockify, websockets and jwcrypto (pip install websockify websockets jwcrypto)"),
+            .enabled(if: OutsideTools.python("websockify", "websockets", "jwcrypto"), OutsideTools.pipHint("websockify", "websockets", "jwcrypto")),
             .timeLimit(.minutes(3))
         )
         func sideBySide() async throws {

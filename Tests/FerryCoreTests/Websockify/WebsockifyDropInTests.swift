@@ -134,7 +134,7 @@ extension WebsockifyProcessTests {
 
         // MARK: TLS
 
-        @Test("--cert FILE with the certificate and key in one file (websockify's self.pem), and ./self.pem by default")
+        @Test("--cert FILE with the certificate and key in one file (websockify's self.pem), and ./self.pem by default", .enabled(if: OutsideTools.have("openssl"), OutsideTools.installHint("openssl")))
         func certificateAndKeyInOneFile() async throws {
             let folder = try WebsockifyFolder("self-pem")
             defer { folder.remove() }
@@ -169,7 +169,7 @@ extension WebsockifyProcessTests {
             }
         }
 
-        @Test("--cert CERT --key KEY: wss:// with a verified certificate")
+        @Test("--cert CERT --key KEY: wss:// with a verified certificate", .enabled(if: OutsideTools.have("openssl"), OutsideTools.installHint("openssl")))
         func certificateAndKey() async throws {
             let folder = try WebsockifyFolder("cert-key")
             defer { folder.remove() }
@@ -187,7 +187,7 @@ extension WebsockifyProcessTests {
             }
         }
 
-        @Test("--ssl-only: plain ws:// is refused, wss:// works")
+        @Test("--ssl-only: plain ws:// is refused, wss:// works", .enabled(if: OutsideTools.have("openssl"), OutsideTools.installHint("openssl")))
         func sslOnly() async throws {
             let folder = try WebsockifyFolder("ssl-only")
             defer { folder.remove() }
@@ -214,7 +214,7 @@ extension WebsockifyProcessTests {
             #expect(output.contains("--ssl-only") && output.contains("missing.pem"), "\(output)")
         }
 
-        @Test("--ssl-target: a TLS backend, trusted with Ferry's --backend-ca added to the command line")
+        @Test("--ssl-target: a TLS backend, trusted with Ferry's --backend-ca added to the command line", .enabled(if: OutsideTools.have("openssl"), OutsideTools.installHint("openssl")))
         func sslTarget() async throws {
             let folder = try WebsockifyFolder("ssl-target")
             defer { folder.remove() }
@@ -239,7 +239,7 @@ extension WebsockifyProcessTests {
             }
         }
 
-        @Test("--verify-client --cafile: a client certificate from the CA is required")
+        @Test("--verify-client --cafile: a client certificate from the CA is required", .enabled(if: OutsideTools.have("openssl"), OutsideTools.installHint("openssl")))
         func verifyClient() async throws {
             let folder = try WebsockifyFolder("verify-client")
             defer { folder.remove() }
@@ -263,7 +263,7 @@ extension WebsockifyProcessTests {
             }
         }
 
-        @Test("--ssl-version tlsv1_3: a TLS 1.2-only client is refused")
+        @Test("--ssl-version tlsv1_3: a TLS 1.2-only client is refused", .enabled(if: OutsideTools.have("openssl"), OutsideTools.installHint("openssl")))
         func sslVersion() async throws {
             let folder = try WebsockifyFolder("ssl-version")
             defer { folder.remove() }
@@ -394,7 +394,7 @@ extension WebsockifyProcessTests {
             }
         }
 
-        @Test("--token-plugin TokenFileName --token-source DIR: the file name is the token")
+        @Test("--token-plugin TokenFileName --token-source DIR: the file name is the token", .enabled(if: OutsideTools.have("openssl"), OutsideTools.installHint("openssl")))
         func tokenFileName() async throws {
             let folder = try WebsockifyFolder("token-filename")
             defer { folder.remove() }
@@ -445,7 +445,7 @@ extension WebsockifyProcessTests {
 
         @Test(
             "--token-plugin JWTTokenApi --token-source KEYFILE: a token signed by jwcrypto from the key file",
-            .enabled(if: Python.hasJWCrypto, "python3 cannot import jwcrypto (pip install jwcrypto)"),
+            .enabled(if: OutsideTools.python("jwcrypto"), OutsideTools.pipHint("jwcrypto")),
             arguments: JWTKeyKind.allCases
         )
         func jwtWithKeyFile(kind: JWTKeyKind) async throws {
@@ -457,7 +457,7 @@ extension WebsockifyProcessTests {
 
         @Test(
             "--token-plugin JWTTokenApi --token-source SECRETFILE: the file is a JWK 'k' (base64url), HS256",
-            .enabled(if: Python.hasJWCrypto, "python3 cannot import jwcrypto (pip install jwcrypto)")
+            .enabled(if: OutsideTools.python("jwcrypto"), OutsideTools.pipHint("jwcrypto"))
         )
         func jwtWithSymmetricKey() async throws {
             let folder = try WebsockifyFolder("jwt-oct")
@@ -585,7 +585,7 @@ extension WebsockifyProcessTests {
             }
         }
 
-        @Test("--auth-plugin ClientCertCNAuth --auth-source alice with --verify-client: alice in, mallory 403")
+        @Test("--auth-plugin ClientCertCNAuth --auth-source alice with --verify-client: alice in, mallory 403", .enabled(if: OutsideTools.have("openssl"), OutsideTools.installHint("openssl")))
         func clientCertCNAuth() async throws {
             let folder = try WebsockifyFolder("client-cn")
             defer { folder.remove() }

@@ -286,8 +286,6 @@ enum Python {
         (try? Self.run("import " + modules.joined(separator: ", "), []).status) == 0
     }
 
-    static let hasJWCrypto = Python.canImport(["jwcrypto"])
-
     /// Signs `claims` (JSON) with the key file as websockify's tests do: a PEM key through
     /// `JWK.import_from_pem`, a secret file as a JWK `k` (`JWK(kty='oct', k=<file content>)`).
     static func signJWT(keyFile: String, algorithm: String, claims: String) throws -> String {
