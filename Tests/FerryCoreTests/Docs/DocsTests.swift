@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+
+/// The reference pages are checked against the binary and the tree, so they cannot drift: every flag
+/// of `ferry --help` has its row in docs/flags.md and every row there is a real flag; every
+/// relative link in README.md and docs/ leads to a file that exists.
+@Suite("Documentation matches the code")
+struct DocsTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    static func read(_ relative: String) throws -> String {
+        try String(contentsOf: Self.root.appendingPathComponent(relative), encoding: .utf8)
+    }
+
+    /// The long flags `ferry --help` lists: option lines start with exactly two spaces and the flag
+    /// (or `-h, --help`); wrapped help text is indented further, so a `--flag` it mentions is not one.
+    static func helpFlags(_ help: String) -> Set<String> {
+        var flags: Set<String> = []
+        for line in help.split(separator: "\n") where line.hasPrefix("  -") && !line.hasPrefix("   ") {
+            for word in line.split(separator: " ") {
+                let name = word.trimmingCharacters(in: CharacterSet(charactersIn: ","))
+                if name.hasPrefix("--") { flags.insert(name) }
+            }
+        }
+        return flags
+    }
+
+    /// The flags docs/flags.md documents: table rows that start with "| `--NAME".
+    static func documentedFlags(_ page: String) -> Set<String> {
+        var flags: Set<String> = []
+        for line in page.split(separator: "\n") where line.hasPrefix("| `--") {
+            let name = line.dropFirst(3).prefix { $0 != " " && $0 != "`" && $0 != "=" }
+            flags.insert(String(name))
+        }
+        return flags
+    }
+
+    @Test("docs/flags.md has one row per flag of 'ferry --help', and no row for a flag that does not exist", .enabled(if: FerryExecutable.path != nil, "the ferry executable is not built (swift build)"))
+    func flagTable() async throws {
+        let (status, help) = try await StartupTests.run(["--help"])
+        #expect(status == 0)
+        let inHelp = Self.helpFlags(help)
+        #expect(inHelp.count > 50, "\(help)")
+        let documented = Self.documentedFlags(try Self.read("docs/flags.md"))
+        for flag in inHelp.subtracting(documented).sorted() {
+            Issue.record("\(flag) is in ferry --help but has no row in docs/flags.md")
+        }
+        for flag in documented.subtracting(inHelp).sorted() {
+            Issue.record("docs/flags.md has a row for \(flag), which ferry --help does not list")
+        }
+    }
+
+    @Test("README.md: the demo command and the test command a newcomer pastes")
+    func readmeCommands() throws {
+        let readme = try Self.read("README.md")
+        #expect(readme.contains("swift run -c release ferry demo"))
+        #expect(readme.contains("./scripts/test"))
+        #expect(FileManager.default.isExecutableFile(atPath: Self.root.appendingPathComponent("scripts/test").path))
+    }
+
+    @Test("every relative link in README.md, SECURITY.md, BENCHMARKS.md and docs/*.md leads to an existing file")
+    func relativeLinks() throws {
+        let docs = try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("docs").path)
+            .filter { $0.hasSuffix(".md") }.map { "docs/" + $0 }
+        let pages = ["README.md", "SECURITY.md", "BENCHMARKS.md", "deploy/README.md"] + docs
+        let link = /\]\(([^)#\s]+)(#[^)\s]*)?\)/
+        for page in pages {
+            let text = try Self.read(page)
+            let folder = URL(fileURLWithPath: page).deletingLastPathComponent().relativePath
+            for match in text.matches(of: link) {
+                let target = String(match.1)
+                if target.contains("://") || target.hasPrefix("mailto:") { continue }
+                let path = Self.root.appendingPathComponent(folder == "." ? target : folder + "/" + target).path
+                #expect(FileManager.default.fileExists(atPath: path), "\(page) links to \(target), which does not exist")
+            }
+        }
+    }
+}
