@@ -31,6 +31,17 @@ public final class SessionRegistry: Sendable {
         var peak = 0
         /// Told (outside the lock) of each activation and each fall to 0; nil: nobody listens.
         var observer: (@Sendable () -> Void)?
+        /// Tasks in ``waitUntilEmpty()``, resumed by the release that empties the registry.
+        var emptyWaiters: [UInt64: EmptyWaiter] = [:]
+        var nextWaiterID: UInt64 = 0
+    }
+
+    /// A task in ``waitUntilEmpty()``: registered before it suspends, so that a cancellation that
+    /// comes first is remembered rather than lost.
+    private enum EmptyWaiter {
+        case pending
+        case cancelled
+        case waiting(CheckedContinuation<Void, Never>)
     }
 
     /// What a server that ends by itself watches (``ServerLifetime``).
@@ -105,6 +116,64 @@ public final class SessionRegistry: Sendable {
             return state.observer
         }
         observer?()
+        for waiter in self.takeEmptyWaiters() { waiter.resume() }
+    }
+
+    /// The suspended ``waitUntilEmpty()`` callers, if the registry is empty now.
+    private func takeEmptyWaiters() -> [CheckedContinuation<Void, Never>] {
+        self.state.withLockedValue { state in
+            guard state.reserved == 0, !state.emptyWaiters.isEmpty else { return [] }
+            var ready: [CheckedContinuation<Void, Never>] = []
+            for (id, waiter) in state.emptyWaiters {
+                if case .waiting(let continuation) = waiter {
+                    ready.append(continuation)
+                    state.emptyWaiters[id] = nil
+                }
+            }
+            return ready
+        }
+    }
+
+    /// Returns once no slot is open (at once if none is), or when the task is cancelled. The drain
+    /// waits on this: woken by the release that frees the last slot, not by polling the count.
+    public func waitUntilEmpty() async {
+        let id = self.state.withLockedValue { state -> UInt64 in
+            state.nextWaiterID += 1
+            state.emptyWaiters[state.nextWaiterID] = .pending
+            return state.nextWaiterID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = self.state.withLockedValue { state -> Bool in
+                    if state.reserved == 0 || Self.isCancelled(state.emptyWaiters[id]) {
+                        state.emptyWaiters[id] = nil
+                        return true
+                    }
+                    state.emptyWaiters[id] = .waiting(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let continuation = self.state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+                switch state.emptyWaiters[id] {
+                case .waiting(let continuation):
+                    state.emptyWaiters[id] = nil
+                    return continuation
+                case .pending:
+                    state.emptyWaiters[id] = .cancelled
+                    return nil
+                case .cancelled, nil:
+                    return nil
+                }
+            }
+            continuation?.resume()
+        }
+    }
+
+    private static func isCancelled(_ waiter: EmptyWaiter?) -> Bool {
+        if case .cancelled = waiter { return true }
+        return false
     }
 
     /// Sessions open or connecting.

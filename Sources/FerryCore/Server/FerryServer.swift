@@ -209,12 +209,7 @@ public final class FerryServer: Service, Sendable {
 
     /// Closes the listeners, asks live sessions to close with 1001, and waits up to `timeout` for them.
     public func stop(timeout: TimeAmount = .seconds(10)) async {
-        self.environment.readiness.set(.draining)
-        await self.closeListeners()
-        self.environment.registry.closeAll(code: 1001, reason: "going away")
-        await self.waitForSessions(upTo: timeout)
-        try? await self.admin.withLockedValue({ $0 })?.close()
-        self.stopTrimming()
+        await self.windDown(.immediately(closeWait: timeout))
     }
 
     private func stopTrimming() {
@@ -237,39 +232,63 @@ public final class FerryServer: Service, Sendable {
         if lifetime.isForever {
             try? await gracefulShutdown()
         } else if await self.waitForLifetime(lifetime) == .ended {
-            self.environment.readiness.set(.draining)
-            await self.closeListeners()
-            try? await self.admin.withLockedValue({ $0 })?.close()
-            self.stopTrimming()
-            self.environment.logger.info("stopped")
+            await self.windDown(.lifetimeEnded)
             return
         }
-        let limits = self.environment.limits
-        let logger = self.environment.logger
-        self.environment.readiness.set(.draining)
         if Task.isCancelled {
             // SIGINT, or a second SIGTERM: no drain to announce. Sessions get 1001 on their way out.
-            logger.info("closing listeners and sessions at once", metadata: ["sessions": "\(self.environment.registry.count)"])
-            await self.closeListeners()
-            self.environment.registry.closeAll(code: 1001, reason: "going away")
-            try? await self.admin.withLockedValue({ $0 })?.close()
-            self.stopTrimming()
-            logger.info("stopped")
-            return
+            await self.windDown(.immediately(closeWait: .zero))
+        } else {
+            await self.windDown(.drain(delay: self.environment.limits.drainDelay, timeout: self.environment.limits.drainTimeout))
         }
-        logger.info("draining", metadata: ["sessions": "\(self.environment.registry.count)", "delay_ms": "\(limits.drainDelay.nanoseconds / 1_000_000)"])
-        try? await Task.sleep(for: .nanoseconds(limits.drainDelay.nanoseconds))
-        await self.closeListeners()
-        logger.info("listeners closed; waiting for sessions", metadata: ["sessions": "\(self.environment.registry.count)"])
-        await self.waitForSessions(upTo: limits.drainTimeout)
-        if self.environment.registry.count > 0 {
-            logger.info("drain timeout; closing sessions", metadata: ["sessions": "\(self.environment.registry.count)"])
-            self.environment.registry.closeAll(code: 1001, reason: "going away")
-            await self.waitForSessions(upTo: limits.closeTimeout + .seconds(1))
+    }
+
+    /// How the server winds down.
+    enum Ending {
+        /// SIGTERM: `/readyz` turns 503 at once, the listeners close after `delay`, live sessions
+        /// go on for up to `timeout`, then get 1001 and the close timeout to finish.
+        case drain(delay: TimeAmount, timeout: TimeAmount)
+        /// SIGINT or ``stop(timeout:)``: the listeners close and every session gets 1001 at once;
+        /// waits up to `closeWait` for them to end.
+        case immediately(closeWait: TimeAmount)
+        /// A ``ServerLifetime`` ended: the listeners are closed and no session is left.
+        case lifetimeEnded
+    }
+
+    /// The one way the server ends, whatever ends it. Waits on the registry's report that the last
+    /// session is gone (``SessionRegistry/waitUntilEmpty()``), not on a poll, and each wait also
+    /// ends when the task is cancelled.
+    private func windDown(_ ending: Ending) async {
+        let logger = self.environment.logger
+        let registry = self.environment.registry
+        self.environment.readiness.set(.draining)
+        switch ending {
+        case .drain(let delay, let timeout):
+            logger.info("draining", metadata: ["sessions": "\(registry.count)", "delay_ms": "\(delay.nanoseconds / 1_000_000)"])
+            try? await Task.sleep(for: .nanoseconds(delay.nanoseconds))
+            await self.closeListeners()
+            logger.info("listeners closed; waiting for sessions", metadata: ["sessions": "\(registry.count)"])
+            await self.waitForSessions(upTo: timeout)
+            if registry.count > 0 {
+                logger.info("drain timeout; closing sessions", metadata: ["sessions": "\(registry.count)"])
+                registry.closeAll(code: 1001, reason: "going away")
+                await self.waitForSessions(upTo: self.environment.limits.closeTimeout + .seconds(1))
+            }
+            logger.info("stopped")
+        case .immediately(let closeWait):
+            await self.closeListeners()
+            if registry.count > 0 {
+                logger.info("closing listeners and sessions at once", metadata: ["sessions": "\(registry.count)"])
+                registry.closeAll(code: 1001, reason: "going away")
+                await self.waitForSessions(upTo: closeWait)
+            }
+            logger.info("stopped")
+        case .lifetimeEnded:
+            await self.closeListeners()
+            logger.info("stopped")
         }
         try? await self.admin.withLockedValue({ $0 })?.close()
         self.stopTrimming()
-        logger.info("stopped")
     }
 
     private enum LifetimeEnd {
@@ -383,9 +402,13 @@ public final class FerryServer: Service, Sendable {
 
     /// Waits until no session is left, `timeout` passes, or the task is cancelled.
     private func waitForSessions(upTo timeout: TimeAmount) async {
-        let deadline = NIODeadline.now() + timeout
-        while self.environment.registry.count > 0 && NIODeadline.now() < deadline && !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(20))
+        let registry = self.environment.registry
+        guard registry.count > 0, timeout > .zero else { return }
+        await withTaskGroup(of: Void.self) { waits in
+            waits.addTask { await registry.waitUntilEmpty() }
+            waits.addTask { try? await Task.sleep(for: .nanoseconds(timeout.nanoseconds)) }
+            await waits.next()
+            waits.cancelAll()
         }
     }
 
