@@ -11,8 +11,7 @@ import NIOWebSocket
 /// connection is closed; nothing reaches a backend before the 101.
 ///
 /// NIO's `HTTPServerUpgradeHandler` writes nothing when an upgrade is refused and cannot hold the 101
-/// back until a backend connect succeeds, so this handler does the upgrade itself (it still uses NIO's
-/// upgrader to compute `Sec-WebSocket-Accept`).
+/// back until a backend connect succeeds, so this handler does the upgrade itself.
 final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -25,17 +24,6 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         var encoder: HTTPResponseEncoder
     }
 
-    private enum State {
-        case awaitingHead
-        case readingBody(HTTPRequestHead)
-        /// The upgrade decision is under way; reads are held back.
-        case deciding
-        /// The backend connect is under way, holding a session slot; reads are held back. It ends
-        /// within the handshake budget (`budget` answers 504 then) or when the client leaves.
-        case connecting(slot: UInt64, attempt: BackendConnectAttempt, budget: Scheduled<Void>)
-        case done
-    }
-
     /// How long past the handshake budget a 504 decided at its end may take to get out.
     private static let answerGrace = TimeAmount.seconds(1)
 
@@ -44,7 +32,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     private let environment: RelayEnvironment
     private let httpHandlers: HTTPHandlers
-    private var state = State.awaitingHead
+    private var state = HandshakeState.awaitingHead
     private var bodyBytes = 0
     private var removed = false
     /// The client closed its sending side (see ``clientClosedInput(context:)``).
@@ -85,7 +73,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case .awaitingHead, .readingBody:
             context.close(promise: nil)
         case .connecting:
-            self.callOffConnect(why: "client closed its side during the backend connect")
+            self.callOffConnect(why: "client closed its side during the backend connect", context: context)
             self.refuse(Self.halfClosedUpgrade, head: nil, context: context)
         case .deciding, .done:
             break
@@ -125,10 +113,22 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         self.removed = true
     }
 
+    /// Every state change goes through here; a move the table does not allow closes the connection.
+    @discardableResult
+    private func move(to next: HandshakeState, context: ChannelHandlerContext) -> Bool {
+        guard self.state.move(to: next) else {
+            self.logger.error("handshake in an unexpected state; closing the connection", metadata: ["state": "\(self.state.name)", "next": "\(next.name)"])
+            self.state = .done
+            context.close(promise: nil)
+            return false
+        }
+        return true
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch (Self.unwrapInboundIn(data), self.state) {
         case (.head(let head), .awaitingHead):
-            self.state = .readingBody(head)
+            self.move(to: .readingBody(head), context: context)
         case (.body(let body), .readingBody):
             self.bodyBytes += body.readableBytes
             if self.bodyBytes > Self.maxIgnoredBody {
@@ -160,26 +160,22 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     func read(context: ChannelHandlerContext) {
-        switch self.state {
-        case .deciding, .connecting:
-            // The upgrade reads again once the session is spliced; a refusal closes the connection.
-            break
-        case .awaitingHead, .readingBody, .done:
-            context.read()
-        }
+        // While deciding or connecting the upgrade reads again once the session is spliced; a refusal
+        // closes the connection.
+        if !self.state.holdsReads { context.read() }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.callOffConnect(why: "client left during the backend connect")
-        self.state = .done
+        self.callOffConnect(why: "client left during the backend connect", context: context)
+        self.move(to: .done, context: context)
         context.fireChannelInactive()
     }
 
     /// The client left while its backend was connecting: the connect is called off and the slot
     /// freed now, not when the connect gives up. Back to `.deciding`: a refusal may still be sent.
-    private func callOffConnect(why: String) {
+    private func callOffConnect(why: String, context: ChannelHandlerContext) {
         guard case .connecting(let slot, let attempt, let budget) = self.state else { return }
-        self.state = .deciding
+        self.move(to: .deciding, context: context)
         budget.cancel()
         attempt.cancel()
         self.environment.registry.release(slot)
@@ -200,7 +196,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 self.refuse(HandshakeRejection(.tooManyRequests, "too many handshakes from this address; slow down"), head: head, context: context)
                 return
             }
-            self.state = .deciding
+            guard self.move(to: .deciding, context: context) else { return }
             // The identity comes from the verified certificate only, never from request headers.
             let identity = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?
                 .peerCertificate.map(ClientIdentity.init(certificate:))
@@ -262,7 +258,11 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             self.connectFinished(.failure(BackendConnector.Failure.timedOut), plan: plan, head: head, slot: slot, started: started, context: context)
             attempt.cancel()
         }
-        self.state = .connecting(slot: slot, attempt: attempt, budget: timer)
+        guard self.move(to: .connecting(slot: slot, attempt: attempt, budget: timer), context: context) else {
+            timer.cancel()
+            self.environment.registry.release(slot)
+            return
+        }
         self.environment.connector.connect(
             to: plan.target,
             options: plan.route.options,
@@ -291,7 +291,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             return
         }
         budget.cancel()
-        self.state = .deciding
+        self.move(to: .deciding, context: context)
         switch result {
         case .success(let backend):
             do {
@@ -317,6 +317,8 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     // MARK: Upgrading
 
+    /// Writes the 101 and rewires both pipelines: the HTTP handlers leave the client's, the frame
+    /// codec and the session's handlers take their place; the backend gets its handler.
     private func upgrade(
         _ plan: UpgradePlan,
         head: HTTPRequestHead,
@@ -325,45 +327,31 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         started: NIODeadline,
         context: ChannelHandlerContext
     ) throws {
-        let headers = try Self.upgradeResponseHeaders(for: head, subprotocol: plan.subprotocol, channel: context.channel)
-        self.state = .done
+        let headers = Self.upgradeResponseHeaders(for: head, subprotocol: plan.subprotocol)
+        self.move(to: .done, context: context)
 
         let environment = self.environment
-        let summary = SessionSummary(
-            client: self.clientAddress?.logDescription ?? "unknown",
-            route: plan.route.path,
-            target: plan.target.description,
+        let session = SessionAssembly(
+            SessionAssembly.Description(
+                client: self.clientAddress?.logDescription ?? "unknown",
+                via: self.clientAddress == context.channel.remoteAddress ? nil : context.channel.remoteAddress?.logDescription,
+                route: plan.route.path,
+                target: plan.target.description,
+                tokenFingerprint: plan.tokenFingerprint,
+                expiresAt: plan.expiresAt
+            ),
+            slot: slot,
             started: started,
-            tokenFingerprint: plan.tokenFingerprint,
-            via: self.clientAddress == context.channel.remoteAddress ? nil : context.channel.remoteAddress?.logDescription,
-            backendConnectMilliseconds: (NIODeadline.now() - started).nanoseconds / 1_000_000
-        )
-        environment.metrics.backendConnected(route: plan.route.path, nanoseconds: (NIODeadline.now() - started).nanoseconds)
-        var accessLogger = environment.accessLogger
-        accessLogger[metadataKey: "client"] = self.logger[metadataKey: "client"]
-        let recorder = environment.recording?.startSession(logger: self.logger)
-        let splice = Splice(summary: summary, logger: accessLogger, metrics: environment.metrics, recorder: recorder) {
-            environment.registry.release(slot)
-        }
-        let expiresIn = plan.expiresAt.map { TimeAmount.milliseconds(Int64(max(0, $0.timeIntervalSinceNow) * 1000)) }
-        let session = WebSocketSessionHandler(splice: splice, limits: environment.limits, expiresIn: expiresIn)
-        let backendHandler = BackendHandler(splice: splice, closeTimeout: environment.limits.closeTimeout)
-        splice.attach(client: session, backend: backendHandler)
-
-        let loopBoundSplice = NIOLoopBound(splice, eventLoop: context.eventLoop)
-        let loop = context.eventLoop
-        let stillValid = environment.registry.activate(
-            slot,
-            handle: .init(tokenFingerprint: plan.tokenFingerprint, close: { code, reason in
-                loop.execute { loopBoundSplice.value.close(code: code, reason: reason) }
-            })
+            shared: environment.sessionParts,
+            logger: self.logger,
+            eventLoop: context.eventLoop
         )
 
         // The session is live (a shutdown or a revocation reaches it) before the client can see its 101.
         context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
         context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
 
-        try backend.pipeline.syncOperations.addHandler(backendHandler)
+        try backend.pipeline.syncOperations.addHandler(session.backendHandler)
         if let tlsWaiter = try? backend.pipeline.syncOperations.handler(type: BackendTLSHandshakeHandler.self) {
             // Hands on what the backend sent right after its TLS handshake.
             backend.pipeline.syncOperations.removeHandler(tlsWaiter, promise: nil)
@@ -377,7 +365,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
                     maxMessageSize: environment.limits.maxMessageSize,
                     pool: environment.payloadPools.pool(for: context.eventLoop)
                 ),
-                session,
+                session.clientHandler,
             ],
             position: .after(self)
         )
@@ -395,67 +383,33 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
         backend.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in backend.close(promise: nil) }
         context.channel.read()
-        if !stillValid { splice.close(code: 1008, reason: "token revoked") }
+        if !session.tokenStillValid { session.splice.close(code: 1008, reason: "token revoked") }
         self.logger.debug("session started", metadata: ["route": "\(plan.route.path)", "target": "\(plan.target)"])
     }
 
-    /// The 101 headers, `Sec-WebSocket-Accept` computed by NIO's upgrader (its SHA-1 is not public API).
-    private static func upgradeResponseHeaders(
-        for head: HTTPRequestHead,
-        subprotocol: String?,
-        channel: Channel
-    ) throws -> HTTPHeaders {
-        var extra = HTTPHeaders()
-        if let subprotocol { extra.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
-        let fixed = extra
-        let upgrader = NIOWebSocketServerUpgrader(
-            shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(fixed) },
-            upgradePipelineHandler: { channel, _ in channel.eventLoop.makeSucceededVoidFuture() }
-        )
-        let future = upgrader.buildUpgradeResponse(channel: channel, upgradeRequest: head, initialResponseHeaders: [:])
-        var headers: HTTPHeaders?
-        future.assumeIsolated().whenSuccess { headers = $0 }
-        guard let headers else { throw HandshakeRejection.badRequest("invalid WebSocket handshake headers") }
+    /// The 101 headers. The key was checked by ``UpgradeRequest`` (one base64 value of 16 bytes).
+    private static func upgradeResponseHeaders(for head: HTTPRequestHead, subprotocol: String?) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.add(name: "Upgrade", value: "websocket")
+        headers.add(name: "Connection", value: "upgrade")
+        headers.add(name: "Sec-WebSocket-Accept", value: WebSocketAccept.value(forKey: head.headers["Sec-WebSocket-Key"].first?.trimmingSpaces ?? ""))
+        if let subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
         return headers
     }
 
     // MARK: Answers
 
     private func answerPlainRequest(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        guard head.method == .GET || head.method == .HEAD else {
-            self.refuse(.methodNotAllowed("GET, HEAD"), head: head, context: context)
-            return
-        }
-        let path = String(head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-        switch path {
-        case "/healthz":
-            // The process is alive and answering.
-            self.respond(.ok, contentType: "text/plain; charset=utf-8", body: "ok\n", headers: [:], head: head, context: context)
-            return
-        case "/readyz":
-            let state = self.environment.readiness.state
-            let status: HTTPResponseStatus = state == .ready ? .ok : .serviceUnavailable
-            self.respond(status, contentType: "text/plain; charset=utf-8", body: "\(state.rawValue)\n", headers: [:], head: head, context: context)
-            return
-        default:
-            break
-        }
-        if let page = self.environment.configuration.staticPages[path] {
-            self.respond(.ok, contentType: page.contentType, body: page.body, headers: [:], head: head, context: context)
-            return
-        }
-        if let files = self.environment.staticFiles {
-            if let basic = self.environment.policy.basicCredentials, basic.protectsWeb, let refusal = basic.check(head.headers) {
-                self.refuse(refusal, head: head, context: context)
-                return
-            }
-            self.state = .done
+        switch self.environment.plainRequests.answer(head) {
+        case .respond(let status, let contentType, let body):
+            self.respond(status, contentType: contentType, body: body, headers: [:], head: head, context: context)
+        case .refuse(let rejection, let level):
+            self.refuse(rejection, head: head, context: context, level: level)
+        case .files(let files):
+            self.move(to: .done, context: context)
             let channel = context.channel
             files.respond(to: head, on: channel).whenComplete { _ in channel.close(promise: nil) }
-            return
         }
-        // A browser asks for /favicon.ico on every page load: a plain request's miss is not news.
-        self.refuse(.notFound("not found; this is a WebSocket relay"), head: head, context: context, level: .debug)
     }
 
     private func refuse(
@@ -501,7 +455,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     ) {
         guard !self.removed, context.channel.isActive else { return }
         if case .done = self.state { return }
-        self.state = .done
+        self.move(to: .done, context: context)
         var headers = extra
         headers.replaceOrAdd(name: "Content-Type", value: contentType)
         headers.replaceOrAdd(name: "Content-Length", value: "\(body.utf8.count)")

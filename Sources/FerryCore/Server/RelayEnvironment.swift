@@ -24,6 +24,8 @@ public struct RelayEnvironment: Sendable {
     public let accessLogger: Logger
     /// Writes `--record` files; nil without `--record`.
     public let recording: RecordingSink?
+    /// What plain HTTP requests get.
+    let plainRequests: PlainRequestAnswers
 
     public init(
         configuration: FerryConfiguration,
@@ -53,9 +55,20 @@ public struct RelayEnvironment: Sendable {
         self.accessLogger = accessLogger ?? logger
         self.logger = logger
         self.recording = configuration.recordPrefix.map { RecordingSink(prefix: $0) }
+        self.plainRequests = PlainRequestAnswers(
+            readiness: self.readiness,
+            staticPages: configuration.staticPages,
+            staticFiles: staticFiles,
+            basicCredentials: configuration.auth.basicCredentials
+        )
     }
 
     public var limits: Limits { self.configuration.limits }
+
+    /// What every session of this server is assembled with.
+    var sessionParts: SessionAssembly.Shared {
+        SessionAssembly.Shared(registry: self.registry, limits: self.limits, metrics: self.metrics, accessLogger: self.accessLogger, recording: self.recording)
+    }
 }
 
 extension SocketAddress {
