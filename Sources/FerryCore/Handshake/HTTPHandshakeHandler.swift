@@ -441,7 +441,8 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             break
         }
         if let page = self.environment.configuration.staticPages[path] {
-            self.respond(.ok, contentType: page.contentType, body: page.body, headers: [:], head: head, context: context)
+            let headers = HTTPHeaders(page.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+            self.respond(.ok, contentType: page.contentType, body: page.body, headers: headers, head: head, context: context)
             return
         }
         if let files = self.environment.staticFiles {
