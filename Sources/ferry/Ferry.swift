@@ -185,7 +185,7 @@ struct Demo: AsyncParsableCommand {
                 listeners: [listen],
                 routes: [Route(path: "/chat", target: .tcp(host: chat.host, port: chat.port))],
                 limits: Self.demoLimits,
-                staticPages: ["/": StaticPage(contentType: "text/html; charset=utf-8", body: DemoPage.html)]
+                staticPages: ["/": DemoPage.staticPage(chat: chat)]
             )
         }
         let logger = try bootstrapLogging(loggingOptions)
@@ -200,16 +200,7 @@ struct Demo: AsyncParsableCommand {
         let server = try exitOnConfigurationError { try FerryServer(configuration: configuration, logger: logger) }
         let signals = await StopSignals.trap()
         _ = try await exitOnConfigurationError { try await server.start() }
-        printNow(
-            """
-            Ferry demo is running.
-              Open  http://\(listen)/  in a browser (open it twice to chat with yourself).
-              Join from a terminal:  nc \(chat.host) \(chat.port)
-              The relay alone is:  ferry --listen \(listen) --route /chat=\(chat)
-            Press Ctrl-C to stop.
-
-            """
-        )
+        printNow(DemoBanner.text(listen: listen, chat: chat))
         try await runUntilSignalled([server], signals: signals, logger: logger)
     }
 }

@@ -7,12 +7,16 @@ exits non-zero on any failure. Everything listens on 127.0.0.1 and stops by itse
 1. The test page (Tests/Browser/page) opens ws:// and wss:// (self-signed, trusted for the test with
    --ignore-certificate-errors) to a TCP echo backend: 1 B ... 1 MiB messages, a burst of small
    ones, a text message; a refused token; a valid token in the bearer. subprotocol.
-2. The demo: `ferry demo` with two headless pages and one raw TCP client exchanging lines.
+2. The demo: `ferry demo` with two named headless pages and one named raw TCP client: everyone sees
+   everyone's lines under the right names (the TCP client not its own), the roster lists all three,
+   the byte counts move, a screenshot goes to .build/test-artifacts/demo.png, and after the demo
+   process is killed and started again the pages show "reconnecting" and then rejoin by themselves.
 The browser is driven over the DevTools protocol, so results are read after the async work is
 done (Chromium's --dump-dom would return before it).
 """
 
 import asyncio
+import base64
 import json
 import os
 import socket
@@ -88,14 +92,31 @@ class Page:
         self.connection = connection
         self.next_id = 0
 
-    async def evaluate(self, expression):
+    async def call(self, method, params=None):
+        """Sends one DevTools command and returns its result (events in between are skipped)."""
         self.next_id += 1
-        await self.connection.send(json.dumps({"id": self.next_id, "method": "Runtime.evaluate",
-                                               "params": {"expression": expression, "returnByValue": True}}))
+        await self.connection.send(json.dumps({"id": self.next_id, "method": method, "params": params or {}}))
         while True:
             message = json.loads(await asyncio.wait_for(self.connection.recv(), timeout=20))
             if message.get("id") == self.next_id:
-                return message.get("result", {}).get("result", {}).get("value")
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+
+    async def evaluate(self, expression):
+        result = await self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+        return result.get("result", {}).get("value")
+
+    async def screenshot(self, path, width, height):
+        """Saves a PNG of the page as it looks at `width` x `height` CSS pixels."""
+        await self.call("Emulation.setDeviceMetricsOverride",
+                        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+        await self.call("Page.bringToFront")
+        await asyncio.sleep(0.3)
+        data = (await self.call("Page.captureScreenshot", {"format": "png"}))["data"]
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data))
 
     async def wait_for(self, expression, timeout=60):
         deadline = time.time() + timeout
@@ -139,41 +160,175 @@ async def page_test(ferry, browser):
         echo.close()
 
 
+ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(HERE)), ".build", "test-artifacts")
+
+# The demo page's log as [kind, name, text] rows, kind being mine, said or notice.
+LOG_ROWS = """[...document.querySelectorAll('#log .msg')].map(li => [
+  li.classList.contains('mine') ? 'mine' : li.classList.contains('notice') ? 'notice' : 'said',
+  li.querySelector('.who') ? li.querySelector('.who').textContent : '',
+  li.querySelector('.text').textContent])"""
+ROSTER = "[...document.querySelectorAll('#roster li')].map(li => li.dataset.name)"
+STATE = "document.getElementById('status').dataset.state"
+
+
+class TCPUser:
+    """A terminal user: a raw TCP connection to the chat service, keeping all it receives."""
+
+    def __init__(self, reader, writer):
+        self.reader, self.writer, self.received = reader, writer, b""
+        self.task = asyncio.ensure_future(self.read())
+
+    @classmethod
+    async def join(cls, port, name):
+        user = cls(*await asyncio.open_connection("127.0.0.1", port))
+        await user.wait_for(b"What is your name?")
+        await user.say(name)
+        await user.wait_for(f"* You are {name}.".encode())
+        return user
+
+    async def read(self):
+        while data := await self.reader.read(65536):
+            self.received += data
+
+    async def say(self, text):
+        self.writer.write(text.encode() + b"\n")
+        await self.writer.drain()
+
+    async def wait_for(self, text, timeout=15):
+        deadline = time.time() + timeout
+        while text not in self.received:
+            if time.time() > deadline:
+                raise TimeoutError(f"the TCP client never got {text!r}; it got {self.received!r}")
+            await asyncio.sleep(0.05)
+
+    def close(self):
+        self.task.cancel()
+        self.writer.close()
+
+
+async def join(page, name):
+    await page.wait_for("document.getElementById('join') !== null")
+    await page.evaluate(f"document.getElementById('name').value = {json.dumps(name)};"
+                        "document.getElementById('join').requestSubmit(); true")
+
+
+async def say(page, text):
+    await page.evaluate(f"document.getElementById('text').value = {json.dumps(text)};"
+                        "document.getElementById('say').requestSubmit(); true")
+
+
+async def sees(page, kind, name, text, timeout=15):
+    row = json.dumps([kind, name, text], separators=(",", ":"), ensure_ascii=False)  # as JSON.stringify writes it
+    await page.wait_for(f"{LOG_ROWS}.some(r => JSON.stringify(r) === {json.dumps(row)})", timeout=timeout)
+
+
 async def demo_test(ferry, browser):
     port, chat = free_port(), free_port()
-    demo = start([ferry, "demo", "--listen", f"127.0.0.1:{port}", "--chat", f"127.0.0.1:{chat}"])
+    command = [ferry, "demo", "--listen", f"127.0.0.1:{port}", "--chat", f"127.0.0.1:{chat}"]
+    demo = start(command)
+    users = []
     try:
         wait_port(port)
         wait_port(chat)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            policy = response.headers.get("Content-Security-Policy", "")
+        if "script-src 'sha256-" not in policy or "connect-src 'self'" not in policy:
+            return False, f"unexpected Content-Security-Policy: {policy!r}"
+        print(f"  the page is served with: Content-Security-Policy: {policy}")
+
         alice = await browser.open(f"http://127.0.0.1:{port}/")
         bob = await browser.open(f"http://127.0.0.1:{port}/")
+        for page, name in ((alice, "alice"), (bob, "bob")):
+            await join(page, name)
+            await page.wait_for(f"{STATE} === 'connected'")
+            status = await page.evaluate("document.getElementById('status').textContent")
+            if status != f"connected as {name}":
+                return False, f"{name}'s status reads {status!r}"
+        # The inline style applied (a CSP refusal would leave the browser's 8px body margin).
+        if await alice.evaluate("getComputedStyle(document.body).margin") != "0px":
+            return False, "the page's inline style did not apply (Content-Security-Policy?)"
+        terminal = await TCPUser.join(chat, "terminal")
+        users.append(terminal)
+        await alice.wait_for(f"JSON.stringify({ROSTER}) === '[\"alice\",\"bob\",\"terminal\"]'", timeout=15)
+        await bob.wait_for(f"JSON.stringify({ROSTER}) === '[\"alice\",\"bob\",\"terminal\"]'", timeout=15)
+        print("  both pages list alice, bob and terminal in the room")
+
+        bytes_before = await alice.evaluate("[document.getElementById('sent').textContent, document.getElementById('received').textContent]")
+        await say(alice, "hello from a browser")
+        await terminal.wait_for(b"alice: hello from a browser\n")
+        await terminal.say("hello from nc")
+        await say(bob, "hi both ✓")
+        await terminal.wait_for("bob: hi both ✓\n".encode())
+        await sees(alice, "mine", "alice", "hello from a browser")
+        await sees(alice, "said", "terminal", "hello from nc")
+        await sees(alice, "said", "bob", "hi both ✓")
+        await sees(bob, "said", "alice", "hello from a browser")
+        await sees(bob, "said", "terminal", "hello from nc")
+        await sees(bob, "mine", "bob", "hi both ✓")
+        print("  each page saw the three lines under the right names (its own as its own)")
+        for page, who in ((alice, "alice"), (bob, "bob")):
+            rows = await page.evaluate(LOG_ROWS)
+            mine = [r for r in rows if r[2] in ("hello from a browser", "hi both ✓") and r[1] == who]
+            if len(mine) != 1 or mine[0][0] != "mine":
+                return False, f"{who}'s page shows its own line {mine!r} (an echo?)"
+        # An echo of its own line would have been written before bob's line, which has arrived.
+        if b"terminal: hello from nc" in terminal.received:
+            return False, "the TCP client got its own line back"
+        print("  the TCP client got the others' lines and not its own")
+
+        markup = '<img src=x onerror="document.title=1">'
+        await terminal.say(markup)
+        await sees(alice, "said", "terminal", markup)
+        if await alice.evaluate("document.querySelectorAll('#log img').length") != 0:
+            return False, "a line from the TCP client was inserted as HTML"
+        print("  markup from the TCP client is shown as text")
+
+        bytes_after = await alice.evaluate("[document.getElementById('sent').textContent, document.getElementById('received').textContent]")
+        if bytes_after[0] == bytes_before[0] or bytes_after[1] == bytes_before[1]:
+            return False, f"the byte counts did not move: {bytes_before} -> {bytes_after}"
+        print(f"  alice's byte counts moved: sent {bytes_before[0]} -> {bytes_after[0]}, received {bytes_before[1]} -> {bytes_after[1]}")
+
+        screenshot = os.path.join(ARTIFACTS, "demo.png")
+        await alice.screenshot(screenshot, 1280, 860)
+        await bob.screenshot(os.path.join(ARTIFACTS, "demo-narrow.png"), 390, 1400)
+        await bob.call("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        await bob.screenshot(os.path.join(ARTIFACTS, "demo-dark.png"), 1280, 860)
+        await bob.call("Emulation.setEmulatedMedia", {"features": []})
+        print(f"  screenshot: {screenshot} (and demo-narrow.png at phone width, demo-dark.png in dark mode)")
+
+        # The relay (and with it the chat service) dies and comes back: the pages must say so and
+        # rejoin under the same names by themselves.
+        demo.kill()
+        demo.wait(timeout=10)
+        terminal.close()
         for page in (alice, bob):
-            await page.wait_for("document.getElementById('status').textContent === 'connected'")
-        reader, writer = await asyncio.open_connection("127.0.0.1", chat)
-
-        async def say(page, name, text):
-            await page.evaluate(f"document.getElementById('name').value = {json.dumps(name)};"
-                                f"document.getElementById('text').value = {json.dumps(text)};"
-                                "document.getElementById('form').requestSubmit(); true")
-
-        await say(alice, "alice", "hello from a browser")
-        writer.write(b"terminal: hello from nc\n")
-        await writer.drain()
-        await say(bob, "bob", "hi both")
-        expected = ["alice: hello from a browser", "terminal: hello from nc", "bob: hi both"]
-        for page, who in ((alice, "alice's page"), (bob, "bob's page")):
-            for line in expected:
-                await page.wait_for(f"document.getElementById('log').textContent.includes({json.dumps(line)})", timeout=15)
-            print(f"  {who} saw all three lines")
-        seen = b""
-        deadline = time.time() + 15
-        while not all(line.encode() in seen for line in expected) and time.time() < deadline:
-            seen += await asyncio.wait_for(reader.read(4096), timeout=15)
-        ok = all(line.encode() in seen for line in expected)
-        print(f"  the TCP client saw {'all' if ok else 'not all'} three lines")
-        writer.close()
-        return ok, "demo chat"
+            await page.wait_for(f"{STATE} === 'reconnecting'", timeout=15)
+        status = await alice.evaluate("document.getElementById('status').textContent")
+        if not status.startswith("reconnecting in "):
+            return False, f"alice's status reads {status!r} while the relay is down"
+        print(f"  with the demo killed, the pages show: {status!r}")
+        demo = start(command)
+        wait_port(port)
+        wait_port(chat)
+        for page, name in ((alice, "alice"), (bob, "bob")):
+            await page.wait_for(f"{STATE} === 'connected'", timeout=60)
+            status = await page.evaluate("document.getElementById('status').textContent")
+            if status != f"connected as {name}":
+                return False, f"after the restart {name}'s status reads {status!r}"
+        print("  after the restart both pages are connected again under their names")
+        second = await TCPUser.join(chat, "terminal2")
+        users.append(second)
+        await say(alice, "back again")
+        await second.wait_for(b"alice: back again\n")
+        await sees(bob, "said", "alice", "back again")
+        await second.say("welcome back")
+        await sees(alice, "said", "terminal2", "welcome back")
+        await alice.wait_for(f"JSON.stringify({ROSTER}) === '[\"alice\",\"bob\",\"terminal2\"]'", timeout=15)
+        print("  and they chat again, with the terminal that joined after the restart")
+        return True, "demo chat"
     finally:
+        for user in users:
+            user.close()
         demo.terminate()
         demo.wait(timeout=10)
 

@@ -94,10 +94,13 @@ public struct ServerLifetime: Sendable, Equatable {
 public struct StaticPage: Sendable, Equatable {
     public var contentType: String
     public var body: String
+    /// Sent with the page, e.g. a `Content-Security-Policy` that fits this page's inline script.
+    public var headers: [String: String]
 
-    public init(contentType: String, body: String) {
+    public init(contentType: String, body: String, headers: [String: String] = [:]) {
         self.contentType = contentType
         self.body = body
+        self.headers = headers
     }
 }
 

@@ -1,79 +1,33 @@
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-/// The demo's backend: a line-based TCP chat room. Every line a client sends goes to every connected
-/// client, so browser users (through the relay) and `nc` users (directly) meet in one room.
+/// The demo's backend: a line-based TCP chat room. Browser users (through the relay) and terminal
+/// users (`nc`, directly) meet in one room: each gives a name as its first line, then every line it
+/// sends goes to everyone else. Nothing anyone says is logged.
 public final class ChatService: Sendable {
-    private let members = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
     private let group: EventLoopGroup
+    private let room: ChatRoom
 
-    /// Longest line accepted; a client that sends more is disconnected.
-    static let maxLineLength = 4096
-
-    public init(group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    public init(group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, limits: ChatLimits = ChatLimits()) {
         self.group = group
+        self.room = ChatRoom(limits: limits)
     }
+
+    /// Everyone named, in alphabetical order.
+    public var roster: [String] { self.room.roster }
 
     /// Starts listening; returns the listening channel.
     public func start(host: String, port: Int) async throws -> Channel {
-        try await ServerBootstrap(group: self.group)
+        let queued = self.room.limits.maxQueuedBytes
+        return try await ServerBootstrap(group: self.group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: queued / 2, high: queued))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ChatMemberHandler(room: self))
+                    try channel.pipeline.syncOperations.addHandler(ChatMemberHandler(room: self.room))
                 }
             }
             .bind(host: host, port: port)
             .get()
-    }
-
-    func join(_ channel: Channel) {
-        self.members.withLockedValue { $0[ObjectIdentifier(channel)] = channel }
-    }
-
-    func leave(_ channel: Channel) {
-        _ = self.members.withLockedValue { $0.removeValue(forKey: ObjectIdentifier(channel)) }
-    }
-
-    func broadcast(_ line: ByteBuffer) {
-        let everyone = self.members.withLockedValue { Array($0.values) }
-        for member in everyone { member.writeAndFlush(line, promise: nil) }
-    }
-}
-
-/// One chat member: splits what it sends into lines and hands each to the room.
-private final class ChatMemberHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-
-    private let room: ChatService
-    private var partial = ByteBuffer()
-
-    init(room: ChatService) {
-        self.room = room
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        self.room.join(context.channel)
-        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: "* welcome to the Ferry demo chat\n")), promise: nil)
-        context.fireChannelActive()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        self.room.leave(context.channel)
-        context.fireChannelInactive()
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = Self.unwrapInboundIn(data)
-        self.partial.writeBuffer(&bytes)
-        while let newline = self.partial.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
-            let line = self.partial.readSlice(length: newline - self.partial.readerIndex + 1)!
-            self.room.broadcast(line)
-        }
-        if self.partial.readableBytes > ChatService.maxLineLength {
-            context.close(promise: nil)
-        }
-        self.partial.discardReadBytes()
     }
 }

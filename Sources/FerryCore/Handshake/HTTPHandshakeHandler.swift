@@ -401,8 +401,8 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     private func answerPlainRequest(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         switch self.environment.plainRequests.answer(head) {
-        case .respond(let status, let contentType, let body):
-            self.respond(status, contentType: contentType, body: body, headers: [:], head: head, context: context)
+        case .respond(let status, let contentType, let body, let headers):
+            self.respond(status, contentType: contentType, body: body, headers: headers, head: head, context: context)
         case .refuse(let rejection, let level):
             self.refuse(rejection, head: head, context: context, level: level)
         case .files(let files):

@@ -6,7 +6,7 @@ import NIOHTTP1
 /// says what to answer; ``HTTPHandshakeHandler`` writes it, so these rules are tested without a channel.
 struct PlainRequestAnswers: Sendable {
     enum Answer {
-        case respond(HTTPResponseStatus, contentType: String, body: String)
+        case respond(HTTPResponseStatus, contentType: String, body: String, headers: HTTPHeaders = [:])
         /// Refused, logged at `level`.
         case refuse(HandshakeRejection, level: Logger.Level)
         /// Streamed from the `--web` folder.
@@ -31,7 +31,10 @@ struct PlainRequestAnswers: Sendable {
         default:
             break
         }
-        if let page = self.staticPages[path] { return .respond(.ok, contentType: page.contentType, body: page.body) }
+        if let page = self.staticPages[path] {
+            let headers = HTTPHeaders(page.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+            return .respond(.ok, contentType: page.contentType, body: page.body, headers: headers)
+        }
         if let files = self.staticFiles {
             if let basic = self.basicCredentials, basic.protectsWeb, let refusal = basic.check(head.headers) {
                 return .refuse(refusal, level: .info)

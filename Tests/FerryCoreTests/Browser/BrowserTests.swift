@@ -3,8 +3,8 @@ import Testing
 
 /// Runs the real-browser suite (Tests/Browser/run_browser_tests.py): headless Chromium loads pages
 /// served by `ferry --web` and talks through Ferry over ws:// and wss://, and two pages plus a raw TCP
-/// client chat through `ferry demo`. `.ci/run` installs Chromium; on a machine without it this test
-/// is skipped (and says so).
+/// client chat through `ferry demo` (screenshots of it go to .build/test-artifacts/). `.ci/run`
+/// installs Chromium; on a machine without it this test is skipped (and says so).
 @Suite("Browser (headless Chromium)")
 struct BrowserTests {
     static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -39,6 +39,10 @@ struct BrowserTests {
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         let log = String(decoding: data, as: UTF8.self)
+        // The demo's screenshots are review artifacts: say where they are even when all passes.
+        for line in log.split(separator: "\n") where line.contains("screenshot:") {
+            print("browser suite \(line.trimmingCharacters(in: .whitespaces))")
+        }
         #expect(process.terminationStatus == 0, "browser suite failed:\n\(log)")
         #expect(log.contains("PASS page"), "\(log)")
         #expect(log.contains("PASS demo"), "\(log)")

@@ -52,8 +52,10 @@ extension ProductionTests {
         func drainSequence() async throws {
             let backend = try await TestBackend.start(.echo)
             defer { Task { await backend.close() } }
-            let delayMs = 500
-            let timeoutMs = 800
+            // Wide enough that a new session fits in the delay on a loaded 2-core machine (the whole
+            // suite, Chromium included, runs alongside): 500 ms was once missed by 200 ms.
+            let delayMs = 1500
+            let timeoutMs = 1000
             let limits = Relay.testLimits {
                 $0.drainDelay = .milliseconds(Int64(delayMs))
                 $0.drainTimeout = .milliseconds(Int64(timeoutMs))

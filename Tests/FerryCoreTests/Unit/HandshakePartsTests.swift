@@ -47,14 +47,15 @@ struct HandshakePartsTests {
     @Test("plain requests: /healthz, /readyz while starting, ready and draining, a static page, 405, a quiet 404")
     func plainAnswers() throws {
         let readiness = Readiness()
-        let answers = try Self.answers(pages: ["/": StaticPage(contentType: "text/html", body: "<p>hi</p>")], readiness: readiness)
-        guard case .respond(.ok, _, "ok\n") = answers.answer(Self.head("/healthz")) else { Issue.record("healthz"); return }
-        guard case .respond(.serviceUnavailable, _, "starting\n") = answers.answer(Self.head("/readyz")) else { Issue.record("starting"); return }
+        let answers = try Self.answers(pages: ["/": StaticPage(contentType: "text/html", body: "<p>hi</p>", headers: ["X-Page": "yes"])], readiness: readiness)
+        guard case .respond(.ok, _, "ok\n", _) = answers.answer(Self.head("/healthz")) else { Issue.record("healthz"); return }
+        guard case .respond(.serviceUnavailable, _, "starting\n", _) = answers.answer(Self.head("/readyz")) else { Issue.record("starting"); return }
         readiness.set(.ready)
-        guard case .respond(.ok, _, "ready\n") = answers.answer(Self.head("/readyz?x=1")) else { Issue.record("readyz"); return }
+        guard case .respond(.ok, _, "ready\n", _) = answers.answer(Self.head("/readyz?x=1")) else { Issue.record("readyz"); return }
         readiness.set(.draining)
-        guard case .respond(.serviceUnavailable, _, "draining\n") = answers.answer(Self.head("/readyz")) else { Issue.record("draining"); return }
-        guard case .respond(.ok, "text/html", "<p>hi</p>") = answers.answer(Self.head("/")) else { Issue.record("page"); return }
+        guard case .respond(.serviceUnavailable, _, "draining\n", _) = answers.answer(Self.head("/readyz")) else { Issue.record("draining"); return }
+        guard case .respond(.ok, "text/html", "<p>hi</p>", let headers) = answers.answer(Self.head("/")) else { Issue.record("page"); return }
+        #expect(headers["X-Page"] == ["yes"], "a static page's own headers go with it")
         guard case .refuse(let notAllowed, .info) = answers.answer(Self.head("/", method: .POST)) else { Issue.record("POST"); return }
         #expect(notAllowed.status == .methodNotAllowed)
         guard case .refuse(let missing, .debug) = answers.answer(Self.head("/favicon.ico")) else { Issue.record("favicon"); return }
