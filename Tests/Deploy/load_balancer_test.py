@@ -107,9 +107,11 @@ async def haproxy_test(binary, folder):
     config = config.replace("127.0.0.1:7001", f"127.0.0.1:{ports[0]}").replace("127.0.0.1:7002", f"127.0.0.1:{ports[1]}")
     config_path = os.path.join(folder, "haproxy.cfg")
     open(config_path, "w").write(config)
-    haproxy = subprocess.Popen(["haproxy", "-db", "-f", config_path], stdout=subprocess.DEVNULL, stderr=open(os.path.join(folder, "haproxy.log"), "w"))
     url = f"ws://127.0.0.1:{front}/"
+    haproxy = None
     try:
+        # Inside the try: if haproxy cannot start, the replicas still stop.
+        haproxy = subprocess.Popen(["haproxy", "-db", "-f", config_path], stdout=subprocess.DEVNULL, stderr=open(os.path.join(folder, "haproxy.log"), "w"))
         for port in ports + [front]:
             wait_port(port)
         await asyncio.sleep(2.5)  # both replicas pass their first health checks
@@ -170,7 +172,8 @@ async def haproxy_test(binary, folder):
         assert exit_code == 0, f"the drained replica exited with {exit_code}"
         return True, f"{opened} sessions during the drain, 0 failed, live session closed with 1001"
     finally:
-        haproxy.terminate()
+        if haproxy is not None:
+            haproxy.terminate()
         for replica in replicas:
             if replica.poll() is None:
                 replica.kill()
@@ -192,15 +195,18 @@ async def nginx_test(binary, folder):
     conf = os.path.join(folder, "nginx.conf")
     open(conf, "w").write(f"daemon off;\npid {folder}/nginx.pid;\nerror_log {folder}/nginx-error.log;\n"
                           f"events {{}}\nhttp {{\naccess_log off;\nclient_body_temp_path {folder};\nproxy_temp_path {folder};\n{site}\n}}\n")
-    nginx = subprocess.Popen(["nginx", "-c", conf, "-p", folder], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nginx = None
     try:
+        # Inside the try: if nginx cannot start, the replicas still stop.
+        nginx = subprocess.Popen(["nginx", "-c", conf, "-p", folder], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for port in ports + [front]:
             wait_port(port)
         for _ in range(4):
             await echo_once(f"ws://127.0.0.1:{front}/")
         return len(backend.sources) == 4, "4 sessions echoed through nginx"
     finally:
-        nginx.terminate()
+        if nginx is not None:
+            nginx.terminate()
         for replica in replicas:
             replica.terminate()
         backend.server.close()
