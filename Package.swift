@@ -42,10 +42,22 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // The command line: each flag declared once, with its help and its reading into FerryCore's
+        // configuration (and websockify's command line translated into Ferry's).
+        .target(
+            name: "FerryCommandLine",
+            dependencies: [
+                "FerryCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "ferry",
             dependencies: [
                 "FerryCore",
+                "FerryCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -75,6 +87,7 @@ let package = Package(
             name: "FerryCoreTests",
             dependencies: [
                 "FerryCore",
+                "FerryCommandLine",
                 "FerryBenchKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FerryCommandLine
 import FerryCore
 import Logging
 import ServiceLifecycle
@@ -92,41 +93,15 @@ struct Ferry: AsyncParsableCommand {
         version: "ferry \(FerryVersion.current)"
     )
 
-    @OptionGroup(title: "Listening and routes") var listening: ListeningFlags
-    @OptionGroup(title: "Origins and names") var origins: OriginFlags
-    @OptionGroup(title: "Limits") var limits: LimitFlags
-    @OptionGroup(title: "Timeouts and keepalive") var timeouts: TimeoutFlags
-    @OptionGroup(title: "TLS") var tls: TLSFlags
-    @OptionGroup(title: "Authentication") var authentication: AuthenticationFlags
-    @OptionGroup(title: "Serving files") var web: WebFlags
-    @OptionGroup(title: "Production") var production: ProductionFlags
-    @OptionGroup(title: "Lifetime and recording") var lifetime: LifetimeFlags
-
-    @OptionGroup(title: "Logging") var logging: LoggingFlags
-
-    @Argument(help: ArgumentHelp("websockify style: [ADDR:]PORT TARGET, where TARGET is HOST:PORT or unix:/path.", valueName: "listen-and-target"))
-    var positional: [String] = []
+    @OptionGroup var options: FerryOptions
 
     func run() async throws {
-        var options = CommandLineOptions()
-        options.positional = self.positional
-        self.listening.apply(to: &options)
-        self.origins.apply(to: &options)
-        self.limits.apply(to: &options)
-        self.timeouts.apply(to: &options)
-        self.tls.apply(to: &options)
-        self.authentication.apply(to: &options)
-        self.web.apply(to: &options)
-        self.production.apply(to: &options)
-        self.lifetime.apply(to: &options)
-        self.logging.apply(to: &options)
-
-        let (configuration, loggingOptions) = try exitOnConfigurationError { try options.parse() }
+        let (configuration, loggingOptions) = try exitOnConfigurationError { try self.options.configuration() }
         let logger = try bootstrapLogging(loggingOptions)
         logger.info("starting", metadata: ["version": "\(FerryVersion.current)"])
         FileLimit.raise(forMaxConnections: configuration.limits.maxConnections, logger: logger)
         var accessLogger: Logger?
-        if let path = self.production.accessLog {
+        if let path = self.options.accessLog {
             guard let sink = FerryLogHandler.appending(to: path) else {
                 FerryLogHandler.standardError("ferry: --access-log \(path): cannot be opened for appending\n")
                 throw ExitCode(2)
@@ -173,11 +148,7 @@ struct Demo: AsyncParsableCommand {
     @OptionGroup var logging: LoggingFlags
 
     func run() async throws {
-        var options = CommandLineOptions()
-        options.logLevel = self.logging.logLevel
-        options.logFormat = self.logging.logFormat
-        options.logFile = self.logging.logFile
-        let loggingOptions = try exitOnConfigurationError { try options.loggingOptions() }
+        let loggingOptions = try exitOnConfigurationError { try self.logging.loggingOptions() }
         let listen = try exitOnConfigurationError { try ListenAddress.parse(self.listen, allowUnix: false) }
         let chat = try exitOnConfigurationError { try ListenAddress.parse(self.chat, flag: "--chat", allowUnix: false) }
         let configuration = try exitOnConfigurationError {

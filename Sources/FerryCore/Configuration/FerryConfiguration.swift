@@ -64,7 +64,7 @@ public struct FerryConfiguration: Sendable {
         if trustedProxies.isEmpty, let listener = listeners.first(where: { $0.proxyProtocol && $0.unixPath == nil }) {
             throw ConfigurationError(flag: "--listen", value: "\(listener),proxy-protocol", problem: "needs the load balancers' addresses", expected: "--trusted-proxy CIDR")
         }
-        if !auth.hasTokenSource, let route = routes.first(where: UpgradePolicy.needsToken) {
+        if !auth.hasTokenSource, let route = routes.first(where: \.needsToken) {
             throw ConfigurationError(flag: "--route", value: route.description, problem: "needs tokens but no token source is given", expected: "--token-file PATH, --token-filenames DIR, --token-sockets DIR or --jwt-key FILE")
         }
         if tls == nil, let route = routes.first(where: { !$0.options.clientNames.isEmpty }) {

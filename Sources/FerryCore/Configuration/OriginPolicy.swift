@@ -29,7 +29,7 @@ public struct OriginPolicy: Sendable, Equatable {
     }
 
     /// Parses one `--allow-origin` value.
-    static func validate(_ text: String) throws(ConfigurationError) -> String {
+    public static func validate(_ text: String) throws(ConfigurationError) -> String {
         if text == "*" { return text }
         guard let (scheme, host) = Self.schemeAndHost(text), !host.isEmpty, scheme == "http" || scheme == "https" else {
             throw ConfigurationError(flag: "--allow-origin", value: text, problem: "not an origin", expected: "SCHEME://HOST[:PORT] such as https://example.com, or *")
@@ -38,7 +38,7 @@ public struct OriginPolicy: Sendable, Equatable {
     }
 
     /// Parses one `--server-name` value: a host name, or `*.` and a domain.
-    static func validateServerName(_ text: String) throws(ConfigurationError) -> String {
+    public static func validateServerName(_ text: String) throws(ConfigurationError) -> String {
         let name = text.hasPrefix("*.") ? String(text.dropFirst(2)) : text
         let labels = name.split(separator: ".", omittingEmptySubsequences: false)
         let valid = !name.isEmpty && name.utf8.count <= 253 && labels.allSatisfy { label in

@@ -124,3 +124,11 @@ public struct RouteTable: Sendable {
         return self.routes.first { $0.matches(path) }
     }
 }
+
+extension Route {
+    /// A token must open a session here: the route says `auth=token`, or its target comes from the token.
+    public var needsToken: Bool {
+        if case .dynamic = self.target { return true }
+        return self.options.requiresToken
+    }
+}

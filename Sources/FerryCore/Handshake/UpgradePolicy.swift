@@ -43,7 +43,7 @@ public struct UpgradePolicy: Sendable {
         } catch {
             return eventLoop.makeFailedFuture(error)
         }
-        guard Self.needsToken(plan.route) else { return eventLoop.makeSucceededFuture(plan) }
+        guard plan.route.needsToken else { return eventLoop.makeSucceededFuture(plan) }
         guard let authorizer = self.authorizer else {
             return eventLoop.makeFailedFuture(HandshakeRejection(.forbidden, "no token source configured"))
         }
@@ -81,10 +81,5 @@ public struct UpgradePolicy: Sendable {
             throw refusal
         }
         return UpgradePlan(route: route, target: route.target, subprotocol: handshake.subprotocol)
-    }
-
-    static func needsToken(_ route: Route) -> Bool {
-        if case .dynamic = route.target { return true }
-        return route.options.requiresToken
     }
 }

@@ -69,7 +69,7 @@ public final class FerryServer: Service, Sendable {
                 }
             )
         }
-        let needsAuth = configuration.routes.routes.contains(where: UpgradePolicy.needsToken)
+        let needsAuth = configuration.routes.routes.contains(where: \.needsToken)
         self.environment = RelayEnvironment(
             configuration: configuration,
             registry: registry,

@@ -1,12 +1,12 @@
 /// Small text helpers shared by the HTTP, token and proxy-header code (Foundation is not needed for them).
 extension StringProtocol where SubSequence == Substring {
     /// Without leading and trailing spaces and tabs (HTTP's optional whitespace).
-    var trimmingSpaces: Substring {
+    public var trimmingSpaces: Substring {
         self.trimming { $0 == " " || $0 == "\t" }
     }
 
     /// Without the leading and trailing characters `isTrimmed` picks.
-    func trimming(_ isTrimmed: (Character) -> Bool) -> Substring {
+    public func trimming(_ isTrimmed: (Character) -> Bool) -> Substring {
         var value = self[...]
         while let first = value.first, isTrimmed(first) { value = value.dropFirst() }
         while let last = value.last, isTrimmed(last) { value = value.dropLast() }
@@ -15,7 +15,7 @@ extension StringProtocol where SubSequence == Substring {
 }
 
 /// The folder part of a path: `/a/b` → `/a`, `/b` → `/`, `b` → `.`.
-func parentFolder(of path: String) -> String {
+public func parentFolder(of path: String) -> String {
     guard let slash = path.lastIndex(of: "/") else { return "." }
     return slash == path.startIndex ? "/" : String(path[..<slash])
 }

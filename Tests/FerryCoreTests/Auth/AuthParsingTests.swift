@@ -3,6 +3,7 @@ import JWTKit
 import NIOCore
 import Testing
 
+@testable import FerryCommandLine
 @testable import FerryCore
 
 private func bytes(_ address: String) -> [UInt8] {
@@ -267,12 +268,12 @@ extension AuthTests {
         func routes() throws {
             let guarded = try Route.parse("/vnc=127.0.0.1:5900,auth=token")
             #expect(guarded.options.requiresToken)
-            #expect(UpgradePolicy.needsToken(guarded))
+            #expect(guarded.needsToken)
             let open = try Route.parse("/open=127.0.0.1:5900,auth=none")
-            #expect(!UpgradePolicy.needsToken(open))
+            #expect(!open.needsToken)
             let dynamic = try Route.parse("/connect=dynamic")
             #expect(dynamic.target == .dynamic)
-            #expect(UpgradePolicy.needsToken(dynamic))
+            #expect(dynamic.needsToken)
             #expect(throws: ConfigurationError.self) { try Route.parse("/vnc=127.0.0.1:5900,auth=password") }
             for route in [guarded, dynamic] {
                 #expect {
@@ -288,17 +289,19 @@ extension AuthTests {
             try AuthTempFolder.withSync { folder in
                 let tokens = try folder.write("tokens", "t: 127.0.0.1:5900\n")
                 let key = try folder.write("key", AuthJWT.hmacSecret() + "\n")
-                var options = CommandLineOptions()
-                options.listen = ["127.0.0.1:6080"]
-                options.route = ["/vnc=127.0.0.1:5900,auth=token", "/connect=dynamic"]
-                options.tokenCookie = "ferry_token"
-                options.tokenFile = tokens
-                options.jwtKey = key
-                options.jwtIssuer = "issuer-a"
-                options.jwtAudience = "relay-a"
-                options.jwtEnforceExpiryOnSession = true
-                options.allowTarget = ["10.0.0.0/8:5900-5999", "[fd00::/8]:*"]
-                let (configuration, _) = try options.parse()
+                let (configuration, _) = try FerryFlags.configuration([
+                    "--listen", "127.0.0.1:6080",
+                    "--route", "/vnc=127.0.0.1:5900,auth=token",
+                    "--route", "/connect=dynamic",
+                    "--token-cookie", "ferry_token",
+                    "--token-file", tokens,
+                    "--jwt-key", key,
+                    "--jwt-issuer", "issuer-a",
+                    "--jwt-audience", "relay-a",
+                    "--jwt-enforce-expiry-on-session",
+                    "--allow-target", "10.0.0.0/8:5900-5999",
+                    "--allow-target", "[fd00::/8]:*",
+                ])
                 let auth = configuration.auth
                 #expect(auth.tokenCookie == "ferry_token")
                 #expect(auth.tokenFilePath == tokens)
@@ -312,24 +315,15 @@ extension AuthTests {
 
         @Test("bad auth flags name the flag")
         func badFlags() throws {
-            func problem(_ adjust: (inout CommandLineOptions) -> Void) -> ConfigurationError? {
-                var options = CommandLineOptions()
-                options.listen = ["127.0.0.1:6080"]
-                options.route = ["/vnc=127.0.0.1:5900"]
-                adjust(&options)
-                do {
-                    _ = try options.parse()
-                    return nil
-                } catch {
-                    return error
-                }
+            func problem(_ flags: [String], sourceLocation: SourceLocation = #_sourceLocation) -> ConfigurationError? {
+                FerryFlags.problem(["--listen", "127.0.0.1:6080", "--route", "/vnc=127.0.0.1:5900"] + flags, sourceLocation: sourceLocation)
             }
-            #expect(problem { $0.tokenCookie = "bad name" }?.flag == "--token-cookie")
-            #expect(problem { $0.tokenCookie = "" }?.flag == "--token-cookie")
-            #expect(problem { $0.tokenFile = "/nonexistent/ferry-tokens" }?.flag == "--token-file")
-            #expect(problem { $0.jwtKey = "/nonexistent/ferry-key" }?.flag == "--jwt-key")
-            #expect(problem { $0.jwtEnforceExpiryOnSession = true }?.flag == "--jwt-enforce-expiry-on-session")
-            #expect(problem { $0.allowTarget = ["10.0.0.0/8"] }?.flag == "--allow-target")
+            #expect(problem(["--token-cookie", "bad name"])?.flag == "--token-cookie")
+            #expect(problem(["--token-cookie", ""])?.flag == "--token-cookie")
+            #expect(problem(["--token-file", "/nonexistent/ferry-tokens"])?.flag == "--token-file")
+            #expect(problem(["--jwt-key", "/nonexistent/ferry-key"])?.flag == "--jwt-key")
+            #expect(problem(["--jwt-enforce-expiry-on-session"])?.flag == "--jwt-enforce-expiry-on-session")
+            #expect(problem(["--allow-target", "10.0.0.0/8"])?.flag == "--allow-target")
         }
 
         @Test("a short HMAC secret, or a PEM file that holds no key, is refused at start-up; a private key is used for its public half")

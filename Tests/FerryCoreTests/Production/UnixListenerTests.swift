@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import Testing
 
+@testable import FerryCommandLine
 @testable import FerryCore
 
 #if canImport(Glibc)
@@ -96,10 +97,11 @@ extension ProductionTests {
             #expect(tcp.host == "127.0.0.1" && tcp.port == 6080 && tcp.proxyProtocol && tcp.unixPath == nil && tcp.unixMode == nil)
 
             // Through the flags: a Unix PROXY listener needs no --trusted-proxy (the socket's mode decides).
-            var options = CommandLineOptions()
-            options.listen = ["unix:/run/ferry.sock,mode=0660,proxy-protocol", "127.0.0.1:6080"]
-            options.route = ["/=localhost:5900"]
-            let (configuration, _) = try options.parse()
+            let (configuration, _) = try FerryFlags.configuration([
+                "--listen", "unix:/run/ferry.sock,mode=0660,proxy-protocol",
+                "--listen", "127.0.0.1:6080",
+                "--route", "/=localhost:5900",
+            ])
             #expect(configuration.listeners == [ListenAddress(unixPath: "/run/ferry.sock", mode: 0o660, proxyProtocol: true), ListenAddress(host: "127.0.0.1", port: 6080)])
         }
 
@@ -122,19 +124,15 @@ extension ProductionTests {
             ]
         )
         func refusesBadUnixListeners(value: String, problem: String, expected: String) {
-            var options = CommandLineOptions()
-            options.listen = [value]
-            options.route = ["/=localhost:5900"]
-            do {
-                let (configuration, _) = try options.parse()
-                Issue.record("expected an error, got \(configuration.listeners)")
-            } catch {
+            if let error = FerryFlags.problem(["--listen", value, "--route", "/=localhost:5900"]) {
                 let description = error.description
                 #expect(error.flag == "--listen")
                 #expect(description.hasPrefix(value.hasSuffix(":") ? "--listen \(value) " : "--listen \(value): "), "\(description)")
                 #expect(description.contains(problem), "\(description)")
                 #expect(description.contains("expected \(expected)"), "\(description)")
                 #expect(!description.contains("\n"))
+            } else {
+                Issue.record("expected an error for --listen \(value)")
             }
         }
 
@@ -158,16 +156,11 @@ extension ProductionTests {
 
         @Test("--admin-listen cannot be a Unix socket")
         func adminListenIsTCPOnly() {
-            var options = CommandLineOptions()
-            options.listen = ["127.0.0.1:6080"]
-            options.route = ["/=localhost:5900"]
-            options.adminListen = "unix:/run/ferry-admin.sock"
-            do {
-                _ = try options.parse()
-                Issue.record("expected an error")
-            } catch {
+            if let error = FerryFlags.problem(["--listen", "127.0.0.1:6080", "--route", "/=localhost:5900", "--admin-listen", "unix:/run/ferry-admin.sock"]) {
                 #expect(error.flag == "--admin-listen")
                 #expect(error.description.contains("cannot be a Unix socket"), "\(error)")
+            } else {
+                Issue.record("expected an error")
             }
         }
 

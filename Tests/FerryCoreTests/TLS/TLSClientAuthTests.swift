@@ -2,6 +2,7 @@ import Foundation
 import NIOSSL
 import Testing
 
+@testable import FerryCommandLine
 @testable import FerryCore
 
 extension TLSTests {
@@ -120,14 +121,14 @@ extension TLSTests {
         @Test("client-cn without --tls-client-ca is a configuration error")
         func clientNameNeedsClientCA() throws {
             let pki = try TestPKI.shared()
-            var flags = CommandLineOptions()
-            flags.listen = ["127.0.0.1:6080"]  // parsed only, never bound
-            flags.route = ["/vnc=127.0.0.1:5900,client-cn=alice"]
-            flags.tlsCert = [pki.localhost.certificatePath]
-            flags.tlsKey = [pki.localhost.keyPath]
-            #expect(throws: ConfigurationError.self) { _ = try flags.parse() }
-            flags.tlsClientCA = pki.caPath
-            let (configuration, _) = try flags.parse()
+            let flags = [
+                "--listen", "127.0.0.1:6080",  // parsed only, never bound
+                "--route", "/vnc=127.0.0.1:5900,client-cn=alice",
+                "--tls-cert", pki.localhost.certificatePath,
+                "--tls-key", pki.localhost.keyPath,
+            ]
+            #expect(FerryFlags.problem(flags) != nil, "a ConfigurationError")
+            let (configuration, _) = try FerryFlags.configuration(flags + ["--tls-client-ca", pki.caPath])
             #expect(configuration.routes.routes.first?.options.clientNames == ["alice"])
         }
     }

@@ -3,6 +3,7 @@ import NIOCore
 import NIOSSL
 import Testing
 
+@testable import FerryCommandLine
 @testable import FerryCore
 
 extension TLSTests {
@@ -155,14 +156,14 @@ extension TLSTests {
         @Test("--tls-min-version and --tls-only reach the listener options from the flags")
         func flagsReachOptions() throws {
             let pki = try TestPKI.shared()
-            var flags = CommandLineOptions()
-            flags.listen = ["127.0.0.1:6080"]  // parsed only, never bound
-            flags.route = ["/=127.0.0.1:9"]
-            flags.tlsCert = [pki.localhost.certificatePath, pki.other.certificatePath]
-            flags.tlsKey = [pki.localhost.keyPath, pki.other.keyPath]
-            flags.tlsOnly = true
-            flags.tlsMinVersion = "1.3"
-            let (configuration, _) = try flags.parse()
+            let (configuration, _) = try FerryFlags.configuration([
+                "--listen", "127.0.0.1:6080",  // parsed only, never bound
+                "--route", "/=127.0.0.1:9",
+                "--tls-cert", pki.localhost.certificatePath, "--tls-key", pki.localhost.keyPath,
+                "--tls-cert", pki.other.certificatePath, "--tls-key", pki.other.keyPath,
+                "--tls-only",
+                "--tls-min-version", "1.3",
+            ])
             let tls = try #require(configuration.tls)
             #expect(tls.tlsOnly)
             #expect(tls.minimumVersion == .tls13)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import FerryCommandLine
 @testable import FerryCore
 
 extension TLSTests {
@@ -8,19 +9,20 @@ extension TLSTests {
     /// file and what is wrong with it.
     @Suite("Start-up")
     struct Startup {
-        /// Parses the flags and builds the server, as the `ferry` executable does; returns the
-        /// ConfigurationError, or nil if both steps succeed.
-        static func startupError(_ adjust: (inout CommandLineOptions) -> Void) -> ConfigurationError? {
-            var flags = CommandLineOptions()
-            flags.listen = ["127.0.0.1:6080"]
-            flags.route = ["/=127.0.0.1:9"]
-            adjust(&flags)
+        /// Parses one listener, `route` and `flags`, and builds the server, as the `ferry` executable
+        /// does; returns the ConfigurationError, or nil if both steps succeed. ArgumentParser refusing
+        /// the flags is an issue, not a ConfigurationError.
+        static func startupError(route: String = "/=127.0.0.1:9", _ flags: [String], sourceLocation: SourceLocation = #_sourceLocation) -> ConfigurationError? {
+            let arguments = ["--listen", "127.0.0.1:6080", "--route", route] + flags
             do {
-                let (configuration, _) = try flags.parse()
+                let (configuration, _) = try FerryFlags.configuration(arguments)
                 _ = try FerryServer(configuration: configuration, group: IntegrationLoops.group, logger: Relay.logger)
                 return nil
-            } catch {
+            } catch let error as ConfigurationError {
                 return error
+            } catch {
+                Issue.record("ArgumentParser refused \(arguments): \(FerryOptions.message(for: error))", sourceLocation: sourceLocation)
+                return nil
             }
         }
 
@@ -28,18 +30,12 @@ extension TLSTests {
         func missingFile() throws {
             let pki = try TestPKI.shared()
             let missing = "\(pki.directory)/no-such-file.pem"
-            let certificate = try #require(Self.startupError {
-                $0.tlsCert = [missing]
-                $0.tlsKey = [pki.localhost.keyPath]
-            })
+            let certificate = try #require(Self.startupError(["--tls-cert", missing, "--tls-key", pki.localhost.keyPath]))
             #expect(certificate.flag == "--tls-cert")
             #expect(certificate.description.contains(missing))
             #expect(certificate.description.contains("file not found"), "\(certificate)")
 
-            let key = try #require(Self.startupError {
-                $0.tlsCert = [pki.localhost.certificatePath]
-                $0.tlsKey = [missing]
-            })
+            let key = try #require(Self.startupError(["--tls-cert", pki.localhost.certificatePath, "--tls-key", missing]))
             #expect(key.flag == "--tls-key")
             #expect(key.description.contains(missing))
             #expect(key.description.contains("file not found"), "\(key)")
@@ -48,10 +44,7 @@ extension TLSTests {
         @Test("a certificate file that is not PEM")
         func badCertificatePEM() throws {
             let pki = try TestPKI.shared()
-            let error = try #require(Self.startupError {
-                $0.tlsCert = [pki.garbagePath]
-                $0.tlsKey = [pki.localhost.keyPath]
-            })
+            let error = try #require(Self.startupError(["--tls-cert", pki.garbagePath, "--tls-key", pki.localhost.keyPath]))
             #expect(error.flag == "--tls-cert")
             #expect(error.description.contains(pki.garbagePath))
             #expect(error.description.contains("not a PEM certificate"), "\(error)")
@@ -60,10 +53,7 @@ extension TLSTests {
         @Test("a key file that is not PEM")
         func badKeyPEM() throws {
             let pki = try TestPKI.shared()
-            let error = try #require(Self.startupError {
-                $0.tlsCert = [pki.localhost.certificatePath]
-                $0.tlsKey = [pki.garbagePath]
-            })
+            let error = try #require(Self.startupError(["--tls-cert", pki.localhost.certificatePath, "--tls-key", pki.garbagePath]))
             #expect(error.flag == "--tls-key")
             #expect(error.description.contains(pki.garbagePath))
             #expect(error.description.contains("not a PEM private key"), "\(error)")
@@ -72,10 +62,7 @@ extension TLSTests {
         @Test("an encrypted key")
         func encryptedKey() throws {
             let pki = try TestPKI.shared()
-            let error = try #require(Self.startupError {
-                $0.tlsCert = [pki.localhost.certificatePath]
-                $0.tlsKey = [pki.encryptedKeyPath]
-            })
+            let error = try #require(Self.startupError(["--tls-cert", pki.localhost.certificatePath, "--tls-key", pki.encryptedKeyPath]))
             #expect(error.flag == "--tls-key")
             #expect(error.description.contains(pki.encryptedKeyPath))
             #expect(error.description.contains("encrypted"), "\(error)")
@@ -84,20 +71,17 @@ extension TLSTests {
         @Test("a key that does not match the certificate")
         func mismatchedKey() throws {
             let pki = try TestPKI.shared()
-            let error = try #require(Self.startupError {
-                $0.tlsCert = [pki.localhost.certificatePath]
-                $0.tlsKey = [pki.strayKeyPath]
-            })
+            let error = try #require(Self.startupError(["--tls-cert", pki.localhost.certificatePath, "--tls-key", pki.strayKeyPath]))
             #expect(error.flag == "--tls-key")
             #expect(error.description.contains(pki.strayKeyPath))
             #expect(error.description.contains(pki.localhost.certificatePath), "names the certificate too: \(error)")
             #expect(error.description.contains("does not match"), "\(error)")
 
             // The second pair is checked as well.
-            let second = try #require(Self.startupError {
-                $0.tlsCert = [pki.localhost.certificatePath, pki.other.certificatePath]
-                $0.tlsKey = [pki.localhost.keyPath, pki.localhost.keyPath]
-            })
+            let second = try #require(Self.startupError([
+                "--tls-cert", pki.localhost.certificatePath, "--tls-key", pki.localhost.keyPath,
+                "--tls-cert", pki.other.certificatePath, "--tls-key", pki.localhost.keyPath,
+            ]))
             #expect(second.description.contains(pki.other.certificatePath), "\(second)")
             #expect(second.description.contains("does not match"), "\(second)")
         }
@@ -135,10 +119,7 @@ extension TLSTests {
             let pki = try TestPKI.shared()
             let loaded = try LoadedCertificatePair.load(pki.expired.listenerPair)
             #expect(loaded.isExpired)
-            #expect(Self.startupError {
-                $0.tlsCert = [pki.expired.certificatePath]
-                $0.tlsKey = [pki.expired.keyPath]
-            } == nil)
+            #expect(Self.startupError(["--tls-cert", pki.expired.certificatePath, "--tls-key", pki.expired.keyPath]) == nil)
 
             // It is served: a client that does not check dates would get it.
             let backend = try await TestBackend.start(.echo)
@@ -159,25 +140,18 @@ extension TLSTests {
         @Test("--tls-client-ca and --backend-ca problems name the file")
         func caFiles() throws {
             let pki = try TestPKI.shared()
-            let clientCA = try #require(Self.startupError {
-                $0.tlsCert = [pki.localhost.certificatePath]
-                $0.tlsKey = [pki.localhost.keyPath]
-                $0.tlsClientCA = pki.garbagePath
-            })
+            let clientCA = try #require(Self.startupError([
+                "--tls-cert", pki.localhost.certificatePath, "--tls-key", pki.localhost.keyPath,
+                "--tls-client-ca", pki.garbagePath,
+            ]))
             #expect(clientCA.flag == "--tls-client-ca")
             #expect(clientCA.description.contains(pki.garbagePath), "\(clientCA)")
 
-            let backendCA = try #require(Self.startupError {
-                $0.route = ["/=tls://localhost:9"]
-                $0.backendCA = pki.garbagePath
-            })
+            let backendCA = try #require(Self.startupError(route: "/=tls://localhost:9", ["--backend-ca", pki.garbagePath]))
             #expect(backendCA.flag == "--backend-ca")
             #expect(backendCA.description.contains(pki.garbagePath), "\(backendCA)")
 
-            let missingBackendCA = try #require(Self.startupError {
-                $0.route = ["/=tls://localhost:9"]
-                $0.backendCA = "\(pki.directory)/absent-ca.pem"
-            })
+            let missingBackendCA = try #require(Self.startupError(route: "/=tls://localhost:9", ["--backend-ca", "\(pki.directory)/absent-ca.pem"]))
             #expect(missingBackendCA.flag == "--backend-ca")
             #expect(missingBackendCA.description.contains("file not found"), "\(missingBackendCA)")
         }

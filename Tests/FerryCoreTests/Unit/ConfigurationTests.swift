@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import Testing
 
+@testable import FerryCommandLine
 @testable import FerryCore
 
 @Suite("Unit: command-line configuration")
@@ -21,10 +22,10 @@ struct ConfigurationUnitTests {
             (":6080", ListenAddress(host: "0.0.0.0", port: 6080)),
         ]
         for (text, expected) in cases {
-            let (configuration, _) = try baseOptions(listen: [text]).parse()
+            let (configuration, _) = try FerryFlags.configuration(baseArguments(listen: [text]))
             #expect(configuration.listeners == [expected], "\(text)")
         }
-        let (several, _) = try baseOptions(listen: ["127.0.0.1:6080", "[::1]:6080"]).parse()
+        let (several, _) = try FerryFlags.configuration(baseArguments(listen: ["127.0.0.1:6080", "[::1]:6080"]))
         #expect(several.listeners == [ListenAddress(host: "127.0.0.1", port: 6080), ListenAddress(host: "::1", port: 6080)])
         #expect(ListenAddress(host: "::1", port: 6080).description == "[::1]:6080")
         #expect(ListenAddress(host: "0.0.0.0", port: 6080).description == "0.0.0.0:6080")
@@ -41,7 +42,7 @@ struct ConfigurationUnitTests {
             ("/sock=unix:/tmp/ferry-unit-test-nonexistent.sock", Route(path: "/sock", target: .unix(path: "/tmp/ferry-unit-test-nonexistent.sock"))),
         ]
         for (text, expected) in cases {
-            let (configuration, _) = try baseOptions(route: [text]).parse()
+            let (configuration, _) = try FerryFlags.configuration(baseArguments(route: [text]))
             #expect(configuration.routes.routes == [expected], "\(text)")
         }
         #expect(BackendTarget.tcp(host: "::1", port: 5900).description == "[::1]:5900")
@@ -51,9 +52,7 @@ struct ConfigurationUnitTests {
 
     @Test("websockify form: PORT TARGET routes every path")
     func websockifyBarePort() throws {
-        var options = CommandLineOptions()
-        options.positional = ["6080", "localhost:5900"]
-        let (configuration, logging) = try options.parse()
+        let (configuration, logging) = try FerryFlags.configuration(["6080", "localhost:5900"])
         #expect(configuration.listeners == [ListenAddress(host: "0.0.0.0", port: 6080)])
         #expect(configuration.routes.routes == [Route(path: "/", target: .tcp(host: "localhost", port: 5900))])
         #expect(configuration.routes.match(requestTarget: "/anything?x=1")?.path == "/")
@@ -62,40 +61,32 @@ struct ConfigurationUnitTests {
 
     @Test("--trusted-proxy takes address blocks and 'unix'; anything else names the choices")
     func trustedProxyValues() throws {
-        var options = CommandLineOptions()
-        options.positional = ["6080", "localhost:5900"]
-        options.trustedProxy = ["10.0.0.0/8", "unix"]
-        let (configuration, _) = try options.parse()
+        let shortForm = ["6080", "localhost:5900"]
+        let (configuration, _) = try FerryFlags.configuration(["--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "unix"] + shortForm)
         #expect(configuration.trustedProxies.map(\.description) == ["10.0.0.0/8"])
         #expect(configuration.trustsUnixSocketPeers)
 
-        options.trustedProxy = ["10.0.0.0/8"]
-        #expect(try !options.parse().0.trustsUnixSocketPeers)
+        #expect(try !FerryFlags.configuration(["--trusted-proxy", "10.0.0.0/8"] + shortForm).0.trustsUnixSocketPeers)
 
-        options.trustedProxy = ["unix:/run/nginx.sock"]
-        let error = try #require(parseError(options))
+        let error = try #require(parseError(["--trusted-proxy", "unix:/run/nginx.sock"] + shortForm))
         #expect(error.description.contains("--trusted-proxy unix:/run/nginx.sock"), "\(error)")
         #expect(error.description.contains("unix for a proxy on a Unix-socket listener"), "\(error)")
     }
 
     @Test("websockify form: ADDR:PORT TARGET")
     func websockifyAddress() throws {
-        var options = CommandLineOptions()
-        options.positional = ["127.0.0.1:6080", "localhost:5900"]
-        let (configuration, _) = try options.parse()
+        let (configuration, _) = try FerryFlags.configuration(["127.0.0.1:6080", "localhost:5900"])
         #expect(configuration.listeners == [ListenAddress(host: "127.0.0.1", port: 6080)])
         #expect(configuration.routes.routes == [Route(path: "/", target: .tcp(host: "localhost", port: 5900))])
 
-        var v6 = CommandLineOptions()
-        v6.positional = ["[::1]:6080", "[::1]:5900"]
-        let (v6Configuration, _) = try v6.parse()
+        let (v6Configuration, _) = try FerryFlags.configuration(["[::1]:6080", "[::1]:5900"])
         #expect(v6Configuration.listeners == [ListenAddress(host: "::1", port: 6080)])
         #expect(v6Configuration.routes.routes == [Route(path: "/", target: .tcp(host: "::1", port: 5900))])
     }
 
     @Test("defaults when no limit flag is given")
     func defaults() throws {
-        let (configuration, logging) = try baseOptions().parse()
+        let (configuration, logging) = try FerryFlags.configuration(baseArguments())
         #expect(configuration.limits == Limits())
         #expect(configuration.originPolicy == OriginPolicy())
         #expect(logging.level == .info)
@@ -109,24 +100,16 @@ struct ConfigurationUnitTests {
             ("8192b", 8192),
         ]
         for (text, expected) in cases {
-            var options = baseOptions()
-            options.bufferSize = text
-            #expect(try options.parse().0.limits.bufferSize == expected, "\(text)")
+            #expect(try FerryFlags.configuration(baseArguments() + ["--buffer-size", text]).0.limits.bufferSize == expected, "\(text)")
         }
-        var zero = baseOptions()
-        zero.maxMessageSize = "0"
-        #expect(try zero.parse().0.limits.maxMessageSize == 0)
-        var header = baseOptions()
-        header.maxHeaderSize = "1KiB"
-        #expect(try header.parse().0.limits.maxHeaderSize == 1024)
+        #expect(try FerryFlags.configuration(baseArguments() + ["--max-message-size", "0"]).0.limits.maxMessageSize == 0)
+        #expect(try FerryFlags.configuration(baseArguments() + ["--max-header-size", "1KiB"]).0.limits.maxHeaderSize == 1024)
     }
 
     @Test("KB, MB and GB are refused with the binary unit to write instead", arguments: [("1MB", "1MiB"), ("64kb", "64KiB"), ("2GB", "2GiB")])
     func decimalUnitsRefused(text: String, suggestion: String) {
-        var options = baseOptions()
-        options.bufferSize = text
         #expect {
-            try options.parse()
+            try FerryFlags.configuration(baseArguments() + ["--buffer-size", text])
         } throws: { error in
             let line = "\(error)"
             return line.contains("--buffer-size \(text)") && line.contains("powers of 1000 or of 1024") && line.contains(suggestion)
@@ -140,32 +123,29 @@ struct ConfigurationUnitTests {
             ("1h", .hours(1)), ("2H", .hours(2)),
         ]
         for (text, expected) in cases {
-            var options = baseOptions()
-            options.connectTimeout = text
-            #expect(try options.parse().0.limits.connectTimeout == expected, "\(text)")
+            #expect(try FerryFlags.configuration(baseArguments() + ["--connect-timeout", text]).0.limits.connectTimeout == expected, "\(text)")
         }
-        var zero = baseOptions()
-        zero.idleTimeout = "0"
-        zero.pingInterval = "0s"
-        let limits = try zero.parse().0.limits
+        let limits = try FerryFlags.configuration(baseArguments() + ["--idle-timeout", "0", "--ping-interval", "0s"]).0.limits
         #expect(limits.idleTimeout == .zero)
         #expect(limits.pingInterval == .zero)
     }
 
     @Test("every limit flag lands in its field")
     func allLimits() throws {
-        var options = baseOptions()
-        options.maxConnections = "5"
-        options.bufferSize = "8k"
-        options.maxMessageSize = "1m"
-        options.handshakeTimeout = "3s"
-        options.connectTimeout = "4s"
-        options.idleTimeout = "5m"
-        options.pingInterval = "6s"
-        options.pingTimeout = "7s"
-        options.maxHeaderSize = "2k"
-        options.allowOrigin = ["https://app.example"]
-        let (configuration, _) = try options.parse()
+        let (configuration, _) = try FerryFlags.configuration(
+            baseArguments() + [
+                "--max-connections", "5",
+                "--buffer-size", "8k",
+                "--max-message-size", "1m",
+                "--handshake-timeout", "3s",
+                "--connect-timeout", "4s",
+                "--idle-timeout", "5m",
+                "--ping-interval", "6s",
+                "--ping-timeout", "7s",
+                "--max-header-size", "2k",
+                "--allow-origin", "https://app.example",
+            ]
+        )
         var expected = Limits()
         expected.maxConnections = 5
         expected.bufferSize = 8192
@@ -182,9 +162,7 @@ struct ConfigurationUnitTests {
 
     @Test("--allow-origin '*' allows any origin")
     func allowAnyOrigin() throws {
-        var options = baseOptions()
-        options.allowOrigin = ["*"]
-        let (configuration, _) = try options.parse()
+        let (configuration, _) = try FerryFlags.configuration(baseArguments() + ["--allow-origin", "*"])
         #expect(configuration.originPolicy.allowsAny)
         #expect(configuration.originPolicy.allows(origin: "https://anything.example", host: "relay.example"))
     }
@@ -193,7 +171,7 @@ struct ConfigurationUnitTests {
 
     @Test("--route /vnc=localhost: names the flag, the value, the problem and the fix")
     func routePortMissing() {
-        let error = parseError(baseOptions(route: ["/vnc=localhost:"]))
+        let error = parseError(baseArguments(route: ["/vnc=localhost:"]))
         let description = error?.description ?? ""
         #expect(description.contains("--route /vnc=localhost:"))
         #expect(description.contains("port is missing"))
@@ -223,7 +201,7 @@ struct ConfigurationUnitTests {
         ]
     )
     func badRoute(value: String, problem: String) {
-        let description = parseError(baseOptions(route: [value]))?.description ?? ""
+        let description = parseError(baseArguments(route: [value]))?.description ?? ""
         #expect(description.hasPrefix("--route \(value)"), "\(description)")
         #expect(description.contains(problem), "\(description)")
         #expect(description.contains("expected PATH=HOST:PORT or PATH=unix:/path"), "\(description)")
@@ -243,7 +221,7 @@ struct ConfigurationUnitTests {
         ]
     )
     func badListen(value: String, problem: String) {
-        let description = parseError(baseOptions(listen: [value]))?.description ?? ""
+        let description = parseError(baseArguments(listen: [value]))?.description ?? ""
         // The value is followed by ": ", or by " " when it already ends in a colon.
         #expect(description.hasPrefix(value.hasSuffix(":") ? "--listen \(value) " : "--listen \(value): "), "\(description)")
         #expect(description.contains(problem), "\(description)")
@@ -252,39 +230,33 @@ struct ConfigurationUnitTests {
 
     @Test("unix socket targets: an existing non-socket and a missing folder are refused")
     func unixSocketChecks() {
-        let notSocket = parseError(baseOptions(route: ["/s=unix:/tmp"]))?.description ?? ""
+        let notSocket = parseError(baseArguments(route: ["/s=unix:/tmp"]))?.description ?? ""
         #expect(notSocket.contains("--route /s=unix:/tmp"), "\(notSocket)")
         #expect(notSocket.contains("/tmp exists but is not a socket"), "\(notSocket)")
 
-        let missingFolder = parseError(baseOptions(route: ["/s=unix:/nonexistent-ferry-unit/dir/app.sock"]))?.description ?? ""
+        let missingFolder = parseError(baseArguments(route: ["/s=unix:/nonexistent-ferry-unit/dir/app.sock"]))?.description ?? ""
         #expect(missingFolder.contains("folder /nonexistent-ferry-unit/dir does not exist"), "\(missingFolder)")
     }
 
     @Test("duplicate route paths are refused, also when they differ only by a trailing slash")
     func duplicateRoutes() {
         for routes in [["/vnc=a:1", "/vnc=b:2"], ["/vnc=a:1", "/vnc/=b:2"], ["/=a:1", "/=a:1"]] {
-            let error = parseError(baseOptions(route: routes))
+            let error = parseError(baseArguments(route: routes))
             #expect(error?.flag == "--route", "\(routes)")
             #expect(error?.problem.contains("routed twice") == true, "\(routes): \(String(describing: error))")
         }
         // websockify form plus a --route / is a duplicate too.
-        var both = baseOptions(route: ["/=a:1"])
-        both.listen = []
-        both.positional = ["6080", "b:2"]
+        let both = baseArguments(listen: [], route: ["/=a:1"]) + ["6080", "b:2"]
         #expect(parseError(both)?.problem.contains("routed twice") == true)
     }
 
     @Test("missing --listen or --route")
     func missingListenOrRoute() {
-        var noListen = CommandLineOptions()
-        noListen.route = ["/=a:1"]
-        let listenError = parseError(noListen)
+        let listenError = parseError(["--route", "/=a:1"])
         #expect(listenError?.flag == "--listen")
         #expect(listenError?.description.contains("no listen address given") == true)
 
-        var noRoute = CommandLineOptions()
-        noRoute.listen = ["127.0.0.1:6080"]
-        let routeError = parseError(noRoute)
+        let routeError = parseError(["--listen", "127.0.0.1:6080"])
         #expect(routeError?.flag == "--route")
         #expect(routeError?.description.contains("no route given") == true)
     }
@@ -292,22 +264,16 @@ struct ConfigurationUnitTests {
     @Test("websockify form with the wrong number of arguments or bad values")
     func badPositional() {
         for arguments in [["6080"], ["6080", "a:1", "extra"]] {
-            var options = CommandLineOptions()
-            options.positional = arguments
-            let description = parseError(options)?.description ?? ""
+            let description = parseError(arguments)?.description ?? ""
             #expect(description.contains("the short form takes two arguments"), "\(description)")
             #expect(description.contains("expected [ADDR:]PORT TARGET"), "\(description)")
             #expect(description.contains(arguments.joined(separator: " ")), "\(description)")
         }
-        var badPort = CommandLineOptions()
-        badPort.positional = ["70000", "localhost:5900"]
-        let portError = parseError(badPort)?.description ?? ""
+        let portError = parseError(["70000", "localhost:5900"])?.description ?? ""
         #expect(portError.contains("70000"), "\(portError)")
         #expect(portError.contains("port is not a number from 0 to 65535"), "\(portError)")
 
-        var badTarget = CommandLineOptions()
-        badTarget.positional = ["6080", "localhost"]
-        let targetError = parseError(badTarget)?.description ?? ""
+        let targetError = parseError(["6080", "localhost"])?.description ?? ""
         #expect(targetError.hasPrefix("target localhost:"), "\(targetError)")
         #expect(targetError.contains("port is missing"), "\(targetError)")
     }
@@ -321,13 +287,7 @@ struct ConfigurationUnitTests {
         ]
     )
     func badSize(flag: String, value: String) {
-        var options = baseOptions()
-        switch flag {
-        case "--buffer-size": options.bufferSize = value
-        case "--max-message-size": options.maxMessageSize = value
-        default: options.maxHeaderSize = value
-        }
-        let error = parseError(options)
+        let error = parseError(baseArguments() + option(flag, value))
         let description = error?.description ?? ""
         #expect(error?.flag == flag)
         #expect(description.hasPrefix(value.isEmpty ? "\(flag):" : "\(flag) \(value):"), "\(description)")
@@ -344,15 +304,7 @@ struct ConfigurationUnitTests {
         ]
     )
     func badDuration(flag: String, value: String) {
-        var options = baseOptions()
-        switch flag {
-        case "--idle-timeout": options.idleTimeout = value
-        case "--handshake-timeout": options.handshakeTimeout = value
-        case "--connect-timeout": options.connectTimeout = value
-        case "--ping-timeout": options.pingTimeout = value
-        default: options.pingInterval = value
-        }
-        let error = parseError(options)
+        let error = parseError(baseArguments() + option(flag, value))
         let description = error?.description ?? ""
         #expect(error?.flag == flag)
         #expect(description.hasPrefix("\(flag) \(value):"), "\(description)")
@@ -362,28 +314,20 @@ struct ConfigurationUnitTests {
 
     @Test("the idle timeout hint says 0 turns it off; handshake timeout's does not")
     func zeroHint() {
-        var idle = baseOptions()
-        idle.idleTimeout = "abc"
-        #expect(parseError(idle)?.description.contains("0 turns it off") == true)
-        var handshake = baseOptions()
-        handshake.handshakeTimeout = "0"
-        #expect(parseError(handshake)?.description.contains("0 turns it off") == false)
+        #expect(parseError(baseArguments() + ["--idle-timeout", "abc"])?.description.contains("0 turns it off") == true)
+        #expect(parseError(baseArguments() + ["--handshake-timeout", "0"])?.description.contains("0 turns it off") == false)
     }
 
     @Test("bad --max-connections values", arguments: ["0", "-1", "abc", "1k"])
     func badMaxConnections(value: String) {
-        var options = baseOptions()
-        options.maxConnections = value
-        let description = parseError(options)?.description ?? ""
+        let description = parseError(baseArguments() + option("--max-connections", value))?.description ?? ""
         #expect(description.hasPrefix("--max-connections \(value):"), "\(description)")
         #expect(description.contains("not a whole number of at least 1"), "\(description)")
     }
 
     @Test("bad --allow-origin values", arguments: ["example.com", "ftp://example.com", "https://", "**", "https//example.com"])
     func badAllowOrigin(value: String) {
-        var options = baseOptions()
-        options.allowOrigin = [value]
-        let description = parseError(options)?.description ?? ""
+        let description = parseError(baseArguments() + ["--allow-origin", value])?.description ?? ""
         #expect(description.hasPrefix("--allow-origin \(value):"), "\(description)")
         #expect(description.contains("not an origin"), "\(description)")
     }
@@ -439,25 +383,19 @@ struct ConfigurationUnitTests {
 
     @Test("log level and format are parsed case-insensitively")
     func loggingOptions() throws {
-        var options = baseOptions()
-        options.logLevel = "DEBUG"
-        options.logFormat = "Json"
-        let (_, logging) = try options.parse()
+        let (_, logging) = try FerryFlags.configuration(baseArguments() + ["--log-level", "DEBUG", "--log-format", "Json"])
         #expect(logging.level == .debug)
         #expect(logging.format == .json)
 
         for level in Logger.Level.allCases {
-            var each = CommandLineOptions()
-            each.logLevel = level.rawValue
-            #expect(try each.loggingOptions().level == level)
+            #expect(try LoggingFlags.parse(["--log-level", level.rawValue]).loggingOptions().level == level)
         }
     }
 
     @Test("an unknown log level names the flag, the value and the choices")
-    func badLogLevel() {
-        var options = CommandLineOptions()
-        options.logLevel = "verbose"
-        let error = #expect(throws: ConfigurationError.self) { try options.loggingOptions() }
+    func badLogLevel() throws {
+        let flags = try LoggingFlags.parse(["--log-level", "verbose"])
+        let error = #expect(throws: ConfigurationError.self) { try flags.loggingOptions() }
         let description = error?.description ?? ""
         #expect(description.hasPrefix("--log-level verbose: unknown level"), "\(description)")
         for level in Logger.Level.allCases {
@@ -466,36 +404,33 @@ struct ConfigurationUnitTests {
     }
 
     @Test("an unknown log format names the flag, the value and the choices")
-    func badLogFormat() {
-        var options = CommandLineOptions()
-        options.logFormat = "xml"
-        let error = #expect(throws: ConfigurationError.self) { try options.loggingOptions() }
+    func badLogFormat() throws {
+        let flags = try LoggingFlags.parse(["--log-format", "xml"])
+        let error = #expect(throws: ConfigurationError.self) { try flags.loggingOptions() }
         #expect(error?.description == "--log-format xml: unknown format; expected text|json")
 
-        // parse() reports it too.
-        var full = baseOptions()
-        full.logFormat = "xml"
-        #expect(parseError(full)?.flag == "--log-format")
+        // configuration() reports it too.
+        #expect(parseError(baseArguments() + ["--log-format", "xml"])?.flag == "--log-format")
     }
 }
 
 // MARK: - Helpers
 
-/// Options with one listener and one route, so each test changes only what it is about.
 extension ConfigurationUnitTests {
     @Test("the flags behind websockify's features: good values parse, bad ones name the flag")
     func websockifyFeatureFlags() throws {
-        var good = baseOptions(route: ["/=dynamic"])
-        good.tokenFile = "/etc/hostname"
-        good.allowTarget = ["any"]
-        good.tokenFromHost = true
-        good.allowOrigin = ["https://a.example"]
-        good.onlyListedOrigins = true
-        good.exitWhenIdle = "5s"
-        good.acceptFor = "1m"
-        good.runOnce = true
-        good.logFile = "/tmp/ferry.log"
-        let (configuration, logging) = try good.parse()
+        let dynamic = baseArguments(route: ["/=dynamic"]) + ["--token-file", "/etc/hostname"]
+        let good = dynamic + [
+            "--allow-target", "any",
+            "--token-from-host",
+            "--allow-origin", "https://a.example",
+            "--only-listed-origins",
+            "--exit-when-idle", "5s",
+            "--accept-for", "1m",
+            "--run-once",
+            "--log-file", "/tmp/ferry.log",
+        ]
+        let (configuration, logging) = try FerryFlags.configuration(good)
         #expect(configuration.auth.allowsAnyTarget)
         #expect(configuration.auth.allowedTargets.isEmpty)
         #expect(configuration.auth.tokenFromHost)
@@ -506,43 +441,41 @@ extension ConfigurationUnitTests {
         #expect(logging.file == "/tmp/ferry.log")
         #expect(ServerLifetime().isForever)
 
-        func flag(_ adjust: (inout CommandLineOptions) -> Void) -> String? {
-            var options = baseOptions(route: ["/=dynamic"])
-            options.tokenFile = "/etc/hostname"
-            adjust(&options)
-            return parseError(options)?.flag
+        func flag(_ extra: [String], sourceLocation: SourceLocation = #_sourceLocation) -> String? {
+            parseError(dynamic + extra, sourceLocation: sourceLocation)?.flag
         }
-        #expect(flag { $0.allowTarget = ["any", "10.0.0.0/8:*"] } == "--allow-target")
-        #expect(flag { $0.onlyListedOrigins = true } == "--only-listed-origins")
-        #expect(flag { $0.jwtSecretEncoding = "hex" } == "--jwt-secret-encoding")
-        #expect(flag { $0.jwtSecretEncoding = "base64url" } == "--jwt-secret-encoding")
-        #expect(flag { $0.tokenSockets = "relative/folder" } == "--token-sockets")
-        #expect(flag { $0.tokenFilenames = "/nonexistent/ferry" } == "--token-filenames")
-        #expect(flag { $0.tlsCiphers = "ECDHE+AESGCM" } == "--tls-ciphers")
-        #expect(flag { $0.record = "/nonexistent/ferry/rec" } == "--record")
-        #expect(flag { $0.exitWhenIdle = "0" } == "--exit-when-idle")
-        #expect(flag { $0.acceptFor = "soon" } == "--accept-for")
-        #expect(flag { $0.logFile = "/var/log/" } == "--log-file")
-        var noSource = baseOptions(route: ["/=dynamic"])
-        noSource.tokenFromHost = true
+        #expect(flag(["--allow-target", "any", "--allow-target", "10.0.0.0/8:*"]) == "--allow-target")
+        #expect(flag(["--only-listed-origins"]) == "--only-listed-origins")
+        #expect(flag(["--jwt-secret-encoding", "hex"]) == "--jwt-secret-encoding")
+        #expect(flag(["--jwt-secret-encoding", "base64url"]) == "--jwt-secret-encoding")
+        #expect(flag(["--token-sockets", "relative/folder"]) == "--token-sockets")
+        #expect(flag(["--token-filenames", "/nonexistent/ferry"]) == "--token-filenames")
+        #expect(flag(["--tls-ciphers", "ECDHE+AESGCM"]) == "--tls-ciphers")
+        #expect(flag(["--record", "/nonexistent/ferry/rec"]) == "--record")
+        #expect(flag(["--exit-when-idle", "0"]) == "--exit-when-idle")
+        #expect(flag(["--accept-for", "soon"]) == "--accept-for")
+        #expect(flag(["--log-file", "/var/log/"]) == "--log-file")
+        let noSource = baseArguments(route: ["/=dynamic"]) + ["--token-from-host"]
         #expect(parseError(noSource)?.flag == "--token-from-host" || parseError(noSource)?.flag == "--route")
     }
 }
 
-private func baseOptions(listen: [String] = ["127.0.0.1:6080"], route: [String] = ["/vnc=localhost:5900"]) -> CommandLineOptions {
-    var options = CommandLineOptions()
-    options.listen = listen
-    options.route = route
-    return options
+/// One listener and one route, so each test adds only the flags it is about.
+private func baseArguments(listen: [String] = ["127.0.0.1:6080"], route: [String] = ["/vnc=localhost:5900"]) -> [String] {
+    listen.flatMap { ["--listen", $0] } + route.flatMap { ["--route", $0] }
 }
 
-/// The error `parse()` throws; records an issue if it does not throw.
-private func parseError(_ options: CommandLineOptions, sourceLocation: SourceLocation = #_sourceLocation) -> ConfigurationError? {
-    do {
-        let (configuration, _) = try options.parse()
-        Issue.record("expected an error, got listeners \(configuration.listeners)", sourceLocation: sourceLocation)
-        return nil
-    } catch {
-        return error
+/// `flag value` as a user types it; a value that starts with `-` is attached (`--buffer-size=-5k`),
+/// or ArgumentParser would take it for a flag and report the value missing.
+private func option(_ flag: String, _ value: String) -> [String] {
+    value.hasPrefix("-") ? ["\(flag)=\(value)"] : [flag, value]
+}
+
+/// The ConfigurationError the arguments give; records an issue if they give none.
+private func parseError(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) -> ConfigurationError? {
+    let error = FerryFlags.problem(arguments, sourceLocation: sourceLocation)
+    if error == nil {
+        Issue.record("expected a ConfigurationError for \(arguments)", sourceLocation: sourceLocation)
     }
+    return error
 }

@@ -1,11 +1,12 @@
 // Unit tests of the websockify command-line translator: for each of websockify's forms and flags, the
 // exact Ferry arguments it produces, the warnings for what Ferry ignores, and the errors (naming the
 // flag and the Ferry way) for what Ferry does not do. Where it is easy, the Ferry arguments are also
-// run through Ferry's own `CommandLineOptions.parse()`, as the `ferry` front would.
+// run through Ferry's own parser (`FerryOptions`, via `FerryFlags`), as the `ferry` front would.
 
 import Foundation
 import Testing
 
+@testable import FerryCommandLine
 @testable import FerryCore
 
 @Suite("Websockify: command-line translation")
@@ -27,7 +28,7 @@ struct WebsockifyCommandLineTests {
         #expect(named.ferryArguments.contains(sequence: ["--listen", "localhost:6080", "--route", "/=vnc.internal:5901"]))
 
         // Ferry's own parser takes the result: one listener, every path to the target.
-        let (configuration, _) = try ferryParse(withAddress.ferryArguments)
+        let (configuration, _) = try FerryFlags.configuration(withAddress.ferryArguments)
         #expect(configuration.listeners == [ListenAddress(host: "127.0.0.1", port: 6080)])
         #expect(configuration.routes.routes == [Route(path: "/", target: .tcp(host: "10.0.0.5", port: 5900))])
         #expect(configuration.limits.idleTimeout == .zero, "websockify never ends a quiet session")
@@ -51,7 +52,7 @@ struct WebsockifyCommandLineTests {
         let explicit = try translate(["-6", "127.0.0.1:6080", "localhost:5900"])
         #expect(explicit.ferryArguments.contains(sequence: ["--listen", "127.0.0.1:6080"]))
 
-        let (configuration, _) = try ferryParse(bracketed.ferryArguments)
+        let (configuration, _) = try FerryFlags.configuration(bracketed.ferryArguments)
         #expect(configuration.listeners == [ListenAddress(host: "::1", port: 6080)])
         #expect(configuration.routes.routes == [Route(path: "/", target: .tcp(host: "::1", port: 5900))])
     }
@@ -65,7 +66,7 @@ struct WebsockifyCommandLineTests {
                 "--listen", "127.0.0.1:6080", "--token-file", files.tokenFile, "--route", "/=dynamic", "--allow-target", "any", "--idle-timeout", "0",
             ]
         )
-        let (configuration, _) = try ferryParse(tokenFile.ferryArguments)
+        let (configuration, _) = try FerryFlags.configuration(tokenFile.ferryArguments)
         #expect(configuration.routes.routes.map(\.path) == ["/"])
         #expect(configuration.routes.routes.map(\.target) == [.dynamic])
         #expect(configuration.auth.tokenFilePath == files.tokenFile)
@@ -90,7 +91,7 @@ struct WebsockifyCommandLineTests {
         let error = try #require(translationError(["--unix-target=/run/vnc.sock", "6080", "localhost:5900"]))
         #expect(error.flag == "arguments" && error.problem.contains("too many"), "\(error)")
 
-        let (configuration, _) = try ferryParse(joined.ferryArguments)
+        let (configuration, _) = try FerryFlags.configuration(joined.ferryArguments)
         #expect(configuration.routes.routes == [Route(path: "/", target: .unix(path: "/run/vnc.sock"))])
     }
 
@@ -185,7 +186,7 @@ struct WebsockifyCommandLineTests {
         }
 
         let files = try TranslationFiles()
-        let (configuration, _) = try ferryParse(try translate(["--cert", files.certificate, "--key", files.key, "6080", "localhost:5900"], existing: files.all).ferryArguments)
+        let (configuration, _) = try FerryFlags.configuration(try translate(["--cert", files.certificate, "--key", files.key, "6080", "localhost:5900"], existing: files.all).ferryArguments)
         #expect(configuration.tls?.pairs.map(\.certificatePath) == [files.certificate])
         #expect(configuration.tls?.pairs.map(\.keyPath) == [files.key])
     }
@@ -215,7 +216,7 @@ struct WebsockifyCommandLineTests {
         let unix = try #require(translationError(["--ssl-target", "--unix-target", "/run/a.sock", "6080"]))
         #expect(unix.flag == "--ssl-target" && unix.description.contains("expected"), "\(unix)")
 
-        let (configuration, _) = try ferryParse(translation.ferryArguments)
+        let (configuration, _) = try FerryFlags.configuration(translation.ferryArguments)
         #expect(configuration.routes.routes.first?.target == .tls(host: "vnc.internal", port: 5901))
     }
 
@@ -235,7 +236,7 @@ struct WebsockifyCommandLineTests {
 
         let files = try TranslationFiles()
         let parsed = try translate(["--cert", files.certificate, "--verify-client", "--cafile", files.certificate, "6080", "localhost:5900"], existing: files.all)
-        let (configuration, _) = try ferryParse(parsed.ferryArguments)
+        let (configuration, _) = try FerryFlags.configuration(parsed.ferryArguments)
         #expect(configuration.tls?.clientCAPath == files.certificate)
         #expect(configuration.tls?.clientAuthentication == .require)
     }
@@ -267,7 +268,7 @@ struct WebsockifyCommandLineTests {
         #expect(translation.ferryArguments.contains(sequence: ["--web", files.directory]))
         #expect(!translation.ferryArguments.contains("--file-only"))
         #expect(translation.warnings.isEmpty)
-        let (configuration, _) = try ferryParse(translation.ferryArguments)
+        let (configuration, _) = try FerryFlags.configuration(translation.ferryArguments)
         #expect(configuration.web?.root == files.directory)
     }
 
@@ -280,7 +281,7 @@ struct WebsockifyCommandLineTests {
         let negative = try #require(translationError(["--heartbeat=-1", "6080", "localhost:5900"]))
         #expect(negative.flag == "--heartbeat", "\(negative)")
 
-        let (configuration, _) = try ferryParse(try translate(["--heartbeat", "15", "6080", "localhost:5900"]).ferryArguments)
+        let (configuration, _) = try FerryFlags.configuration(try translate(["--heartbeat", "15", "6080", "localhost:5900"]).ferryArguments)
         #expect(configuration.limits.pingInterval == .seconds(15))
     }
 
@@ -303,7 +304,7 @@ struct WebsockifyCommandLineTests {
         let bad = try #require(translationError(["--timeout", "1.5", "6080", "localhost:5900"]))
         #expect(bad.flag == "--timeout", "\(bad)")
 
-        let (configuration, _) = try ferryParse(try translate(["--idle-timeout", "30", "--timeout", "10", "--run-once", "6080", "localhost:5900"]).ferryArguments)
+        let (configuration, _) = try FerryFlags.configuration(try translate(["--idle-timeout", "30", "--timeout", "10", "--run-once", "6080", "localhost:5900"]).ferryArguments)
         #expect(configuration.lifetime.exitWhenIdle == .seconds(30))
         #expect(configuration.lifetime.acceptFor == .seconds(10))
         #expect(configuration.lifetime.runOnce)
@@ -344,7 +345,7 @@ struct WebsockifyCommandLineTests {
             #expect(try translate([flag, "6080", "localhost:5900"]).ferryArguments.contains(sequence: ["--log-level", "debug"]), "\(flag)")
         }
         #expect(try translate(["--log-file", "/var/log/ws.log", "6080", "localhost:5900"]).ferryArguments.contains(sequence: ["--log-file", "/var/log/ws.log"]))
-        let (_, logging) = try ferryParse(try translate(["-v", "--log-file", "/tmp/ws.log", "6080", "localhost:5900"]).ferryArguments)
+        let (_, logging) = try FerryFlags.configuration(try translate(["-v", "--log-file", "/tmp/ws.log", "6080", "localhost:5900"]).ferryArguments)
         #expect(logging.level == .debug)
         #expect(logging.file == "/tmp/ws.log")
     }
@@ -387,7 +388,7 @@ struct WebsockifyCommandLineTests {
             let translation = try translate(["--token-plugin", plugin, "--token-source", source, "127.0.0.1:6080"])
             #expect(translation.ferryArguments == ["--listen", "127.0.0.1:6080"] + expected + ["--route", "/=dynamic", "--allow-target", "any", "--idle-timeout", "0"], "\(plugin)")
             #expect(translation.warnings.isEmpty, "\(plugin): \(translation.warnings)")
-            let (configuration, _) = try ferryParse(translation.ferryArguments)
+            let (configuration, _) = try FerryFlags.configuration(translation.ferryArguments)
             #expect(configuration.routes.routes.map(\.target) == [.dynamic], "\(plugin)")
         }
 
@@ -403,7 +404,7 @@ struct WebsockifyCommandLineTests {
         // --host-token: the token is the Host header's name.
         let host = try translate(["--host-token", "--token-plugin", "TokenFile", "--token-source", files.tokenFile, "6080"])
         #expect(host.ferryArguments.contains(sequence: ["--token-file", files.tokenFile, "--token-from-host"]))
-        let (configuration, _) = try ferryParse(host.ferryArguments)
+        let (configuration, _) = try FerryFlags.configuration(host.ferryArguments)
         #expect(configuration.auth.tokenFromHost)
     }
 
@@ -445,7 +446,7 @@ struct WebsockifyCommandLineTests {
                 translation.ferryArguments.contains(sequence: ["--allow-origin", "https://a.example", "--allow-origin", "https://b.example", "--only-listed-origins"]),
                 "\(translation.ferryArguments)"
             )
-            let (configuration, _) = try ferryParse(translation.ferryArguments)
+            let (configuration, _) = try FerryFlags.configuration(translation.ferryArguments)
             #expect(configuration.originPolicy.onlyListed)
         }
         let empty = try #require(translationError(["--auth-plugin", "ExpectOrigin", "6080", "localhost:5900"]))
@@ -475,7 +476,7 @@ struct WebsockifyCommandLineTests {
             ["--cert", files.certificate, "--verify-client", "--cafile", files.certificate, "--auth-plugin", "ClientCertCNAuth", "--auth-source", "alice", "6080", "localhost:5900"],
             existing: files.all
         )
-        let (configuration, _) = try ferryParse(parsed.ferryArguments)
+        let (configuration, _) = try FerryFlags.configuration(parsed.ferryArguments)
         #expect(configuration.routes.routes.first?.options.clientNames == ["alice"])
     }
 
@@ -486,7 +487,7 @@ struct WebsockifyCommandLineTests {
         #expect(!plain.ferryArguments.contains("--basic-auth-web"))
         #expect(!plain.loggableArguments.joined(separator: " ").contains("s3cret"))
         #expect(plain.loggableArguments.contains("user:***"))
-        let (configuration, _) = try ferryParse(plain.ferryArguments)
+        let (configuration, _) = try FerryFlags.configuration(plain.ferryArguments)
         #expect(configuration.auth.basicCredentials != nil)
 
         let web = try translate(["--web", "/usr/share/novnc", "--web-auth", "--auth-plugin", "BasicHTTPAuth", "--auth-source", "u:p", "6080", "localhost:5900"])
@@ -595,63 +596,6 @@ private func translationError(_ arguments: [String], existing: Set<String> = [],
     }
 }
 
-/// Ferry's flags, read the way the `ferry` front reads them (its ArgumentParser type lives in the
-/// executable and cannot be imported), then checked by `CommandLineOptions.parse()`.
-private func ferryParse(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> (FerryConfiguration, LoggingOptions) {
-    var options = CommandLineOptions()
-    var index = 0
-    func value(_ flag: String) throws -> String {
-        guard index < arguments.count else { throw UnknownFerryFlag(flag: flag + " (no value)") }
-        defer { index += 1 }
-        return arguments[index]
-    }
-    while index < arguments.count {
-        let flag = arguments[index]
-        index += 1
-        switch flag {
-        case "--listen": options.listen.append(try value(flag))
-        case "--route": options.route.append(try value(flag))
-        case "--allow-origin": options.allowOrigin.append(try value(flag))
-        case "--only-listed-origins": options.onlyListedOrigins = true
-        case "--log-level": options.logLevel = try value(flag)
-        case "--log-file": options.logFile = try value(flag)
-        case "--tls-cert": options.tlsCert.append(try value(flag))
-        case "--tls-key": options.tlsKey.append(try value(flag))
-        case "--tls-only": options.tlsOnly = true
-        case "--tls-min-version": options.tlsMinVersion = try value(flag)
-        case "--tls-ciphers": options.tlsCiphers = try value(flag)
-        case "--tls-client-ca": options.tlsClientCA = try value(flag)
-        case "--tls-client-auth": options.tlsClientAuth = try value(flag)
-        case "--backend-ca": options.backendCA = try value(flag)
-        case "--token-file": options.tokenFile = try value(flag)
-        case "--token-filenames": options.tokenFilenames = try value(flag)
-        case "--token-sockets": options.tokenSockets = try value(flag)
-        case "--token-from-host": options.tokenFromHost = true
-        case "--jwt-key": options.jwtKey = try value(flag)
-        case "--jwt-secret-encoding": options.jwtSecretEncoding = try value(flag)
-        case "--allow-target": options.allowTarget.append(try value(flag))
-        case "--web": options.web = try value(flag)
-        case "--ping-interval": options.pingInterval = try value(flag)
-        case "--idle-timeout": options.idleTimeout = try value(flag)
-        case "--exit-when-idle": options.exitWhenIdle = try value(flag)
-        case "--accept-for": options.acceptFor = try value(flag)
-        case "--run-once": options.runOnce = true
-        case "--record": options.record = try value(flag)
-        case "--basic-auth": options.basicAuth.append(try value(flag))
-        case "--basic-auth-web": options.basicAuthWeb = true
-        default:
-            guard !flag.hasPrefix("-") else { throw UnknownFerryFlag(flag: flag) }
-            options.positional.append(flag)
-        }
-    }
-    return try options.parse()
-}
-
-private struct UnknownFerryFlag: Error, CustomStringConvertible {
-    var flag: String
-    var description: String { "the translation produced \(self.flag), which this test's reader of Ferry flags does not know" }
-}
-
 /// Real files for the translations that are also parsed (Ferry checks that they exist); removed
 /// when the value goes away.
 private final class TranslationFiles {
@@ -671,9 +615,9 @@ private final class TranslationFiles {
         self.tokenDirectory = self.directory + "/token.d"
         self.jwtSecret = self.directory + "/jwt.key"
         try FileManager.default.createDirectory(atPath: self.tokenDirectory, withIntermediateDirectories: true)
-        // parse() checks that these are readable files; their contents are read when the server starts.
-        try "not read by parse()\n".write(toFile: self.certificate, atomically: true, encoding: .utf8)
-        try "not read by parse()\n".write(toFile: self.key, atomically: true, encoding: .utf8)
+        // configuration() checks that these are readable files; their contents are read when the server starts.
+        try "not read by configuration()\n".write(toFile: self.certificate, atomically: true, encoding: .utf8)
+        try "not read by configuration()\n".write(toFile: self.key, atomically: true, encoding: .utf8)
         try "vm1: 127.0.0.1:5901\n".write(toFile: self.tokenFile, atomically: true, encoding: .utf8)
         try "vm2: 127.0.0.1:5902\n".write(toFile: self.tokenDirectory + "/a", atomically: true, encoding: .utf8)
         try "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA".write(toFile: self.jwtSecret, atomically: true, encoding: .utf8)
@@ -707,14 +651,27 @@ func translatorKnowsFerryFlags() throws {
     let help = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
     var flags: Set<String> = []
-    // Option lines start with two spaces and the flag; wrapped help text is indented further.
-    for line in help.split(separator: "\n") where line.hasPrefix("  --") {
-        if let first = line.split(separator: " ").first { flags.insert(String(first)) }
+    // Option lines start with two spaces and the flag (or `-h, --help`); wrapped help text is
+    // indented further.
+    for line in help.split(separator: "\n") {
+        let option: Substring
+        if line.hasPrefix("  --") {
+            option = line.dropFirst(2)
+        } else if line.hasPrefix("  -h, --") {
+            option = line.dropFirst("  -h, ".count)
+        } else {
+            continue
+        }
+        if let first = option.split(separator: " ").first { flags.insert(String(first)) }
     }
     #expect(flags.count > 30, "\(help)")
-    let known = WebsockifyCommandLine.ferrySwitches.union(WebsockifyCommandLine.ferryValued)
-        .union(WebsockifyCommandLine.valued).union(WebsockifyCommandLine.switches)
-    for flag in flags.sorted() {
-        #expect(known.contains(flag), "\(flag) is a Ferry flag the websockify translator does not know")
+    #expect(flags.isSuperset(of: ["--help", "--version", "--tls-only", "--buffer-size"]), "\(flags.sorted())")
+    // The translator asks FerryOptions which flags are switches and which take a value; --help and
+    // --version belong to the `ferry` command, not to FerryOptions.
+    for flag in flags.subtracting(["--help", "--version"]).sorted() {
+        #expect(FerryOptions.kind(of: flag) != nil, "\(flag) is in 'ferry --help' but FerryOptions.kind(of:) does not know it")
     }
+    #expect(FerryOptions.kind(of: "--tls-only") == .switch)
+    #expect(FerryOptions.kind(of: "--buffer-size") == .valued)
+    #expect(FerryOptions.kind(of: "--no-such-flag") == nil)
 }

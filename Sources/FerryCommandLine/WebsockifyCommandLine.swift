@@ -1,3 +1,5 @@
+import FerryCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -51,24 +53,6 @@ public enum WebsockifyCommandLine {
 
     static let shortSwitches: [Character: String] = ["v": "--verbose", "D": "--daemon", "6": "--prefer-ipv6", "h": "--help"]
 
-    /// Ferry's own flags that take no value, passed on as given. (A test checks these two lists against
-    /// `ferry --help`.)
-    static let ferrySwitches: Set<String> = [
-        "--tls-only", "--jwt-enforce-expiry-on-session", "--token-from-host", "--only-listed-origins", "--run-once", "--basic-auth-web",
-        "--version",
-    ]
-
-    /// Ferry's own flags that take a value, passed on with it.
-    static let ferryValued: Set<String> = [
-        "--accept-for", "--access-log", "--basic-auth", "--admin-listen", "--allow-origin", "--allow-target", "--backend-ca", "--buffer-size",
-        "--connect-timeout", "--drain-delay", "--drain-timeout", "--exit-when-idle", "--handshake-timeout", "--jwt-audience",
-        "--jwt-issuer", "--jwt-key", "--jwt-secret-encoding", "--listen", "--log-format", "--log-level", "--max-connections",
-        "--max-connections-per-ip", "--max-handshakes-per-second-per-ip", "--max-header-size", "--max-message-size",
-        "--ping-interval", "--ping-timeout", "--route", "--server-name", "--tls-cert", "--tls-ciphers", "--tls-client-auth", "--tls-client-ca",
-        "--tls-key", "--tls-min-version", "--token-cookie", "--token-file", "--token-filenames", "--token-sockets",
-        "--trusted-proxy", "--web-headers",
-    ]
-
     /// Flags websockify has and Ferry does not, with the Ferry way to get the same.
     static let unsupported: [String: String] = [
         "--key-password": "Ferry reads unencrypted keys only; decrypt it once (openssl pkey -in KEY -out KEY.plain) and give --key KEY.plain",
@@ -98,216 +82,181 @@ public enum WebsockifyCommandLine {
         """
 
     public static func translate(_ arguments: [String], fileExists: (String) -> Bool) throws(ConfigurationError) -> Translation {
-        var options: [String: String] = [:]
-        var given: Set<String> = []
-        var positional: [String] = []
-        var passed: [String] = []
-        var index = 0
-        while index < arguments.count {
-            let argument = arguments[index]
-            index += 1
-            if argument == "--" {
-                throw ConfigurationError(flag: "--", value: arguments[index...].joined(separator: " "), problem: "websockify's wrap mode is not supported", instead: "Ferry does not start programs; run the program under your supervisor and give its address as the target")
-            }
-            if argument.hasPrefix("--") {
-                let parts = argument.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                let name = String(parts[0])
-                let inlineValue = parts.count == 2 ? String(parts[1]) : nil
-                if Self.valued.contains(name) {
-                    let value: String
-                    if let inlineValue {
-                        value = inlineValue
-                    } else {
-                        guard index < arguments.count else {
-                            throw ConfigurationError(flag: name, value: "", problem: "needs a value", expected: "\(name) VALUE")
-                        }
-                        value = arguments[index]
-                        index += 1
-                    }
-                    if let fix = Self.unsupported[name] {
-                        // A password is never repeated, not even in an error.
-                        let shown = name == "--key-password" ? "" : value
-                        throw ConfigurationError(flag: name, value: shown, problem: "not supported by Ferry", instead: fix)
-                    }
-                    options[name] = value
-                    given.insert(name)
-                } else if Self.switches.contains(name) {
-                    guard inlineValue == nil else {
-                        throw ConfigurationError(flag: name, value: inlineValue ?? "", problem: "takes no value", expected: name)
-                    }
-                    if let fix = Self.unsupported[name] {
-                        throw ConfigurationError(flag: name, value: "", problem: "not supported by Ferry", instead: fix)
-                    }
-                    given.insert(name)
-                } else if Self.ferrySwitches.contains(name) {
-                    passed.append(argument)
-                } else if Self.ferryValued.contains(name) {
-                    passed.append(argument)
-                    if inlineValue == nil {
-                        guard index < arguments.count else {
-                            throw ConfigurationError(flag: name, value: "", problem: "needs a value", expected: "\(name) VALUE (see ferry --help)")
-                        }
-                        passed.append(arguments[index])
-                        index += 1
-                    }
-                } else {
-                    throw ConfigurationError(flag: name, value: "", problem: "neither websockify nor Ferry has this option", expected: "an option from websockify --help or ferry --help")
-                }
-            } else if argument.hasPrefix("-") && argument.count > 1 {
-                for letter in argument.dropFirst() {
-                    guard let name = Self.shortSwitches[letter] else {
-                        throw ConfigurationError(flag: "-\(letter)", value: argument, problem: "websockify has no such option", expected: "-v, -D, -6 or a --long option")
-                    }
-                    given.insert(name)
-                }
-            } else {
-                positional.append(argument)
-            }
-        }
-
+        var given = try WebsockifyArguments(arguments)
         var translation = Translation()
-        if given.contains("--help") {
+        if given.names.contains("--help") {
             translation.help = true
             return translation
         }
-        var out: [String] = []
+        var out = Output()
+        Self.logging(given, &out, &translation)
+        try Self.listen(&given, &out)
+        let target = try Self.relayTarget(&given, &out)
+        let hasCertificate = try Self.tls(given, &out, fileExists: fileExists)
+        let routeOptions = try Self.authPlugins(given, &out, hasCertificate: hasCertificate)
+        out.arguments += ["--route", (["/=" + target] + routeOptions).joined(separator: ",")]
+        if target == "dynamic" { out.arguments += ["--allow-target", "any"] }
+        try Self.filesAndLifetime(given, &out)
+        translation.ferryArguments = out.arguments + given.passed
+        translation.warnings = out.warnings
+        return translation
+    }
+
+    /// The Ferry arguments written so far, and the warnings for the user.
+    struct Output {
+        var arguments: [String] = []
         var warnings: [String] = []
+    }
 
-        // Logging.
-        if given.contains("--verbose") { out += ["--log-level", "debug"] }
-        if let path = options["--log-file"] { out += ["--log-file", path] }
-        if given.contains("--daemon") {
+    /// `-v`, `--log-file`, `-D` and the flags Ferry ignores with a warning.
+    private static func logging(_ given: WebsockifyArguments, _ out: inout Output, _ translation: inout Translation) {
+        if given.names.contains("--verbose") { out.arguments += ["--log-level", "debug"] }
+        if let path = given.options["--log-file"] { out.arguments += ["--log-file", path] }
+        if given.names.contains("--daemon") {
             translation.daemon = true
-            warnings.append("-D/--daemon: Ferry goes to the background once it listens, and then logs only to --log-file; a supervisor (systemd, Docker) is the better way to run it")
+            out.warnings.append("-D/--daemon: Ferry goes to the background once it listens, and then logs only to --log-file; a supervisor (systemd, Docker) is the better way to run it")
         }
-        if given.contains("--libserver") { warnings.append("--libserver: ignored; Ferry has one server engine") }
-        if given.contains("--wrap-mode") { warnings.append("--wrap-mode: ignored; Ferry does not wrap programs") }
-        if given.contains("--traffic") { warnings.append("--traffic: ignored; Ferry never logs traffic (use --record FILE to record sessions)") }
+        if given.names.contains("--libserver") { out.warnings.append("--libserver: ignored; Ferry has one server engine") }
+        if given.names.contains("--wrap-mode") { out.warnings.append("--wrap-mode: ignored; Ferry does not wrap programs") }
+        if given.names.contains("--traffic") { out.warnings.append("--traffic: ignored; Ferry never logs traffic (use --record FILE to record sessions)") }
+    }
 
-        // Where to listen.
-        if let path = options["--unix-listen"] {
+    /// `[source_addr:]source_port`, or `--unix-listen` with its mode.
+    private static func listen(_ given: inout WebsockifyArguments, _ out: inout Output) throws(ConfigurationError) {
+        if let path = given.options["--unix-listen"] {
             var listen = "unix:" + Self.absolute(path)
-            if let mode = options["--unix-listen-mode"] {
+            if let mode = given.options["--unix-listen-mode"] {
                 guard !mode.isEmpty, mode.count <= 4, mode.allSatisfy({ ("0"..."7").contains($0) }) else {
                     throw ConfigurationError(flag: "--unix-listen-mode", value: mode, problem: "not an octal mode", expected: "e.g. 600 or 0660")
                 }
                 listen += ",mode=" + mode
             }
-            out += ["--listen", listen]
+            out.arguments += ["--listen", listen]
         } else {
-            if options["--unix-listen-mode"] != nil {
-                warnings.append("--unix-listen-mode: ignored without --unix-listen")
+            if given.options["--unix-listen-mode"] != nil {
+                out.warnings.append("--unix-listen-mode: ignored without --unix-listen")
             }
-            guard !positional.isEmpty else {
+            guard !given.positional.isEmpty else {
                 throw ConfigurationError(flag: "arguments", value: "", problem: "too few arguments: the listen port is missing", expected: "websockify [options] [source_addr:]source_port target_addr:target_port")
             }
-            out += ["--listen", try Self.listenAddress(positional.removeFirst(), preferIPv6: given.contains("--prefer-ipv6"))]
+            out.arguments += ["--listen", try Self.listenAddress(given.positional.removeFirst(), preferIPv6: given.names.contains("--prefer-ipv6"))]
         }
+    }
 
-        // Where to relay to.
-        let pluginName = options["--token-plugin"] ?? (options["--target-config"] != nil ? "TokenFile" : nil)
-        let pluginSource = options["--token-source"] ?? options["--target-config"]
-        if options["--token-source"] != nil && options["--token-plugin"] == nil {
-            throw ConfigurationError(flag: "--token-source", value: options["--token-source"]!, problem: "needs a token plugin", expected: "--token-plugin TokenFile (or another plugin) with it")
+    /// Where to relay to: a token plugin (`dynamic`), `--unix-target`, or `target_addr:target_port`
+    /// (`tls://` with `--ssl-target`); nothing may be left over.
+    private static func relayTarget(_ given: inout WebsockifyArguments, _ out: inout Output) throws(ConfigurationError) -> String {
+        let pluginName = given.options["--token-plugin"] ?? (given.options["--target-config"] != nil ? "TokenFile" : nil)
+        let pluginSource = given.options["--token-source"] ?? given.options["--target-config"]
+        if given.options["--token-source"] != nil && given.options["--token-plugin"] == nil {
+            throw ConfigurationError(flag: "--token-source", value: given.options["--token-source"]!, problem: "needs a token plugin", expected: "--token-plugin TokenFile (or another plugin) with it")
         }
-        if given.contains("--host-token") && pluginName == nil {
+        if given.names.contains("--host-token") && pluginName == nil {
             throw ConfigurationError(flag: "--host-token", value: "", problem: "needs a token plugin", expected: "--token-plugin CLASS --token-source ARG")
         }
-        var routeOptions: [String] = []
         let target: String
         if let pluginName {
             guard let pluginSource else {
                 throw ConfigurationError(flag: "--token-plugin", value: pluginName, problem: "needs --token-source", expected: "--token-source PATH")
             }
-            if given.contains("--ssl-target") {
+            if given.names.contains("--ssl-target") {
                 throw ConfigurationError(flag: "--ssl-target", value: "", problem: "cannot apply to targets from tokens", instead: "write tls://HOST:PORT as the target in your token file, or tls:// route targets with Ferry's --route")
             }
-            out += try Self.tokenPlugin(pluginName, source: pluginSource)
-            if given.contains("--host-token") { out.append("--token-from-host") }
+            out.arguments += try Self.tokenPlugin(pluginName, source: pluginSource)
+            if given.names.contains("--host-token") { out.arguments.append("--token-from-host") }
             target = "dynamic"
-        } else if let path = options["--unix-target"] {
-            if given.contains("--ssl-target") {
+        } else if let path = given.options["--unix-target"] {
+            if given.names.contains("--ssl-target") {
                 throw ConfigurationError(flag: "--ssl-target", value: "", problem: "does not apply to --unix-target", expected: "a TCP target HOST:PORT with --ssl-target")
             }
             target = "unix:" + Self.absolute(path)
         } else {
-            guard !positional.isEmpty else {
+            guard !given.positional.isEmpty else {
                 throw ConfigurationError(flag: "arguments", value: "", problem: "too few arguments: the target is missing", expected: "websockify [options] [source_addr:]source_port target_addr:target_port")
             }
-            let hostPort = try Self.target(positional.removeFirst())
-            target = given.contains("--ssl-target") ? "tls://" + hostPort : hostPort
+            let hostPort = try Self.target(given.positional.removeFirst())
+            target = given.names.contains("--ssl-target") ? "tls://" + hostPort : hostPort
         }
-        guard positional.isEmpty else {
-            throw ConfigurationError(flag: "arguments", value: positional.joined(separator: " "), problem: "too many arguments", expected: "websockify [options] [source_addr:]source_port target_addr:target_port")
+        guard given.positional.isEmpty else {
+            throw ConfigurationError(flag: "arguments", value: given.positional.joined(separator: " "), problem: "too many arguments", expected: "websockify [options] [source_addr:]source_port target_addr:target_port")
         }
+        return target
+    }
 
-        // TLS towards clients: websockify serves wss:// when the certificate file (default ./self.pem) exists.
-        let certificate = options["--cert"] ?? "self.pem"
-        let key = options["--key"] ?? certificate
+    /// TLS towards clients: websockify serves wss:// when the certificate file (default ./self.pem)
+    /// exists. Returns whether it does.
+    private static func tls(_ given: WebsockifyArguments, _ out: inout Output, fileExists: (String) -> Bool) throws(ConfigurationError) -> Bool {
+        let certificate = given.options["--cert"] ?? "self.pem"
+        let key = given.options["--key"] ?? certificate
         let hasCertificate = fileExists(certificate)
         if hasCertificate {
             guard fileExists(key) else {
                 throw ConfigurationError(flag: "--key", value: key, problem: "file not found", expected: "the private key of --cert, or leave --key out when the key is in the --cert file")
             }
-            out += ["--tls-cert", certificate, "--tls-key", key]
-            if given.contains("--ssl-only") { out.append("--tls-only") }
-            switch options["--ssl-version"] {
+            out.arguments += ["--tls-cert", certificate, "--tls-key", key]
+            if given.names.contains("--ssl-only") { out.arguments.append("--tls-only") }
+            switch given.options["--ssl-version"] {
             case nil, "default": break
             case "tlsv1_1":
-                warnings.append("--ssl-version tlsv1_1: Ferry accepts TLS 1.2 and newer only")
-            case "tlsv1_2": out += ["--tls-min-version", "1.2"]
-            case "tlsv1_3": out += ["--tls-min-version", "1.3"]
+                out.warnings.append("--ssl-version tlsv1_1: Ferry accepts TLS 1.2 and newer only")
+            case "tlsv1_2": out.arguments += ["--tls-min-version", "1.2"]
+            case "tlsv1_3": out.arguments += ["--tls-min-version", "1.3"]
             case let other?:
                 throw ConfigurationError(flag: "--ssl-version", value: other, problem: "unknown version", expected: "default, tlsv1_1, tlsv1_2 or tlsv1_3")
             }
-            if let ciphers = options["--ssl-ciphers"] { out += ["--tls-ciphers", ciphers] }
-            if given.contains("--verify-client") {
-                guard let cafile = options["--cafile"] else {
+            if let ciphers = given.options["--ssl-ciphers"] { out.arguments += ["--tls-ciphers", ciphers] }
+            if given.names.contains("--verify-client") {
+                guard let cafile = given.options["--cafile"] else {
                     throw ConfigurationError(flag: "--verify-client", value: "", problem: "without --cafile websockify trusts every public CA for client certificates; Ferry does not", instead: "give --cafile FILE, the CA that signs your client certificates")
                 }
-                out += ["--tls-client-ca", cafile, "--tls-client-auth", "require"]
-            } else if options["--cafile"] != nil {
-                warnings.append("--cafile: ignored without --verify-client (as in websockify)")
+                out.arguments += ["--tls-client-ca", cafile, "--tls-client-auth", "require"]
+            } else if given.options["--cafile"] != nil {
+                out.warnings.append("--cafile: ignored without --verify-client (as in websockify)")
             }
         } else {
-            if given.contains("--ssl-only") {
+            if given.names.contains("--ssl-only") {
                 throw ConfigurationError(flag: "--ssl-only", value: certificate, problem: "the certificate file is not found", expected: "--cert FILE (a PEM file with the certificate, and the key unless --key is given)")
             }
-            if options["--cert"] != nil {
-                warnings.append("--cert \(certificate): file not found; serving ws:// only (websockify would refuse each wss:// connection)")
+            if given.options["--cert"] != nil {
+                out.warnings.append("--cert \(certificate): file not found; serving ws:// only (websockify would refuse each wss:// connection)")
             }
-            for flag in ["--verify-client", "--cafile", "--ssl-version", "--ssl-ciphers", "--key"] where given.contains(flag) {
-                warnings.append("\(flag): ignored, no certificate to serve wss:// with")
+            for flag in ["--verify-client", "--cafile", "--ssl-version", "--ssl-ciphers", "--key"] where given.names.contains(flag) {
+                out.warnings.append("\(flag): ignored, no certificate to serve wss:// with")
             }
         }
 
-        // Authentication plugins.
-        if given.contains("--web-auth") {
-            guard let plugin = options["--auth-plugin"] else {
+        return hasCertificate
+    }
+
+    /// `--auth-plugin`, `--auth-source` and `--web-auth`; returns route options (`client-cn=`).
+    private static func authPlugins(_ given: WebsockifyArguments, _ out: inout Output, hasCertificate: Bool) throws(ConfigurationError) -> [String] {
+        var routeOptions: [String] = []
+        if given.names.contains("--web-auth") {
+            guard let plugin = given.options["--auth-plugin"] else {
                 throw ConfigurationError(flag: "--web-auth", value: "", problem: "needs an auth plugin", expected: "--auth-plugin BasicHTTPAuth --auth-source USER:PASSWORD")
             }
-            guard options["--web"] != nil else {
+            guard given.options["--web"] != nil else {
                 throw ConfigurationError(flag: "--web-auth", value: "", problem: "there are no files to protect", expected: "--web DIR")
             }
             guard Self.shortName(plugin, module: "websockify.auth_plugins.") == "BasicHTTPAuth" else {
                 throw ConfigurationError(flag: "--web-auth", value: "", problem: "Ferry protects --web files with BasicHTTPAuth only", instead: "use --auth-plugin BasicHTTPAuth, or require client certificates (--verify-client --cafile FILE), which cover the files too")
             }
         }
-        if options["--auth-source"] != nil && options["--auth-plugin"] == nil {
-            throw ConfigurationError(flag: "--auth-source", value: options["--auth-source"]!, problem: "needs an auth plugin", expected: "--auth-plugin ExpectOrigin or ClientCertCNAuth with it")
+        if given.options["--auth-source"] != nil && given.options["--auth-plugin"] == nil {
+            throw ConfigurationError(flag: "--auth-source", value: given.options["--auth-source"]!, problem: "needs an auth plugin", expected: "--auth-plugin ExpectOrigin or ClientCertCNAuth with it")
         }
-        if let plugin = options["--auth-plugin"] {
-            let source = options["--auth-source"] ?? ""
+        if let plugin = given.options["--auth-plugin"] {
+            let source = given.options["--auth-source"] ?? ""
             let words = source.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init)
             switch Self.shortName(plugin, module: "websockify.auth_plugins.") {
             case "ExpectOrigin":
                 guard !words.isEmpty else {
                     throw ConfigurationError(flag: "--auth-source", value: source, problem: "ExpectOrigin with no origin refuses every client", expected: "--auth-source 'https://example.com https://other.example'")
                 }
-                for origin in words { out += ["--allow-origin", origin] }
-                out.append("--only-listed-origins")
+                for origin in words { out.arguments += ["--allow-origin", origin] }
+                out.arguments.append("--only-listed-origins")
             case "ClientCertCNAuth":
-                guard given.contains("--verify-client"), hasCertificate else {
+                guard given.names.contains("--verify-client"), hasCertificate else {
                     throw ConfigurationError(flag: "--auth-plugin", value: plugin, problem: "client names need client certificates", expected: "--cert FILE --verify-client --cafile FILE")
                 }
                 guard !words.isEmpty else {
@@ -323,38 +272,34 @@ public enum WebsockifyCommandLine {
                 guard source.contains(":") else {
                     throw ConfigurationError(flag: "--auth-source", value: "", problem: "BasicHTTPAuth needs USER:PASSWORD", expected: "--auth-source USER:PASSWORD")
                 }
-                out += ["--basic-auth", source]
-                if given.contains("--web-auth") { out.append("--basic-auth-web") }
+                out.arguments += ["--basic-auth", source]
+                if given.names.contains("--web-auth") { out.arguments.append("--basic-auth-web") }
             default:
                 throw ConfigurationError(flag: "--auth-plugin", value: plugin, problem: "Python plugins cannot run in Ferry", instead: "use ExpectOrigin or ClientCertCNAuth, or tokens with --token-plugin")
             }
         }
 
-        out += ["--route", (["/=" + target] + routeOptions).joined(separator: ",")]
-        if target == "dynamic" { out += ["--allow-target", "any"] }
-
-        // Web files, keepalive, lifetime, recording.
-        if let folder = options["--web"] { out += ["--web", folder] }
-        if let seconds = try Self.seconds("--heartbeat", options["--heartbeat"]), seconds > 0 { out += ["--ping-interval", "\(seconds)s"] }
-        if let seconds = try Self.seconds("--idle-timeout", options["--idle-timeout"]), seconds > 0 {
-            out += ["--exit-when-idle", "\(seconds)s"]
-            warnings.append("--idle-timeout \(seconds): the server exits after \(seconds) s without sessions, as in websockify (Ferry's --exit-when-idle); sessions themselves have no idle limit")
-        }
-        if let seconds = try Self.seconds("--timeout", options["--timeout"]), seconds > 0 {
-            out += ["--accept-for", "\(seconds)s"]
-            warnings.append("--timeout \(seconds): the server stops accepting after \(seconds) s and exits when its last session ends, as in websockify (Ferry's --accept-for)")
-        }
-        if given.contains("--run-once") { out.append("--run-once") }
-        if let prefix = options["--record"] { out += ["--record", Self.absolute(prefix)] }
-        // websockify never ends a quiet session; Ferry's pings still find dead clients.
-        out += ["--idle-timeout", "0"]
-
-        translation.ferryArguments = out + passed
-        translation.warnings = warnings
-        return translation
+        return routeOptions
     }
 
-    /// Maps a token plugin onto Ferry's token flags.
+    /// Web files, keepalive, lifetime and recording.
+    private static func filesAndLifetime(_ given: WebsockifyArguments, _ out: inout Output) throws(ConfigurationError) {
+        if let folder = given.options["--web"] { out.arguments += ["--web", folder] }
+        if let seconds = try Self.seconds("--heartbeat", given.options["--heartbeat"]), seconds > 0 { out.arguments += ["--ping-interval", "\(seconds)s"] }
+        if let seconds = try Self.seconds("--idle-timeout", given.options["--idle-timeout"]), seconds > 0 {
+            out.arguments += ["--exit-when-idle", "\(seconds)s"]
+            out.warnings.append("--idle-timeout \(seconds): the server exits after \(seconds) s without sessions, as in websockify (Ferry's --exit-when-idle); sessions themselves have no idle limit")
+        }
+        if let seconds = try Self.seconds("--timeout", given.options["--timeout"]), seconds > 0 {
+            out.arguments += ["--accept-for", "\(seconds)s"]
+            out.warnings.append("--timeout \(seconds): the server stops accepting after \(seconds) s and exits when its last session ends, as in websockify (Ferry's --accept-for)")
+        }
+        if given.names.contains("--run-once") { out.arguments.append("--run-once") }
+        if let prefix = given.options["--record"] { out.arguments += ["--record", Self.absolute(prefix)] }
+        // websockify never ends a quiet session; Ferry's pings still find dead clients.
+        out.arguments += ["--idle-timeout", "0"]
+    }
+
     static func tokenPlugin(_ plugin: String, source: String) throws(ConfigurationError) -> [String] {
         switch Self.shortName(plugin, module: "websockify.token_plugins.") {
         case "TokenFile", "ReadOnlyTokenFile":

@@ -2,7 +2,9 @@ import ArgumentParser
 import FerryCore
 
 /// How long each stage may take, and the pings that find dead clients. Shown under "TIMEOUTS AND KEEPALIVE" in `ferry --help`.
-struct TimeoutFlags: ParsableArguments {
+public struct TimeoutFlags: ParsableArguments {
+    public init() {}
+
     @Option(help: ArgumentHelp("Time to complete the handshake, backend connect included, e.g. 10s. (default: 10s)", valueName: "duration"))
     var handshakeTimeout: String?
 
@@ -18,11 +20,12 @@ struct TimeoutFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Drop a client that has not answered a ping within this time. (default: 30s)", valueName: "duration"))
     var pingTimeout: String?
 
-    func apply(to options: inout CommandLineOptions) {
-        options.handshakeTimeout = self.handshakeTimeout
-        options.connectTimeout = self.connectTimeout
-        options.idleTimeout = self.idleTimeout
-        options.pingInterval = self.pingInterval
-        options.pingTimeout = self.pingTimeout
+    /// Sets the durations given; the others keep their defaults.
+    func apply(to limits: inout Limits) throws(ConfigurationError) {
+        limits.handshakeTimeout = try FlagValue.duration("--handshake-timeout", self.handshakeTimeout, default: limits.handshakeTimeout, allowZero: false)
+        limits.connectTimeout = try FlagValue.duration("--connect-timeout", self.connectTimeout, default: limits.connectTimeout, allowZero: false)
+        limits.idleTimeout = try FlagValue.duration("--idle-timeout", self.idleTimeout, default: limits.idleTimeout, allowZero: true)
+        limits.pingInterval = try FlagValue.duration("--ping-interval", self.pingInterval, default: limits.pingInterval, allowZero: true)
+        limits.pingTimeout = try FlagValue.duration("--ping-timeout", self.pingTimeout, default: limits.pingTimeout, allowZero: false)
     }
 }

@@ -2,7 +2,9 @@ import ArgumentParser
 import FerryCore
 
 /// Counts and sizes: every one is bounded. Shown under "LIMITS" in `ferry --help`.
-struct LimitFlags: ParsableArguments {
+public struct LimitFlags: ParsableArguments {
+    public init() {}
+
     @Option(help: ArgumentHelp("Sessions open at once, handshakes included; more get 503. (default: 10000)", valueName: "n"))
     var maxConnections: String?
 
@@ -21,12 +23,15 @@ struct LimitFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Largest handshake request head; bigger ones get 431. (default: 16KiB)", valueName: "size"))
     var maxHeaderSize: String?
 
-    func apply(to options: inout CommandLineOptions) {
-        options.maxConnections = self.maxConnections
-        options.maxConnectionsPerIP = self.maxConnectionsPerIp
-        options.maxHandshakesPerSecondPerIP = self.maxHandshakesPerSecondPerIp
-        options.bufferSize = self.bufferSize
-        options.maxMessageSize = self.maxMessageSize
-        options.maxHeaderSize = self.maxHeaderSize
+    /// Sets the counts and sizes given; the others keep their defaults.
+    func apply(to limits: inout Limits) throws(ConfigurationError) {
+        limits.maxConnections = try FlagValue.count("--max-connections", self.maxConnections, default: limits.maxConnections, minimum: 1)
+        limits.maxConnectionsPerIP = try FlagValue.count("--max-connections-per-ip", self.maxConnectionsPerIp, default: limits.maxConnectionsPerIP, minimum: 0)
+        limits.maxHandshakesPerSecondPerIP = try FlagValue.count(
+            "--max-handshakes-per-second-per-ip", self.maxHandshakesPerSecondPerIp, default: limits.maxHandshakesPerSecondPerIP, minimum: 0
+        )
+        limits.bufferSize = try FlagValue.size("--buffer-size", self.bufferSize, default: limits.bufferSize, minimum: 4096)
+        limits.maxMessageSize = try FlagValue.size("--max-message-size", self.maxMessageSize, default: limits.maxMessageSize, minimum: 0)
+        limits.maxHeaderSize = try FlagValue.size("--max-header-size", self.maxHeaderSize, default: limits.maxHeaderSize, minimum: 1024)
     }
 }

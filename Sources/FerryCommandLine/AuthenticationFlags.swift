@@ -1,0 +1,130 @@
+import ArgumentParser
+import FerryCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Tokens (files, folders, JWTs), the targets they may name, and Basic authentication. Shown under "AUTHENTICATION" in `ferry --help`.
+public struct AuthenticationFlags: ParsableArguments {
+    public init() {}
+
+    @Option(help: ArgumentHelp("websockify TokenFile ('token: host:port' lines), or a folder of them; reloaded on change, removed tokens end their sessions.", valueName: "path"))
+    var tokenFile: String?
+
+    @Option(help: ArgumentHelp("JWT key: an HMAC secret (HS256/384/512), a PEM key (RS256, ES256, EdDSA) or a JWKS file.", valueName: "file"))
+    var jwtKey: String?
+
+    @Option(help: ArgumentHelp("A dynamic target allowed by tokens: HOST:PORTS or CIDR:PORTS (PORTS: 5900, 5900-5999 or *), unix:/path, or any (trust every target the token source names, as websockify does). Repeatable; with none, dynamic targets are refused.", valueName: "rule"))
+    var allowTarget: [String] = []
+
+    @Option(help: ArgumentHelp("HTTP Basic authentication for the upgrade: USER:PASSWORD (visible to other local users in the process list), or @FILE with one USER:PASSWORD per line. Repeatable.", valueName: "credentials"))
+    var basicAuth: [String] = []
+
+    @Flag(help: "Also require --basic-auth for the --web files (websockify's --web-auth).")
+    var basicAuthWeb = false
+
+    @Option(help: ArgumentHelp("Also read the token from this cookie. (default: cookies are not read)", valueName: "name"))
+    var tokenCookie: String?
+
+    @Option(help: ArgumentHelp("A folder of files, each named by a token and holding its target HOST:PORT (websockify's TokenFileName).", valueName: "dir"))
+    var tokenFilenames: String?
+
+    @Option(help: ArgumentHelp("A folder of Unix sockets; a token is the name of one (websockify's UnixDomainSocketDirectory).", valueName: "dir"))
+    var tokenSockets: String?
+
+    @Flag(help: "The token is the host name the client asked for (Host header, without port), as websockify's --host-token; no other place is read.")
+    var tokenFromHost = false
+
+    @Option(help: ArgumentHelp("How an HMAC secret in --jwt-key is written: raw (the file's bytes) or base64url (as websockify's JWTTokenApi reads it). (default: raw)", valueName: "encoding"))
+    var jwtSecretEncoding: String?
+
+    @Option(help: ArgumentHelp("Require this JWT 'iss'.", valueName: "issuer"))
+    var jwtIssuer: String?
+
+    @Option(help: ArgumentHelp("Require this JWT 'aud'.", valueName: "audience"))
+    var jwtAudience: String?
+
+    @Flag(help: "Close a session with 1008 when its JWT expires.")
+    var jwtEnforceExpiryOnSession = false
+
+    /// Parses the token, target and Basic authentication flags (`web`: the `--web` folder, which
+    /// `--basic-auth-web` protects).
+    func authOptions(web: String?) throws(ConfigurationError) -> AuthOptions {
+        var options = AuthOptions()
+        if let name = self.tokenCookie {
+            let valid = !name.isEmpty && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && !"()<>@,;:\\\"/[]?={}".utf8.contains($0) }
+            guard valid else {
+                throw ConfigurationError(flag: "--token-cookie", value: name, problem: "not a cookie name", expected: "letters, digits and -_.!~*'")
+            }
+            options.tokenCookie = name
+        }
+        if let path = self.tokenFile {
+            var info = stat()
+            guard stat(path, &info) == 0 else {
+                throw ConfigurationError(flag: "--token-file", value: path, problem: "not found", expected: "a TokenFile or a folder of them")
+            }
+            options.tokenFilePath = path
+        }
+        if let path = self.tokenFilenames {
+            try FlagValue.checkFolder(path, flag: "--token-filenames", expected: "a folder whose files are named by token and hold HOST:PORT")
+            options.tokenFilenamesPath = path
+        }
+        if let path = self.tokenSockets {
+            guard path.hasPrefix("/") else {
+                throw ConfigurationError(flag: "--token-sockets", value: path, problem: "the folder must be an absolute path", expected: "e.g. --token-sockets /run/consoles")
+            }
+            try FlagValue.checkFolder(path, flag: "--token-sockets", expected: "a folder of Unix sockets named by token")
+            options.tokenSocketFolder = path
+        }
+        options.tokenFromHost = self.tokenFromHost
+        if let path = self.jwtKey {
+            try FlagValue.checkReadable(path, flag: "--jwt-key")
+            options.jwtKeyPath = path
+        }
+        if let text = self.jwtSecretEncoding {
+            guard let encoding = AuthOptions.SecretEncoding(rawValue: text) else {
+                throw ConfigurationError(flag: "--jwt-secret-encoding", value: text, problem: "unknown encoding", expected: "raw or base64url")
+            }
+            guard options.jwtKeyPath != nil else {
+                throw ConfigurationError(flag: "--jwt-secret-encoding", value: text, problem: "needs a JWT key", expected: "--jwt-key FILE")
+            }
+            options.jwtSecretEncoding = encoding
+        }
+        options.jwtIssuer = self.jwtIssuer
+        options.jwtAudience = self.jwtAudience
+        options.enforceExpiryOnSession = self.jwtEnforceExpiryOnSession
+        if options.enforceExpiryOnSession && options.jwtKeyPath == nil {
+            throw ConfigurationError(flag: "--jwt-enforce-expiry-on-session", value: "", problem: "needs JWTs", expected: "--jwt-key FILE")
+        }
+        if self.allowTarget.contains("any") {
+            guard self.allowTarget.count == 1 else {
+                throw ConfigurationError(flag: "--allow-target", value: "any", problem: "'any' allows every target, so other rules would mean nothing", expected: "either --allow-target any or a list of rules")
+            }
+            options.allowsAnyTarget = true
+        } else {
+            options.allowedTargets = try self.allowTarget.map { (text) throws(ConfigurationError) in try TargetRule.parse(text) }
+        }
+        if !self.basicAuth.isEmpty {
+            var pairs: [(user: String, password: String)] = []
+            for text in self.basicAuth { pairs += try BasicCredentials.parse(text) }
+            options.basicCredentials = BasicCredentials(pairs: pairs, protectsWeb: self.basicAuthWeb)
+        }
+        if self.basicAuthWeb {
+            guard !self.basicAuth.isEmpty else {
+                throw ConfigurationError(flag: "--basic-auth-web", value: "", problem: "needs users", expected: "--basic-auth USER:PASSWORD or --basic-auth @FILE")
+            }
+            guard web != nil else {
+                throw ConfigurationError(flag: "--basic-auth-web", value: "", problem: "there are no files to protect", expected: "--web DIR")
+            }
+        }
+        if options.tokenFromHost && !options.hasTokenSource {
+            throw ConfigurationError(flag: "--token-from-host", value: "", problem: "needs a token source", expected: "--token-file, --token-filenames, --token-sockets or --jwt-key")
+        }
+        return options
+    }
+}
