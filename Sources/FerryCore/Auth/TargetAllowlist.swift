@@ -68,7 +68,7 @@ public struct TargetAllowlist: Sendable {
                         return rule.allows(address: address, port: port)
                     }
                 }
-                guard allAllowed, let text = Self.text(addresses[0]) else { return nil }
+                guard allAllowed, let text = IPAddressBytes.text(addresses[0]) else { return nil }
                 return isTLS ? .tls(host: host, port: port) : .tcp(host: text, port: port)
             }
         }
@@ -102,12 +102,5 @@ public struct TargetAllowlist: Sendable {
         var unique: [[UInt8]] = []
         for address in result where !unique.contains(address) { unique.append(address) }
         return unique
-    }
-
-    static func text(_ bytes: [UInt8]) -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        let family = bytes.count == 4 ? AF_INET : AF_INET6
-        let ok = bytes.withUnsafeBytes { raw in inet_ntop(family, raw.baseAddress, &buffer, socklen_t(buffer.count)) != nil }
-        return ok ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
     }
 }

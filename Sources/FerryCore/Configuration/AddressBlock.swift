@@ -37,6 +37,6 @@ public struct AddressBlock: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(TargetAllowlist.text(self.bytes) ?? "?")/\(self.prefix)"
+        "\(IPAddressBytes.text(self.bytes) ?? "?")/\(self.prefix)"
     }
 }

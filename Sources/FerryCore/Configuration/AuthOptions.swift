@@ -133,20 +133,3 @@ public struct TargetRule: Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
-
-/// Parses IPv4 and IPv6 text into network-order bytes, without the resolver.
-enum IPAddressBytes {
-    static func parse(_ text: String) -> [UInt8]? {
-        // inet_pton reads a C string: `127.0.0.1\0anything` would parse as 127.0.0.1.
-        guard !text.utf8.contains(0) else { return nil }
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 {
-            return withUnsafeBytes(of: &v4) { Array($0) }
-        }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 {
-            return withUnsafeBytes(of: &v6) { Array($0) }
-        }
-        return nil
-    }
-}

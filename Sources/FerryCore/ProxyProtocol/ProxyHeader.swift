@@ -124,7 +124,7 @@ public enum ProxyHeaderParser {
 
     private static func address(_ bytes: [UInt8], port body: ArraySlice<UInt8>, at index: Int) -> SocketAddress {
         let port = Int(body[index]) << 8 | Int(body[index + 1])
-        let text = TargetAllowlist.text(bytes) ?? "0.0.0.0"
+        let text = IPAddressBytes.text(bytes) ?? "0.0.0.0"
         return (try? SocketAddress(ipAddress: text, port: port)) ?? (try! SocketAddress(ipAddress: "0.0.0.0", port: 0))
     }
 

@@ -132,25 +132,3 @@ public final class ServerTLSContextProvider: Reloadable, Sendable {
         (options.pairs.flatMap { [$0.certificatePath, $0.keyPath] } + [options.clientCAPath].compactMap { $0 }).map(FileStamp.init)
     }
 }
-
-/// What changes when a file is replaced or rewritten: size, modification time, inode.
-struct FileStamp: Equatable, Sendable {
-    var size: Int64 = -1
-    var seconds: Int = 0
-    var nanoseconds: Int = 0
-    var inode: UInt64 = 0
-
-    init(_ path: String) {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return }
-        self.size = Int64(info.st_size)
-        #if canImport(Darwin)
-        self.seconds = Int(info.st_mtimespec.tv_sec)
-        self.nanoseconds = Int(info.st_mtimespec.tv_nsec)
-        #else
-        self.seconds = Int(info.st_mtim.tv_sec)
-        self.nanoseconds = Int(info.st_mtim.tv_nsec)
-        #endif
-        self.inode = UInt64(info.st_ino)
-    }
-}

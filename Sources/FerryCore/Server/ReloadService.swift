@@ -2,14 +2,6 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-/// Something that can be re-read from disk without a restart: certificates now, token files later.
-public protocol Reloadable: Sendable {
-    /// Re-reads unconditionally (SIGHUP).
-    func reload() -> Bool
-    /// Re-reads if the files changed since the last read (polling).
-    func reloadIfChanged()
-}
-
 /// Reloads on SIGHUP and polls for file changes, until the service group shuts down. It runs even
 /// with nothing to reload, so that SIGHUP (`systemctl reload`) never falls back to its default action,
 /// which ends the process.

@@ -1,14 +1,14 @@
 import Crypto
 import Foundation
-import NIOHTTP1
 
 /// HTTP Basic authentication (`--basic-auth`, websockify's BasicHTTPAuth): the upgrade, and with
 /// `--basic-auth-web` the `--web` files too, need `Authorization: Basic` with a listed user and
 /// password. Browsers send the credentials they were asked for by the page's 401 again on the
 /// WebSocket handshake to the same origin, which is why this works for noVNC without code.
 ///
-/// Passwords are kept as SHA-256 digests and compared in constant time; neither they nor the user
-/// name are logged. Basic auth sends the password with every request: use it over `wss://`/`https://`.
+/// The configured users, parsed at start-up; the check of a request is in
+/// `Auth/BasicCredentialsCheck.swift`. Passwords are kept as SHA-256 digests and compared in constant
+/// time; neither they nor the user name are logged. Basic auth sends the password with every request: use it over `wss://`/`https://`.
 public struct BasicCredentials: Sendable, Equatable {
     /// User name → SHA-256 of the password.
     var users: [String: [UInt8]]
@@ -54,28 +54,5 @@ public struct BasicCredentials: Sendable, Equatable {
             throw ConfigurationError(flag: flag, value: text, problem: "no USER:PASSWORD in the file", expected: "@FILE with one USER:PASSWORD per line")
         }
         return pairs
-    }
-
-    /// Nil when the request carries valid credentials; the refusal otherwise: 401 with a challenge
-    /// when there are none or they are wrong, 403 when the header is malformed (as websockify does).
-    public func check(_ headers: HTTPHeaders) -> HandshakeRejection? {
-        let challenge: HTTPHeaders = ["WWW-Authenticate": "Basic realm=\"\(Self.realm)\", charset=\"UTF-8\""]
-        guard let header = headers["Authorization"].first(where: { $0.lowercased().hasPrefix("basic ") }) else {
-            return HandshakeRejection(.unauthorized, "credentials are required", headers: challenge)
-        }
-        guard let decoded = Data(base64Encoded: String(header.dropFirst("basic ".count).trimmingSpaces)),
-            let colon = decoded.firstIndex(of: UInt8(ascii: ":"))
-        else {
-            return HandshakeRejection(.forbidden, "malformed credentials")
-        }
-        let user = String(decoding: decoded[..<colon], as: UTF8.self)
-        let password = Array(decoded[decoded.index(after: colon)...])
-        let digest = Array(SHA256.hash(data: password))
-        // An unknown user is compared against a digest too, so timing does not tell users apart.
-        let expected = self.users[user] ?? Array(repeating: 0, count: digest.count)
-        guard constantTimeEquals(expected, digest), self.users[user] != nil else {
-            return HandshakeRejection(.unauthorized, "wrong credentials", headers: challenge)
-        }
-        return nil
     }
 }
