@@ -30,7 +30,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// Bodies are never expected on these requests; a little is tolerated and ignored.
     private static let maxIgnoredBody = 16 * 1024
 
-    private let environment: RelayEnvironment
+    private let services: HandshakeServices
     private let httpHandlers: HTTPHandlers
     private var state = HandshakeState.awaitingHead
     private var bodyBytes = 0
@@ -41,10 +41,10 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// The client: the TCP peer, or who a trusted proxy says it is (PROXY header, forwarding headers).
     private var clientAddress: SocketAddress?
 
-    init(environment: RelayEnvironment, httpHandlers: HTTPHandlers) {
-        self.environment = environment
+    init(services: HandshakeServices, httpHandlers: HTTPHandlers) {
+        self.services = services
         self.httpHandlers = httpHandlers
-        self.logger = environment.logger
+        self.logger = services.logger
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -96,13 +96,12 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// PROXY header named (so a client behind a layer-4 balancer cannot claim another address), or a
     /// Unix-socket client with `--trusted-proxy unix`.
     private func applyForwardingHeaders(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let configuration = self.environment.configuration
         guard let peer = self.clientAddress,
             let forwarded = ForwardedFor.client(
                 peer: peer,
                 headers: head.headers,
-                trusted: configuration.trustedProxies,
-                trustsUnixSocketPeers: configuration.trustsUnixSocketPeers
+                trusted: self.services.trustedProxies,
+                trustsUnixSocketPeers: self.services.trustsUnixSocketPeers
             ),
             let address = try? SocketAddress(ipAddress: forwarded, port: 0)
         else { return }
@@ -143,7 +142,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if error is NIOSSLError || error is BoringSSLError {
-            self.environment.metrics.tlsHandshakeFailed()
+            self.services.metrics.tlsHandshakeFailed()
         }
         guard let error = error as? HTTPParserError else {
             context.close(promise: nil)
@@ -178,7 +177,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         self.move(to: .deciding, context: context)
         budget.cancel()
         attempt.cancel()
-        self.environment.registry.release(slot)
+        self.services.registry.release(slot)
         self.logger.debug("backend connect called off", metadata: ["reason": "\(why)"])
     }
 
@@ -192,7 +191,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case .rejected(let rejection):
             self.refuse(rejection, head: head, context: context)
         case .upgrade(let handshake):
-            if let rate = self.environment.handshakeRate, !rate.allow(self.clientKey) {
+            if let rate = self.services.handshakeRate, !rate.allow(self.clientKey) {
                 self.refuse(HandshakeRejection(.tooManyRequests, "too many handshakes from this address; slow down"), head: head, context: context)
                 return
             }
@@ -200,7 +199,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             // The identity comes from the verified certificate only, never from request headers.
             let identity = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?
                 .peerCertificate.map(ClientIdentity.init(certificate:))
-            self.environment.policy.decide(
+            self.services.policy.decide(
                 head: head,
                 handshake: handshake,
                 clientIdentity: identity,
@@ -226,7 +225,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             return
         }
         let slot: UInt64
-        switch self.environment.registry.reserve(address: self.clientKey, tokenFingerprint: plan.tokenFingerprint) {
+        switch self.services.registry.reserve(address: self.clientKey, tokenFingerprint: plan.tokenFingerprint) {
         case .success(let id):
             slot = id
         case .failure(.full):
@@ -239,9 +238,9 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         let started = NIODeadline.now()
         // The connect ends inside the handshake budget, so the client gets a 504 rather than the
         // deadline's bare close when a backend does not answer.
-        let budget = (self.httpHandlers.deadline.deadline ?? started + self.environment.limits.handshakeTimeout) - started
+        let budget = (self.httpHandlers.deadline.deadline ?? started + self.services.limits.handshakeTimeout) - started
         guard budget > .zero else {
-            self.environment.registry.release(slot)
+            self.services.registry.release(slot)
             self.refuse(BackendConnector.Failure.timedOut.rejection, head: head, context: context)
             return
         }
@@ -260,10 +259,10 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
         guard self.move(to: .connecting(slot: slot, attempt: attempt, budget: timer), context: context) else {
             timer.cancel()
-            self.environment.registry.release(slot)
+            self.services.registry.release(slot)
             return
         }
-        self.environment.connector.connect(
+        self.services.connector.connect(
             to: plan.target,
             options: plan.route.options,
             proxyHeader: proxyHeader,
@@ -298,12 +297,12 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 try self.upgrade(plan, head: head, backend: backend, slot: slot, started: started, context: context)
             } catch {
                 backend.close(promise: nil)
-                self.environment.registry.release(slot)
+                self.services.registry.release(slot)
                 self.logger.error("upgrade failed", metadata: ["error": "\(error)"])
                 context.close(promise: nil)
             }
         case .failure(let error):
-            self.environment.registry.release(slot)
+            self.services.registry.release(slot)
             let failure = error as? BackendConnector.Failure ?? .unreachable("\(error)")
             var logger = self.logger
             logger[metadataKey: "target"] = "\(plan.target)"
@@ -330,7 +329,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         let headers = Self.upgradeResponseHeaders(for: head, subprotocol: plan.subprotocol)
         self.move(to: .done, context: context)
 
-        let environment = self.environment
+        let services = self.services
         let session = SessionAssembly(
             SessionAssembly.Description(
                 client: self.clientAddress?.logDescription ?? "unknown",
@@ -342,7 +341,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             ),
             slot: slot,
             started: started,
-            shared: environment.sessionParts,
+            shared: services.sessionParts,
             logger: self.logger,
             eventLoop: context.eventLoop
         )
@@ -362,8 +361,8 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
                 WebSocketFrameEncoder(),
                 WebSocketStreamDecoder(
                     role: .server,
-                    maxMessageSize: environment.limits.maxMessageSize,
-                    pool: environment.payloadPools.pool(for: context.eventLoop)
+                    maxMessageSize: services.limits.maxMessageSize,
+                    pool: services.payloadPools.pool(for: context.eventLoop)
                 ),
                 session.clientHandler,
             ],
@@ -400,7 +399,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     // MARK: Answers
 
     private func answerPlainRequest(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        switch self.environment.plainRequests.answer(head) {
+        switch self.services.plainRequests.answer(head) {
         case .respond(let status, let contentType, let body, let headers):
             self.respond(status, contentType: contentType, body: body, headers: headers, head: head, context: context)
         case .refuse(let rejection, let level):
@@ -428,7 +427,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             )
             return
         }
-        self.environment.metrics.handshakeRefused(status: rejection.status.code)
+        self.services.metrics.handshakeRefused(status: rejection.status.code)
         (logger ?? self.logger).log(
             level: level,
             "handshake refused",

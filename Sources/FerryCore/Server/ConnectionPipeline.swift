@@ -26,6 +26,6 @@ enum ConnectionPipeline {
         }
         try sync.addHandler(handlers.decoder)
         try sync.addHandler(handlers.encoder)
-        try sync.addHandler(HTTPHandshakeHandler(environment: environment, httpHandlers: handlers))
+        try sync.addHandler(HTTPHandshakeHandler(services: environment.handshake, httpHandlers: handlers))
     }
 }

@@ -26,6 +26,8 @@ public struct RelayEnvironment: Sendable {
     public let recording: RecordingSink?
     /// What plain HTTP requests get.
     let plainRequests: PlainRequestAnswers
+    /// What each connection's handshake uses.
+    let handshake: HandshakeServices
 
     public init(
         configuration: FerryConfiguration,
@@ -61,14 +63,29 @@ public struct RelayEnvironment: Sendable {
             staticFiles: staticFiles,
             basicCredentials: configuration.auth.basicCredentials
         )
+        self.handshake = HandshakeServices(
+            policy: self.policy,
+            connector: self.connector,
+            registry: registry,
+            limits: configuration.limits,
+            metrics: self.metrics,
+            handshakeRate: self.handshakeRate,
+            plainRequests: self.plainRequests,
+            trustedProxies: configuration.trustedProxies,
+            trustsUnixSocketPeers: configuration.trustsUnixSocketPeers,
+            sessionParts: SessionAssembly.Shared(
+                registry: registry,
+                limits: configuration.limits,
+                metrics: self.metrics,
+                accessLogger: self.accessLogger,
+                recording: self.recording
+            ),
+            payloadPools: payloadPools,
+            logger: logger
+        )
     }
 
     public var limits: Limits { self.configuration.limits }
-
-    /// What every session of this server is assembled with.
-    var sessionParts: SessionAssembly.Shared {
-        SessionAssembly.Shared(registry: self.registry, limits: self.limits, metrics: self.metrics, accessLogger: self.accessLogger, recording: self.recording)
-    }
 }
 
 extension SocketAddress {
