@@ -53,11 +53,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // `ferry demo`: a TCP chat service and the page that joins it through the relay.
+        .target(
+            name: "FerryDemo",
+            dependencies: [
+                "FerryCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "ferry",
             dependencies: [
                 "FerryCore",
                 "FerryCommandLine",
+                "FerryDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -88,6 +100,7 @@ let package = Package(
             dependencies: [
                 "FerryCore",
                 "FerryCommandLine",
+                "FerryDemo",
                 "FerryBenchKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FerryCommandLine
 import FerryCore
+import FerryDemo
 import Logging
 import ServiceLifecycle
 import UnixSignals

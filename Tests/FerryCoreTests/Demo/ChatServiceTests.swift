@@ -4,6 +4,7 @@ import NIOPosix
 import Testing
 
 @testable import FerryCore
+@testable import FerryDemo
 
 /// The demo's chat service over real sockets: the name prompt, who hears what, /who, and the bounds
 /// that keep one hostile client from hurting the others.

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import FerryCore
+@testable import FerryDemo
 
 /// The demo page's Content-Security-Policy must name the hashes of exactly the inline style and
 /// script the page holds (one character off and the browser silently refuses to run them), and the

@@ -1,3 +1,5 @@
+import FerryCore
+
 /// Makes a received line safe to pass to others. Terminal users see other people's bytes raw, so
 /// control characters (escape sequences that clear or retitle a terminal) and bidirectional
 /// overrides (text that displays in another order than it reads) are removed; bytes that are not

@@ -1,3 +1,5 @@
+import FerryCore
+
 /// Checks the name a chat client gives. Names are short and plain so that every line the service
 /// sends parses one way: no name starts a service line (`* `), holds the `: ` that ends a name in a
 /// chat line, or the `,` that separates names in the roster.

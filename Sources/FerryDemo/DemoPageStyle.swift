@@ -1,3 +1,5 @@
+import FerryCore
+
 /// The demo page's stylesheet, inlined so the page is one self-contained response. Light and dark
 /// follow the system; narrow screens stack the path and the room vertically. Its hash goes into the
 /// page's Content-Security-Policy, so it is kept free of anything computed.

@@ -1,3 +1,5 @@
+import FerryCore
+
 /// Everything the chat service says, in one place. Plain lines that read well in `nc`; the service's
 /// own lines start with `* ` (no name can), chat lines are `NAME: TEXT`, and the demo page reads the
 /// join, leave, roster and name lines below by their shape, so change them together with its script.

@@ -1,3 +1,5 @@
+import FerryCore
+
 /// What `ferry demo` prints once everything listens: where to point a browser, how to join from a
 /// terminal, and the plain relay command the demo amounts to.
 public enum DemoBanner {

@@ -1,3 +1,4 @@
+import FerryCore
 import NIOCore
 
 /// One chat connection: asks for a name, then treats each line as a command or as something said to

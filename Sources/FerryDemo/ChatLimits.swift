@@ -1,3 +1,4 @@
+import FerryCore
 import NIOCore
 
 /// The demo chat's bounds. The chat service listens on a plain TCP port anyone who can reach it may

@@ -1,3 +1,4 @@
+import FerryCore
 import NIOCore
 
 /// A token bucket for one chat member's lines: `burst` lines at once, then `perSecond`. A plain value

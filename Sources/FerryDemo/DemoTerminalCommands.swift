@@ -1,3 +1,5 @@
+import FerryCore
+
 /// Ways to join the chat from a terminal, for the start-up text and the page. `nc` is not installed
 /// everywhere, so `socat` and a Python one-liner are offered too.
 public enum DemoTerminalCommands {

@@ -1,3 +1,5 @@
+import FerryCore
+
 /// The demo page's script: joins the chat over a WebSocket to `/chat`, which Ferry relays to the TCP
 /// chat service unchanged, so it speaks the service's own line protocol (first line: the name) and
 /// reads the service's lines by the shapes ``ChatText`` gives them. Text from others is only ever set
