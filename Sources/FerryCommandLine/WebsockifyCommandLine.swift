@@ -38,49 +38,6 @@ public enum WebsockifyCommandLine {
         }
     }
 
-    /// websockify's options that take a value.
-    static let valued: Set<String> = [
-        "--record", "--timeout", "--idle-timeout", "--cert", "--key", "--key-password", "--cafile", "--ssl-version",
-        "--ssl-ciphers", "--unix-listen", "--unix-listen-mode", "--unix-target", "--web", "--wrap-mode", "--target-config",
-        "--token-plugin", "--token-source", "--auth-plugin", "--auth-source", "--heartbeat", "--log-file", "--syslog",
-    ]
-
-    /// websockify's options that take none.
-    static let switches: Set<String> = [
-        "--verbose", "--traffic", "--daemon", "--run-once", "--ssl-only", "--ssl-target", "--verify-client", "--inetd",
-        "--web-auth", "--prefer-ipv6", "--libserver", "--host-token", "--legacy-syslog", "--file-only", "--help",
-    ]
-
-    static let shortSwitches: [Character: String] = ["v": "--verbose", "D": "--daemon", "6": "--prefer-ipv6", "h": "--help"]
-
-    /// Flags websockify has and Ferry does not, with the Ferry way to get the same.
-    static let unsupported: [String: String] = [
-        "--key-password": "Ferry reads unencrypted keys only; decrypt it once (openssl pkey -in KEY -out KEY.plain) and give --key KEY.plain",
-        "--inetd": "Ferry opens its own listener; give [addr:]port, or --unix-listen FILE",
-        "--syslog": "Ferry logs to standard error (collected by journald, Docker or Kubernetes); add --log-file FILE for a file",
-        "--legacy-syslog": "Ferry logs to standard error (collected by journald, Docker or Kubernetes); add --log-file FILE for a file",
-    ]
-
-    public static let usage = """
-        usage: websockify [options] [source_addr:]source_port target_addr:target_port
-               websockify [options] --token-plugin=CLASS [source_addr:]source_port
-               websockify [options] --unix-target=FILE [source_addr:]source_port
-               websockify [options] --unix-listen=FILE target_addr:target_port
-
-        This is Ferry reading websockify's command line (Ferry starts this way when it is run as
-        'websockify', or as 'ferry websockify ...'). It logs the equivalent Ferry command at start.
-
-        Supported: --cert, --key, --ssl-only, --ssl-target, --verify-client, --cafile, --ssl-version,
-        --ssl-ciphers, --web, --file-only, --heartbeat, --idle-timeout, --timeout, --run-once,
-        --unix-listen, --unix-listen-mode, --unix-target, --host-token, --token-plugin and
-        --token-source (TokenFile, ReadOnlyTokenFile, TokenFileName, JWTTokenApi,
-        UnixDomainSocketDirectory), --target-config, --auth-plugin and --auth-source (ExpectOrigin,
-        ClientCertCNAuth, BasicHTTPAuth with --web-auth), -v/--verbose, --log-file, -6/--prefer-ipv6, --record.
-        Accepted with a warning: -D/--daemon, --libserver, --traffic.
-        Ferry's own flags (see 'ferry --help') may be added, e.g. --allow-origin https://example.com.
-
-        """
-
     public static func translate(_ arguments: [String], fileExists: (String) -> Bool) throws(ConfigurationError) -> Translation {
         var given = try WebsockifyArguments(arguments)
         var translation = Translation()
@@ -298,79 +255,5 @@ public enum WebsockifyCommandLine {
         if let prefix = given.options["--record"] { out.arguments += ["--record", Self.absolute(prefix)] }
         // websockify never ends a quiet session; Ferry's pings still find dead clients.
         out.arguments += ["--idle-timeout", "0"]
-    }
-
-    static func tokenPlugin(_ plugin: String, source: String) throws(ConfigurationError) -> [String] {
-        switch Self.shortName(plugin, module: "websockify.token_plugins.") {
-        case "TokenFile", "ReadOnlyTokenFile":
-            return ["--token-file", source]
-        case "TokenFileName":
-            return ["--token-filenames", source]
-        case "UnixDomainSocketDirectory":
-            return ["--token-sockets", Self.absolute(source)]
-        case "JWTTokenApi":
-            return ["--jwt-key", source, "--jwt-secret-encoding", "base64url"]
-        case "BaseTokenAPI", "JSONTokenApi":
-            throw ConfigurationError(flag: "--token-plugin", value: plugin, problem: "Ferry does not ask an HTTP service per connection", instead: "have the service issue JWTs (--token-plugin JWTTokenApi) or write a token file Ferry reloads on change (--token-plugin TokenFile)")
-        case "TokenRedis":
-            throw ConfigurationError(flag: "--token-plugin", value: plugin, problem: "Ferry does not read tokens from Redis", instead: "have your application issue JWTs (--token-plugin JWTTokenApi) or write a token file Ferry reloads on change (--token-plugin TokenFile)")
-        default:
-            throw ConfigurationError(flag: "--token-plugin", value: plugin, problem: "Python plugins cannot run in Ferry", instead: "use TokenFile, ReadOnlyTokenFile, TokenFileName, JWTTokenApi or UnixDomainSocketDirectory")
-        }
-    }
-
-    /// `TokenFile` or `websockify.token_plugins.TokenFile` → `TokenFile`; another module's class stays whole.
-    static func shortName(_ plugin: String, module: String) -> String {
-        plugin.hasPrefix(module) ? String(plugin.dropFirst(module.count)) : plugin
-    }
-
-    /// websockify's `[host:]port`: the last colon splits, brackets are stripped, no host means every
-    /// interface (IPv6 ones too with `--prefer-ipv6`).
-    static func listenAddress(_ text: String, preferIPv6: Bool) throws(ConfigurationError) -> String {
-        var host = ""
-        var portText = text
-        if let colon = text.lastIndex(of: ":") {
-            host = String(text[..<colon].trimming { $0 == "[" || $0 == "]" })
-            portText = String(text[text.index(after: colon)...])
-        }
-        guard let port = Int(portText), (0...65535).contains(port) else {
-            throw ConfigurationError(flag: "source_port", value: text, problem: "not a port number", expected: "[source_addr:]source_port, e.g. 6080 or 127.0.0.1:6080")
-        }
-        if host.isEmpty { host = preferIPv6 ? "::" : "0.0.0.0" }
-        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-    }
-
-    /// websockify's `host:port` target, brackets optional around IPv6.
-    static func target(_ text: String) throws(ConfigurationError) -> String {
-        guard let colon = text.lastIndex(of: ":") else {
-            throw ConfigurationError(flag: "target", value: text, problem: "no port", expected: "target_addr:target_port, e.g. localhost:5900")
-        }
-        let host = String(text[..<colon].trimming { $0 == "[" || $0 == "]" })
-        let portText = text[text.index(after: colon)...]
-        guard let port = Int(portText), (1...65535).contains(port) else {
-            throw ConfigurationError(flag: "target", value: text, problem: "'\(portText)' is not a port number", expected: "target_addr:target_port, e.g. localhost:5900")
-        }
-        guard !host.isEmpty else {
-            throw ConfigurationError(flag: "target", value: text, problem: "no host", expected: "target_addr:target_port, e.g. localhost:5900")
-        }
-        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-    }
-
-    static func seconds(_ flag: String, _ text: String?) throws(ConfigurationError) -> Int? {
-        guard let text else { return nil }
-        guard let value = Int(text), value >= 0 else {
-            throw ConfigurationError(flag: flag, value: text, problem: "not a whole number of seconds", expected: "\(flag) 30")
-        }
-        return value
-    }
-
-    /// websockify makes these paths absolute before it may change folder; Ferry never changes folder,
-    /// but the absolute path also tells the reader of the logged command where the file is.
-    static func absolute(_ path: String) -> String {
-        guard !path.hasPrefix("/") else { return path }
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard getcwd(&buffer, buffer.count) != nil else { return path }
-        let folder = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return (folder.hasSuffix("/") ? folder : folder + "/") + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
     }
 }
