@@ -20,15 +20,15 @@ import Darwin
 /// ``start()`` and ``stop()`` directly.
 public final class FerryServer: Service, Sendable {
     public let environment: RelayEnvironment
-    private let group: EventLoopGroup
-    private let listeners = NIOLockedValueBox<[BoundListener]>([])
+    let group: EventLoopGroup
+    let listeners = NIOLockedValueBox<[BoundListener]>([])
     /// When ``start()`` bound the listeners: where the idle clock of `--exit-when-idle` and the
     /// deadline of `--accept-for` start.
-    private let startedAt = NIOLockedValueBox<NIODeadline?>(nil)
-    private let admin = NIOLockedValueBox<Channel?>(nil)
-    private let acceptGate: AcceptGate
+    let startedAt = NIOLockedValueBox<NIODeadline?>(nil)
+    let admin = NIOLockedValueBox<Channel?>(nil)
+    let acceptGate: AcceptGate
     /// Returns freed memory to the system after load falls; runs from ``start()`` until the end.
-    private let trimmer = NIOLockedValueBox<MemoryTrimmer?>(nil)
+    let trimmer = NIOLockedValueBox<MemoryTrimmer?>(nil)
 
     /// Loads certificates (TLS listeners, `tls://` backends); a problem with one is a start-up error.
     public init(
@@ -146,7 +146,7 @@ public final class FerryServer: Service, Sendable {
         return tls.tlsOnly ? "wss" : "ws+wss"
     }
 
-    private func bind(_ address: ListenAddress) async throws -> BoundListener {
+    func bind(_ address: ListenAddress) async throws -> BoundListener {
         switch address.endpoint {
         case .tcp(let host, let port):
             let channel = try await self.bootstrap(proxyProtocol: address.proxyProtocol, unix: false).bind(host: host, port: port).get()
@@ -156,63 +156,12 @@ public final class FerryServer: Service, Sendable {
         }
     }
 
-    /// Binds a Unix socket: a stale socket file (its process is gone) is replaced, a live one is "in
-    /// use", and anything else at the path is left alone and refused. Once bound, the file gets `mode`;
-    /// until then it has the mode the umask gives, as with websockify. NIO removes the socket file when
-    /// the listener is closed (``stop(timeout:)``, the end of ``run()``).
-    private func bindUnix(_ address: ListenAddress, path: String, mode: UInt16) async throws -> BoundListener {
-        func refuse(_ problem: String, expected: String? = nil) -> ConfigurationError {
-            ConfigurationError(flag: "--listen", value: address.description, problem: problem, expected: expected)
-        }
-        var info = stat()
-        if lstat(path, &info) == 0 {
-            guard info.st_mode & S_IFMT == S_IFSOCK else {
-                throw refuse("\(path) exists and is not a socket (it is left alone)", expected: "a free path, or one holding a stale socket")
-            }
-            switch await Self.probe(unixPath: path, group: self.group) {
-            case .stale: break
-            case .listening: throw refuse("\(path) is in use: another process is listening on it")
-            case .unknown(let why): throw refuse("cannot tell whether the socket \(path) is still in use: \(why)")
-            }
-        }
-        // NIO's clean-up removes only a socket file; the check above has found this one stale.
-        let channel = try await self.bootstrap(proxyProtocol: address.proxyProtocol, unix: true)
-            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
-        guard chmod(path, mode_t(mode)) == 0 else {
-            let why = String(cString: strerror(errno))
-            try? await channel.close()
-            throw refuse("cannot set mode \(String(mode, radix: 8)) on \(path): \(why.lowercased())")
-        }
-        return BoundListener(address: address, channel: channel)
-    }
-
-    private enum SocketProbe {
-        case listening
-        /// Connections are refused (or the file went away): nobody listens.
-        case stale
-        /// Some other failure, such as no permission to connect: the socket may well be in use.
-        case unknown(String)
-    }
-
-    /// Connects to the Unix socket at `path` to learn whether a process still listens on it.
-    private static func probe(unixPath path: String, group: EventLoopGroup) async -> SocketProbe {
-        do {
-            let channel = try await ClientBootstrap(group: group).connectTimeout(.seconds(2)).connect(unixDomainSocketPath: path).get()
-            try? await channel.close()
-            return .listening
-        } catch let error as IOError where error.errnoCode == ECONNREFUSED || error.errnoCode == ENOENT {
-            return .stale
-        } catch {
-            return .unknown(Self.describe(error))
-        }
-    }
-
     /// Closes the listeners, asks live sessions to close with 1001, and waits up to `timeout` for them.
     public func stop(timeout: TimeAmount = .seconds(10)) async {
         await self.windDown(.immediately(closeWait: timeout))
     }
 
-    private func stopTrimming() {
+    func stopTrimming() {
         self.trimmer.withLockedValue { trimmer in
             trimmer?.cancel()
             trimmer = nil
@@ -258,7 +207,7 @@ public final class FerryServer: Service, Sendable {
     /// The one way the server ends, whatever ends it. Waits on the registry's report that the last
     /// session is gone (``SessionRegistry/waitUntilEmpty()``), not on a poll, and each wait also
     /// ends when the task is cancelled.
-    private func windDown(_ ending: Ending) async {
+    func windDown(_ ending: Ending) async {
         let logger = self.environment.logger
         let registry = self.environment.registry
         self.environment.readiness.set(.draining)
@@ -291,94 +240,11 @@ public final class FerryServer: Service, Sendable {
         self.stopTrimming()
     }
 
-    private enum LifetimeEnd {
-        /// The lifetime is over: the listeners are closed and no session is left.
-        case ended
-        /// Graceful shutdown or cancellation came first; the drain takes over.
-        case interrupted
-    }
-
-    /// Waits for the end of a lifetime that is not forever, closing the listeners on the way:
-    /// - `exitWhenIdle`: once no session (upgraded or still connecting) has been open for that long,
-    ///   counted from ``start()`` and from each time the count fell to 0, the listeners close and it ends;
-    /// - `acceptFor`: that long after ``start()`` the listeners close; it ends when the last session
-    ///   does, however long that takes (as websockify's `--timeout`);
-    /// - `runOnce`: once the first WebSocket session is upgraded the listeners close; it ends when no
-    ///   session is left. Plain HTTP requests do not count.
-    ///
-    /// Event-driven: the registry reports each upgrade and each fall of the count to 0, and one timer
-    /// wakes the loop at the next deadline (the end of `acceptFor`, or of the idle time).
-    private func waitForLifetime(_ lifetime: ServerLifetime) async -> LifetimeEnd {
-        let registry = self.environment.registry
-        let logger = self.environment.logger
-        let startedAt = self.startedAt.withLockedValue { $0 } ?? .now()
-        let loop = self.group.any()
-        let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        registry.observeActivity { [acceptGate] in
-            // --run-once: no one else gets in from the moment the first session is live (the
-            // listeners close a moment later, from this loop).
-            if lifetime.runOnce && registry.activity.activated > 0 { acceptGate.shut() }
-            _ = wake.yield()
-        }
-        defer { registry.observeActivity(nil) }
-        return await withTaskCancellationOrGracefulShutdownHandler {
-            var accepting = true
-            var idleEnded = false
-            var timer: Scheduled<Void>?
-            defer { timer?.cancel() }
-            _ = wake.yield()  // look once at the start
-            for await _ in wakeups {
-                if Task.isCancelled || Task.isShuttingDownGracefully { return .interrupted }
-                let now = NIODeadline.now()
-                let activity = registry.activity
-                let idleFrom = max(startedAt, activity.idleSince ?? startedAt)
-                if accepting {
-                    // Why the listeners close now, if they do.
-                    var closing: String?
-                    if let acceptFor = lifetime.acceptFor, now >= startedAt + acceptFor {
-                        closing = "no longer accepting: --accept-for \(acceptFor.shortDescription) passed"
-                    } else if lifetime.runOnce, activity.activated > 0 {
-                        closing = "no longer accepting: the first session is open (--run-once)"
-                    } else if let idle = lifetime.exitWhenIdle, activity.open == 0, now >= idleFrom + idle {
-                        closing = "exiting: no session for \(idle.shortDescription)"
-                        idleEnded = true
-                    }
-                    if let closing {
-                        accepting = false
-                        self.environment.readiness.set(.draining)
-                        await self.closeListeners()
-                        // Logged once the listeners are closed, so the line means no one else gets in.
-                        logger.info("\(closing)", metadata: ["sessions": "\(activity.open)"])
-                    }
-                }
-                if !accepting {
-                    // Only the count falling to 0 matters now, and the registry reports it. (After the
-                    // idle time it is 0 already, unless a session got in as the listeners closed.)
-                    if registry.count == 0 {
-                        if !idleEnded { logger.info("exiting: the last session ended") }
-                        return .ended
-                    }
-                    idleEnded = false
-                    continue
-                }
-                var next = lifetime.acceptFor.map { startedAt + $0 }
-                if let idle = lifetime.exitWhenIdle, activity.open == 0 {
-                    next = min(next ?? idleFrom + idle, idleFrom + idle)
-                }
-                timer?.cancel()
-                timer = next.map { deadline in loop.scheduleTask(deadline: deadline) { _ = wake.yield() } }
-            }
-            return .interrupted
-        } onCancelOrGracefulShutdown: {
-            wake.finish()
-        }
-    }
-
     /// Where `/metrics` is served, once started.
     public var adminAddress: SocketAddress? { self.admin.withLockedValue { $0?.localAddress } }
 
     /// The machine's host name and the DNS names of the listeners' certificates (as they are at start).
-    private static func ownNames(tls: ServerTLSContextProvider?) -> [String] {
+    static func ownNames(tls: ServerTLSContextProvider?) -> [String] {
         var names: [String] = []
         var buffer = [CChar](repeating: 0, count: 256)
         if gethostname(&buffer, buffer.count - 1) == 0 {
@@ -392,7 +258,7 @@ public final class FerryServer: Service, Sendable {
     }
 
     /// Closes the listeners (NIO removes the socket files of Unix ones); closing twice is harmless.
-    private func closeListeners() async {
+    func closeListeners() async {
         let listeners = self.listeners.withLockedValue { listeners in
             defer { listeners = [] }
             return listeners
@@ -401,7 +267,7 @@ public final class FerryServer: Service, Sendable {
     }
 
     /// Waits until no session is left, `timeout` passes, or the task is cancelled.
-    private func waitForSessions(upTo timeout: TimeAmount) async {
+    func waitForSessions(upTo timeout: TimeAmount) async {
         let registry = self.environment.registry
         guard registry.count > 0, timeout > .zero else { return }
         await withTaskGroup(of: Void.self) { waits in
@@ -413,7 +279,7 @@ public final class FerryServer: Service, Sendable {
     }
 
     /// TCP listeners set TCP_NODELAY and SO_KEEPALIVE on each connection; Unix ones have no such options.
-    private func bootstrap(proxyProtocol: Bool, unix: Bool) -> ServerBootstrap {
+    func bootstrap(proxyProtocol: Bool, unix: Bool) -> ServerBootstrap {
         let environment = self.environment
         let bufferSize = environment.limits.bufferSize
         // Peers that speak for other clients are not limited per address at accept (see AcceptGate).
@@ -448,16 +314,10 @@ public final class FerryServer: Service, Sendable {
             }
     }
 
-    private static func describe(_ error: Error) -> String {
-        if let error = error as? IOError {
-            return error.description.split(separator: ":").last.map { $0.trimmingSpacesAndLowercased } ?? "\(error)"
-        }
-        return "\(error)"
-    }
 }
 
 /// A listener's channel and the address it was bound for.
-private struct BoundListener: Sendable {
+struct BoundListener: Sendable {
     let address: ListenAddress
     let channel: Channel
 
@@ -467,20 +327,3 @@ private struct BoundListener: Sendable {
     }
 }
 
-extension TimeAmount {
-    /// `300ms`, `1s`, `5m`, `2h`: for log lines.
-    fileprivate var shortDescription: String {
-        let nanoseconds = self.nanoseconds
-        for (unit, size) in [("h", Int64(3_600_000_000_000)), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000)]
-        where nanoseconds != 0 && nanoseconds % size == 0 {
-            return "\(nanoseconds / size)\(unit)"
-        }
-        return nanoseconds == 0 ? "0s" : "\(nanoseconds)ns"
-    }
-}
-
-extension Substring {
-    fileprivate var trimmingSpacesAndLowercased: String {
-        String(self.drop { $0 == " " }).lowercased()
-    }
-}
