@@ -19,7 +19,7 @@ public struct BenchRunner: Sendable {
     private var group: EventLoopGroup { MultiThreadedEventLoopGroup.singleton }
 
     public func run(command: String) async throws -> BenchReport {
-        raiseFileLimit()
+        FileLimit.raiseToHardLimit()
         let backends = try await BenchBackends.start(group: self.group)
         defer { Task { await backends.stop() } }
         var report = BenchReport(date: ISO8601DateFormatter().string(from: Date()), machine: machineDescription(), command: command, measurements: [], targets: [])
@@ -184,7 +184,7 @@ public struct BenchRunner: Sendable {
 
     private func idle(_ backends: BenchBackends) async throws -> [Measurement] {
         var results: [Measurement] = []
-        let limit = currentFileLimit()
+        let limit = FileLimit.current()
         // The benchmark holds a client and a backend socket per session (the relay two as well), so a
         // step past the file limit becomes the last step the limit allows: "as far as it goes".
         let reachable = max(1, (limit - 256) / 2 / 100 * 100)
@@ -361,7 +361,7 @@ public struct BenchRunner: Sendable {
             let burst = try await launcher.start(target: burstEcho.localAddress!.port!, bufferSize: self.options.relayBufferSize, group: self.group)
             try await Task.sleep(for: .milliseconds(200))
             let burstBaseline = burst.residentBytes()
-            let count = min(self.options.burstSessions, max(1, (currentFileLimit() - 256) / 2))
+            let count = min(self.options.burstSessions, max(1, (FileLimit.current() - 256) / 2))
             var open: [BenchConnection] = []
             while open.count < count {
                 let batch = min(200, count - open.count)
@@ -594,25 +594,6 @@ func timedTransfer(bytes: Int, relay: RunningRelay?, _ body: () async throws -> 
     let seconds = try await timed(body)
     guard let before, let after = relay?.cpuNanoseconds() else { return (seconds, nil) }
     return (seconds, Double(after &- before) / 1e6 / (Double(bytes) / Double(1 << 30)))
-}
-
-#if os(Linux)
-private let fileLimitResource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
-#else
-private let fileLimitResource = RLIMIT_NOFILE
-#endif
-
-func raiseFileLimit() {
-    var limit = rlimit()
-    if getrlimit(fileLimitResource, &limit) == 0 && limit.rlim_cur < limit.rlim_max {
-        limit.rlim_cur = limit.rlim_max
-        _ = setrlimit(fileLimitResource, &limit)
-    }
-}
-
-func currentFileLimit() -> Int {
-    var limit = rlimit()
-    return getrlimit(fileLimitResource, &limit) == 0 ? Int(limit.rlim_cur) : 1024
 }
 
 func machineDescription() -> String {

@@ -12,22 +12,38 @@ import Darwin
 /// 1024) would cap Ferry at a few hundred sessions. At start-up the soft limit is raised to the hard
 /// limit, with a warning when even that is too low for `--max-connections`.
 public enum FileLimit {
-    /// Raises the soft limit; returns the limit in force afterwards.
+    #if os(Linux)
+    private static let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+    #else
+    private static let resource = RLIMIT_NOFILE
+    #endif
+
+    /// Raises the soft limit to the hard limit; returns the limit in force afterwards (0 if it cannot
+    /// be read). The relay and the benchmark both start with this.
     @discardableResult
-    public static func raise(forMaxConnections maxConnections: Int, logger: Logger) -> Int {
-        #if os(Linux)
-        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
-        #else
-        let resource = RLIMIT_NOFILE
-        #endif
+    public static func raiseToHardLimit() -> Int {
         var limit = rlimit()
-        guard getrlimit(resource, &limit) == 0 else { return 0 }
+        guard getrlimit(Self.resource, &limit) == 0 else { return 0 }
         if limit.rlim_cur < limit.rlim_max {
             var raised = limit
             raised.rlim_cur = limit.rlim_max
-            if setrlimit(resource, &raised) == 0 { limit = raised }
+            if setrlimit(Self.resource, &raised) == 0 { limit = raised }
         }
-        let current = Int(clamping: limit.rlim_cur)
+        return Int(clamping: limit.rlim_cur)
+    }
+
+    /// The soft limit in force (1024 if it cannot be read).
+    public static func current() -> Int {
+        var limit = rlimit()
+        return getrlimit(Self.resource, &limit) == 0 ? Int(clamping: limit.rlim_cur) : 1024
+    }
+
+    /// Raises the soft limit, and warns when even that is too low for `--max-connections`; returns the
+    /// limit in force afterwards.
+    @discardableResult
+    public static func raise(forMaxConnections maxConnections: Int, logger: Logger) -> Int {
+        let current = Self.raiseToHardLimit()
+        guard current > 0 else { return 0 }
         let sessions = Self.sessions(allowedBy: current)
         switch Self.verdict(sessions: sessions, maxConnections: maxConnections) {
         case .enough:
