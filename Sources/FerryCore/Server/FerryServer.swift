@@ -30,7 +30,8 @@ public final class FerryServer: Service, Sendable {
     /// Returns freed memory to the system after load falls; runs from ``start()`` until the end.
     let trimmer = NIOLockedValueBox<MemoryTrimmer?>(nil)
 
-    /// Loads certificates (TLS listeners, `tls://` backends); a problem with one is a start-up error.
+    /// Builds the server's collaborators (``RelayEnvironment``); a certificate, key or file that cannot
+    /// be loaded is a start-up error.
     public init(
         configuration: FerryConfiguration,
         group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -45,42 +46,7 @@ public final class FerryServer: Service, Sendable {
             limit: maxConnections + max(16, maxConnections / 10),
             perAddressLimit: configuration.limits.maxConnectionsPerIP
         )
-        let tls = try configuration.tls.map { (options) throws(ConfigurationError) in
-            try ServerTLSContextProvider(options: options, logger: logger)
-        }
-        // The names a page may be served from and still connect by the same-host rule (OriginPolicy).
-        var configuration = configuration
-        configuration.originPolicy.serverNames += Self.ownNames(tls: tls)
-        let needsBackendTLS = configuration.routes.routes.contains { $0.target.usesTLS }
-        for route in configuration.routes.routes where !route.options.verifyBackendTLS {
-            logger.warning("backend TLS certificates are not verified on this route", metadata: ["route": "\(route.path)"])
-        }
-        let registry = SessionRegistry(
-            maxConnections: configuration.limits.maxConnections,
-            maxConnectionsPerAddress: configuration.limits.maxConnectionsPerIP
-        )
-        var tokenTables: [TokenFileSource] = []
-        for (path, layout) in [(configuration.auth.tokenFilePath, TokenFileSource.Layout.lines), (configuration.auth.tokenFilenamesPath, .fileNames)] {
-            guard let path else { continue }
-            tokenTables.append(
-                try TokenFileSource(path: path, layout: layout, logger: logger) { revoked in
-                    // A token removed from the file ends its live sessions.
-                    registry.closeSessions(tokenFingerprints: revoked, code: 1008, reason: "token revoked")
-                }
-            )
-        }
-        let needsAuth = configuration.routes.routes.contains(where: \.needsToken)
-        self.environment = RelayEnvironment(
-            configuration: configuration,
-            registry: registry,
-            payloadPools: PayloadBufferPools(group: group),
-            tls: tls,
-            backendTLS: needsBackendTLS ? try BackendTLSContexts(options: configuration.backendTLS) : nil,
-            authorizer: needsAuth ? Authorizer(options: configuration.auth, tokenTables: tokenTables) : nil,
-            staticFiles: try configuration.web.map { (options) throws(ConfigurationError) in try StaticFileServer(options: options) },
-            logger: logger,
-            accessLogger: accessLogger
-        )
+        self.environment = try RelayEnvironment(configuration: configuration, group: group, logger: logger, accessLogger: accessLogger)
         let metrics = self.environment.metrics
         self.environment.readiness.observe { metrics.setDraining($0 == .draining) }
     }
@@ -242,20 +208,6 @@ public final class FerryServer: Service, Sendable {
 
     /// Where `/metrics` is served, once started.
     public var adminAddress: SocketAddress? { self.admin.withLockedValue { $0?.localAddress } }
-
-    /// The machine's host name and the DNS names of the listeners' certificates (as they are at start).
-    static func ownNames(tls: ServerTLSContextProvider?) -> [String] {
-        var names: [String] = []
-        var buffer = [CChar](repeating: 0, count: 256)
-        if gethostname(&buffer, buffer.count - 1) == 0 {
-            let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if !name.isEmpty { names.append(name.lowercased()) }
-        }
-        for certificate in tls?.leafCertificates ?? [] {
-            names += ClientIdentity(certificate: certificate).dnsNames.map { $0.lowercased() }
-        }
-        return names
-    }
 
     /// Closes the listeners (NIO removes the socket files of Unix ones); closing twice is harmless.
     func closeListeners() async {

@@ -1,6 +1,14 @@
 import Logging
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What every connection of one server shares: configuration, the upgrade decision, the backend
 /// connector and the session registry. Immutable and `Sendable`: each child channel gets the same one.
 public struct RelayEnvironment: Sendable {
@@ -29,17 +37,45 @@ public struct RelayEnvironment: Sendable {
     /// What each connection's handshake uses.
     let handshake: HandshakeServices
 
-    public init(
+    /// Builds every collaborator of one server, in one place: certificates (listeners and `tls://`
+    /// backends), the session registry, token files (a removed token ends its sessions), the
+    /// authorizer, `--web` files, the upgrade decision, the backend connector and what each
+    /// connection's handshake uses. A file that cannot be loaded is a start-up error.
+    init(
         configuration: FerryConfiguration,
-        registry: SessionRegistry,
-        payloadPools: PayloadBufferPools,
-        tls: ServerTLSContextProvider?,
-        backendTLS: BackendTLSContexts?,
-        authorizer: Authorizer?,
-        staticFiles: StaticFileServer?,
+        group: EventLoopGroup,
         logger: Logger,
         accessLogger: Logger? = nil
-    ) {
+    ) throws(ConfigurationError) {
+        let tls = try configuration.tls.map { (options) throws(ConfigurationError) in
+            try ServerTLSContextProvider(options: options, logger: logger)
+        }
+        // The names a page may be served from and still connect by the same-host rule (OriginPolicy).
+        var configuration = configuration
+        configuration.originPolicy.serverNames += Self.ownNames(tls: tls)
+        for route in configuration.routes.routes where !route.options.verifyBackendTLS {
+            logger.warning("backend TLS certificates are not verified on this route", metadata: ["route": "\(route.path)"])
+        }
+        let registry = SessionRegistry(
+            maxConnections: configuration.limits.maxConnections,
+            maxConnectionsPerAddress: configuration.limits.maxConnectionsPerIP
+        )
+        var tokenTables: [TokenFileSource] = []
+        for (path, layout) in [(configuration.auth.tokenFilePath, TokenFileSource.Layout.lines), (configuration.auth.tokenFilenamesPath, .fileNames)] {
+            guard let path else { continue }
+            tokenTables.append(
+                try TokenFileSource(path: path, layout: layout, logger: logger) { revoked in
+                    // A token removed from the file ends its live sessions.
+                    registry.closeSessions(tokenFingerprints: revoked, code: 1008, reason: "token revoked")
+                }
+            )
+        }
+        let needsAuth = configuration.routes.routes.contains(where: \.needsToken)
+        let needsBackendTLS = configuration.routes.routes.contains { $0.target.usesTLS }
+        let backendTLS = needsBackendTLS ? try BackendTLSContexts(options: configuration.backendTLS) : nil
+        let authorizer = needsAuth ? Authorizer(options: configuration.auth, tokenTables: tokenTables) : nil
+        let staticFiles = try configuration.web.map { (options) throws(ConfigurationError) in try StaticFileServer(options: options) }
+        let payloadPools = PayloadBufferPools(group: group)
         self.configuration = configuration
         self.policy = UpgradePolicy(
             routes: configuration.routes,
@@ -86,6 +122,20 @@ public struct RelayEnvironment: Sendable {
     }
 
     public var limits: Limits { self.configuration.limits }
+
+    /// The machine's host name and the DNS names of the listeners' certificates (as they are at start).
+    static func ownNames(tls: ServerTLSContextProvider?) -> [String] {
+        var names: [String] = []
+        var buffer = [CChar](repeating: 0, count: 256)
+        if gethostname(&buffer, buffer.count - 1) == 0 {
+            let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if !name.isEmpty { names.append(name.lowercased()) }
+        }
+        for certificate in tls?.leafCertificates ?? [] {
+            names += ClientIdentity(certificate: certificate).dnsNames.map { $0.lowercased() }
+        }
+        return names
+    }
 }
 
 extension SocketAddress {
