@@ -1,6 +1,6 @@
 // Plumbing for the authentication tests: a relay started with AuthOptions, temporary token and key
-// files, JWTs made with jwt-kit, handshakes that carry a token one way or another, and a logger that
-// keeps what it writes.
+// files, JWTs made with jwt-kit, and handshakes that carry a token one way or another. The logger
+// that keeps what it writes (`AuthLogCapture`) is in Support/LogCapture.swift.
 
 import Crypto
 import Foundation
@@ -311,45 +311,10 @@ enum AuthExtraEchoListener {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(PlainEchoHandler())
+                    try channel.pipeline.syncOperations.addHandler(EchoHandler())
                 }
             }
             .bind(host: host, port: port)
             .get()
-    }
-}
-
-private final class PlainEchoHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        context.write(data, promise: nil)
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        context.flush()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        context.close(promise: nil)
-    }
-}
-
-// MARK: - Logs
-
-/// A logger whose lines (FerryLogHandler's text format, every level) are kept for inspection.
-final class AuthLogCapture: Sendable {
-    private let lines = NIOLockedValueBox<[String]>([])
-
-    var text: String { self.lines.withLockedValue { $0.joined() } }
-
-    func logger(format: LogFormat = .text) -> Logger {
-        var options = LoggingOptions()
-        options.level = .trace
-        options.format = format
-        return Logger(label: "ferry.auth-tests") { label in
-            FerryLogHandler(label: label, options: options, sink: { line in self.lines.withLockedValue { $0.append(line) } })
-        }
     }
 }

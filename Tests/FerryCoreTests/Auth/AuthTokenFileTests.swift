@@ -26,7 +26,7 @@ extension AuthTests {
         )
         func staticRoute(carrier: TokenCarrier) async throws {
             try await withAuthEchoBackend { echo in
-                let elsewhere = try await TestBackend.refusingPort()
+                let elsewhere = try await FreePort.on()
                 let good = authRandomToken("good")
                 let other = authRandomToken("other")
                 let wrong = authRandomToken("wrong")

@@ -9,26 +9,13 @@ import Testing
 struct BrowserTests {
     static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
-    /// The `ferry` binary built next to this test bundle.
-    static var ferry: String? {
-        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = folder.appendingPathComponent("ferry").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            folder.deleteLastPathComponent()
-        }
-        return nil
-    }
-
     @Test(
         .enabled(if: BrowserTests.chromium != nil, OutsideTools.installHint("chromium")),
         .enabled(if: OutsideTools.python("websockets"), OutsideTools.pipHint("websockets"))
     )
     func pagesAndDemoInHeadlessChromium() throws {
-        let ferry = try #require(Self.ferry, "the ferry executable was not built next to the tests")
-        let script = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Browser/run_browser_tests.py")
+        let ferry = try #require(FerryExecutable.path, "the ferry executable was not built next to the tests")
+        let script = Repository.tests.appendingPathComponent("Browser/run_browser_tests.py")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script.path, ferry]

@@ -7,9 +7,6 @@ import Testing
 /// and says so.
 @Suite("Deploy files")
 struct DeployTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-
     /// Runs a command; returns its exit status and output. The sbin folders join PATH: Debian puts
     /// haproxy and nginx there, and a non-root user's PATH leaves them out.
     static func run(_ arguments: [String]) throws -> (Int32, String) {
@@ -33,8 +30,8 @@ struct DeployTests {
         .enabled(if: OutsideTools.python("websockets"), OutsideTools.pipHint("websockets"))
     )
     func behindHAProxyAndNginx() throws {
-        let ferry = try #require(BrowserTests.ferry, "the ferry executable was not built next to the tests")
-        let (status, log) = try Self.run(["python3", Self.root.appendingPathComponent("Tests/Deploy/load_balancer_test.py").path, ferry])
+        let ferry = try #require(FerryExecutable.path, "the ferry executable was not built next to the tests")
+        let (status, log) = try Self.run(["python3", Repository.root.appendingPathComponent("Tests/Deploy/load_balancer_test.py").path, ferry])
         #expect(status == 0, "load balancer tests failed:\n\(log)")
         #expect(log.contains("PASS haproxy"), "\(log)")
         #expect(log.contains("PASS nginx"), "\(log)")
@@ -42,8 +39,8 @@ struct DeployTests {
 
     @Test(.enabled(if: OutsideTools.have("systemd-analyze"), OutsideTools.installHint("systemd-analyze")))
     func systemdUnitVerifies() throws {
-        let ferry = try #require(BrowserTests.ferry, "the ferry executable was not built next to the tests")
-        let unit = try String(contentsOf: Self.root.appendingPathComponent("deploy/systemd/ferry.service"), encoding: .utf8)
+        let ferry = try #require(FerryExecutable.path, "the ferry executable was not built next to the tests")
+        let unit = try String(contentsOf: Repository.root.appendingPathComponent("deploy/systemd/ferry.service"), encoding: .utf8)
         #expect(unit.contains("ExecReload=/bin/kill -HUP $MAINPID"))
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-unit-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -55,7 +52,7 @@ struct DeployTests {
 
     @Test(.enabled(if: OutsideTools.python("yaml"), OutsideTools.pipHint("yaml")))
     func kubernetesManifestsParse() throws {
-        let path = Self.root.appendingPathComponent("deploy/kubernetes/ferry.yaml").path
+        let path = Repository.root.appendingPathComponent("deploy/kubernetes/ferry.yaml").path
         let (status, output) = try Self.run([
             "python3", "-c",
             "import sys, yaml; docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]; print(' '.join(d['kind'] for d in docs))",

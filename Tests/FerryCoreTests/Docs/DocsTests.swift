@@ -6,11 +6,8 @@ import Testing
 /// relative link in README.md and docs/ leads to a file that exists.
 @Suite("Documentation matches the code")
 struct DocsTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-
     static func read(_ relative: String) throws -> String {
-        try String(contentsOf: Self.root.appendingPathComponent(relative), encoding: .utf8)
+        try String(contentsOf: Repository.root.appendingPathComponent(relative), encoding: .utf8)
     }
 
     /// The long flags `ferry --help` lists: option lines start with exactly two spaces and the flag
@@ -38,7 +35,7 @@ struct DocsTests {
 
     @Test("docs/flags.md has one row per flag of 'ferry --help', and no row for a flag that does not exist", .enabled(if: FerryExecutable.path != nil, "the ferry executable is not built (swift build)"))
     func flagTable() async throws {
-        let (status, help) = try await StartupTests.run(["--help"])
+        let (status, help) = try await FerryBinary.run(["--help"])
         #expect(status == 0)
         let inHelp = Self.helpFlags(help)
         #expect(inHelp.count > 50, "\(help)")
@@ -56,12 +53,12 @@ struct DocsTests {
         let readme = try Self.read("README.md")
         #expect(readme.contains("swift run -c release ferry demo"))
         #expect(readme.contains("./scripts/test"))
-        #expect(FileManager.default.isExecutableFile(atPath: Self.root.appendingPathComponent("scripts/test").path))
+        #expect(FileManager.default.isExecutableFile(atPath: Repository.root.appendingPathComponent("scripts/test").path))
     }
 
     @Test("every relative link in README.md, SECURITY.md, BENCHMARKS.md and docs/*.md leads to an existing file")
     func relativeLinks() throws {
-        let docs = try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("docs").path)
+        let docs = try FileManager.default.contentsOfDirectory(atPath: Repository.root.appendingPathComponent("docs").path)
             .filter { $0.hasSuffix(".md") }.map { "docs/" + $0 }
         let pages = ["README.md", "SECURITY.md", "BENCHMARKS.md", "deploy/README.md"] + docs
         let link = /\]\(([^)#\s]+)(#[^)\s]*)?\)/
@@ -71,7 +68,7 @@ struct DocsTests {
             for match in text.matches(of: link) {
                 let target = String(match.1)
                 if target.contains("://") || target.hasPrefix("mailto:") { continue }
-                let path = Self.root.appendingPathComponent(folder == "." ? target : folder + "/" + target).path
+                let path = Repository.root.appendingPathComponent(folder == "." ? target : folder + "/" + target).path
                 #expect(FileManager.default.fileExists(atPath: path), "\(page) links to \(target), which does not exist")
             }
         }

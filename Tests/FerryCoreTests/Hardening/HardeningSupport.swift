@@ -1,8 +1,7 @@
-// Small raw-socket helpers for the hostile-client suite, on top of the integration tests' plumbing
-// (WSTestClient, TestBackend, Relay, ChildProcess, FerryExecutable): a ping flooder that writes from
-// the event loop as fast as the connection takes bytes, a bare TCP client that can bind its source
-// address, the relay process's resident memory and signal dispositions from /proc, a throw-away web
-// root, and a `ferry` child process on a free port.
+// Small raw-socket helpers for the hostile-client suite, on top of the shared plumbing in Support/
+// (WSTestClient, TestBackend, Relay, RawClient, ChildProcess, FerryBinary): a ping flooder that
+// writes from the event loop as fast as the connection takes bytes, the relay process's resident
+// memory and signal dispositions from /proc, and a throw-away web root.
 
 import Foundation
 import NIOConcurrencyHelpers
@@ -187,108 +186,6 @@ enum PingBurst {
     }
 }
 
-// MARK: - A bare TCP client
-
-/// A TCP connection that keeps what it receives and notices when the server closes; it can bind its
-/// source address (`127.0.0.2`, say) before connecting, which WSTestClient cannot.
-final class RawClient: Sendable {
-    let channel: Channel
-    private let state: State
-
-    fileprivate final class State: Sendable {
-        let received = NIOLockedValueBox<[UInt8]>([])
-        let closed = NIOLockedValueBox(false)
-    }
-
-    private init(channel: Channel, state: State) {
-        self.channel = channel
-        self.state = state
-    }
-
-    /// - Parameters:
-    ///   - source: the local address to bind before connecting.
-    ///   - receiveBufferSize: SO_RCVBUF, set before connecting (so the window stays small).
-    ///   - maxSegmentSize: TCP_MAXSEG, set before connecting, so the SYN announces it and the server
-    ///     sends segments no bigger (which also keeps the server's send buffer from growing large).
-    static func connect(
-        to address: SocketAddress,
-        from source: SocketAddress? = nil,
-        receiveBufferSize: Int? = nil,
-        maxSegmentSize: Int? = nil
-    ) async throws -> RawClient {
-        let state = State()
-        var bootstrap = ClientBootstrap(group: IntegrationLoops.group)
-            .connectTimeout(.seconds(2))
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(RawClientHandler(state: state))
-                }
-            }
-        if let source { bootstrap = bootstrap.bind(to: source) }
-        if let receiveBufferSize {
-            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBufferSize))
-        }
-        if let maxSegmentSize {
-            bootstrap = bootstrap.channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: TCP_MAXSEG)), value: SocketOptionValue(maxSegmentSize))
-        }
-        let channel = try await bootstrap.connect(to: address).get()
-        return RawClient(channel: channel, state: state)
-    }
-
-    var received: [UInt8] { self.state.received.withLockedValue { $0 } }
-    var receivedText: String { String(decoding: self.received, as: UTF8.self) }
-    /// True once the server closed (EOF, reset) or the client did.
-    var isClosed: Bool { self.state.closed.withLockedValue { $0 } }
-
-    func send(_ text: String) async throws {
-        try await self.channel.writeAndFlush(ByteBuffer(string: text)).get()
-    }
-
-    /// The status code of the response head, once the head has arrived (nil if it did not in time).
-    func responseStatus(timeout: Duration) async -> Int? {
-        _ = await Relay.eventually(timeout: timeout) { self.receivedText.contains("\r\n\r\n") || self.isClosed }
-        let text = self.receivedText
-        guard let line = text.split(separator: "\r\n", maxSplits: 1).first else { return nil }
-        let parts = line.split(separator: " ")
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1.") else { return nil }
-        return Int(parts[1])
-    }
-
-    /// Stops reading from the socket: what the server sends piles up in the kernel, then in the server.
-    func stopReading() async throws {
-        try await self.channel.setOption(.autoRead, value: false).get()
-    }
-
-    func close() async {
-        try? await self.channel.close()
-    }
-}
-
-private final class RawClientHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-
-    private let state: RawClient.State
-
-    init(state: RawClient.State) {
-        self.state = state
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = Self.unwrapInboundIn(data)
-        self.state.received.withLockedValue { $0 += buffer.readableBytesView }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        self.state.closed.withLockedValue { $0 = true }
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        context.close(promise: nil)
-    }
-}
-
 extension WSTestClient {
     /// Writes `bytes` and shuts the write side down (a TCP FIN) in the same event-loop turn, so the
     /// server cannot answer and close the connection in between. NIO sends the FIN after the bytes.
@@ -298,20 +195,6 @@ extension WSTestClient {
             channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil)
             return channel.close(mode: .output)
         }.get()
-    }
-}
-
-/// A hand-written upgrade request with a fixed, valid key; `headers` are written as given (so a
-/// test can leave `Host` out or repeat it).
-enum RawUpgrade {
-    /// `Sec-WebSocket-Accept` for the fixed key (RFC 6455's own example).
-    static let accept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-
-    static func request(path: String = "/", headers: [(String, String)]) -> String {
-        var text = "GET \(path) HTTP/1.1\r\n"
-        for (name, value) in headers { text += "\(name): \(value)\r\n" }
-        text += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        return text
     }
 }
 
@@ -342,69 +225,6 @@ enum ProcFS {
             }
         }
         return false
-    }
-}
-
-// MARK: - The ferry executable
-
-enum FerryBinary {
-    /// Starts `ferry --listen 127.0.0.1:PORT` plus `arguments` (a free port picked here) with its
-    /// output in a log file in `directory`; returns the process and the port. Does not wait.
-    static func spawn(_ executable: String, arguments: [String], directory: String) async throws -> (ChildProcess, Int) {
-        let port = try await TestBackend.refusingPort()
-        let process = try ChildProcess(
-            executable: executable,
-            arguments: ["--listen", "127.0.0.1:\(port)"] + arguments,
-            logPath: "\(directory)/ferry.log"
-        )
-        return (process, port)
-    }
-
-    /// Runs `body` with the `ferry` binary relaying `/` to an echo backend on a free port (started,
-    /// not yet waited for), its files in a fresh folder `name`; stops it (SIGINT) whatever happens.
-    static func withEchoRelay<T>(_ name: String, _ body: (ChildProcess, Int) async throws -> T) async throws -> T {
-        let executable = try #require(FerryExecutable.path)
-        let directory = try TLSFiles.makeDirectory(name)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let backend = try await TestBackend.start(.echo)
-        defer { Task { await backend.close() } }
-        let (ferry, port) = try await Self.spawn(executable, arguments: ["--route", "/=127.0.0.1:\(backend.address.port!)"], directory: directory)
-        do {
-            let result = try await body(ferry, port)
-            await ferry.stop(signal: SIGINT, grace: .seconds(3))
-            return result
-        } catch {
-            await ferry.stop(signal: SIGINT, grace: .seconds(3))
-            throw error
-        }
-    }
-
-    /// Waits (bounded) for the `listening address=127.0.0.1:PORT` line.
-    static func waitForListening(_ process: ChildProcess, port: Int, timeout: Duration = .seconds(10)) async -> Bool {
-        await process.waitForOutput(timeout: timeout) { TLSTests.Reload.listeningPort(in: $0) } == port
-    }
-
-    /// How a child process ended, for failure messages.
-    static func exitDescription(_ process: ChildProcess) -> String {
-        if process.isRunning { return "still running" }
-        switch process.process.terminationReason {
-        case .uncaughtSignal: return "killed by signal \(process.process.terminationStatus)"
-        default: return "exited with status \(process.process.terminationStatus)"
-        }
-    }
-
-    /// Opens a WebSocket session on a relay that is not in this process (no `RunningRelay`).
-    static func upgrade(_ address: SocketAddress, path: String = "/", autoPong: Bool = true, receiveBufferSize: Int? = nil) async throws -> WSTestClient {
-        let client = try await WSTestClient.open(to: address, autoPong: autoPong, receiveBufferSize: receiveBufferSize)
-        do {
-            try await client.sendHandshake(path: path, host: "127.0.0.1:\(address.port ?? 0)")
-            _ = try await client.readResponse(timeout: .seconds(5))
-            try client.checkUpgraded()
-            return client
-        } catch {
-            await client.shutdown()
-            throw error
-        }
     }
 }
 

@@ -262,7 +262,7 @@ extension HardeningTests {
                     }
                     try await Task.sleep(for: .milliseconds(1))
                 }
-                let listeningAlready = TLSTests.Reload.listeningPort(in: ferry.output) != nil
+                let listeningAlready = FerryBinary.listeningPort(in: ferry.output) != nil
                 kill(ferry.pid, SIGHUP)
                 let sentAfter = HardeningRelay.milliseconds(since: spawned)
                 #expect(handled, "SIGHUP was still left to its default action (terminate) 3 s after spawning")
@@ -372,7 +372,7 @@ extension HardeningTests {
             defer { web.remove() }
             try await HardeningRelay.withWeb(web) { relay in
                 for path in ["//app", "/app"] {
-                    let response = try await ProductionHTTP.get(relay.address, path: path)
+                    let response = try await PlainHTTP.get(relay.address, path: path)
                     #expect(response.status == 301, "\(path): \(response)")
                     #expect(response.value("Location") == "/app/", "\(path): Location \(response.value("Location") ?? "none")")
                 }
@@ -385,7 +385,7 @@ extension HardeningTests {
             let web = try WebRoot.make()
             defer { web.remove() }
             try await HardeningRelay.withWeb(web) { relay in
-                let response = try await ProductionHTTP.get(relay.address, path: "/escape")
+                let response = try await PlainHTTP.get(relay.address, path: "/escape")
                 #expect(response.status == 404, "\(response)")
                 #expect(response.value("Location") == nil, "Location \(response.value("Location") ?? "")")
             }

@@ -194,7 +194,7 @@ extension IntegrationTests {
 
         @Test("502 and no upgrade when the backend refuses the connection")
         func backendRefuses() async throws {
-            let port = try await TestBackend.refusingPort()
+            let port = try await FreePort.on()
             try await Relay.with(routes: [Route(path: "/", target: .tcp(host: "127.0.0.1", port: port))]) { relay in
                 let client = try await WSTestClient.connect(to: relay)
                 try await Self.expectRefused(client, status: 502)

@@ -15,7 +15,7 @@ struct InteropTests {
         let group = MultiThreadedEventLoopGroup.singleton
         let echo = try await ServerBootstrap(group: group)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(InteropEchoHandler()) }
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(EchoHandler()) }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         let configuration = try FerryConfiguration(
@@ -25,9 +25,7 @@ struct InteropTests {
         let server = try FerryServer(configuration: configuration, group: group, logger: Logger(label: "interop"))
         let port = try await server.start()[0].port!
 
-        let script = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Interop/websockets_client.py")
+        let script = Repository.tests.appendingPathComponent("Interop/websockets_client.py")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script.path, "ws://127.0.0.1:\(port)/echo"]
@@ -45,18 +43,5 @@ struct InteropTests {
 
         await server.stop()
         try await echo.close()
-    }
-}
-
-private final class InteropEchoHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        context.write(data, promise: nil)
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        context.flush()
     }
 }

@@ -67,7 +67,7 @@ extension ProductionTests {
                 let live = try await WSTestClient.upgrade(relay)
                 defer { Task { await live.shutdown() } }
                 try await Self.expectEcho(live, "before the drain")
-                #expect(try await ProductionHTTP.get(relay.address, path: "/readyz").status == 200)
+                #expect(try await PlainHTTP.get(relay.address, path: "/readyz").status == 200)
                 // Give the group time to be running (a trigger before run() is remembered, but this tests the real path).
                 try await Task.sleep(for: .milliseconds(100))
                 #expect(!running.isFinished)
@@ -77,10 +77,10 @@ extension ProductionTests {
 
                 // At once: not ready, though still accepting.
                 #expect(await Relay.eventually(timeout: .seconds(1)) { relay.server.environment.readiness.state == .draining })
-                let ready = try await ProductionHTTP.get(relay.address, path: "/readyz")
+                let ready = try await PlainHTTP.get(relay.address, path: "/readyz")
                 #expect(ready.status == 503, "\(ready)")
                 #expect(ready.body == "draining\n")
-                #expect(try await ProductionHTTP.get(relay.address, path: "/healthz").status == 200, "alive while draining")
+                #expect(try await PlainHTTP.get(relay.address, path: "/healthz").status == 200, "alive while draining")
 
                 // During the delay a new session still works end to end.
                 let late = try await WSTestClient.upgrade(relay)
@@ -95,7 +95,7 @@ extension ProductionTests {
                 let clock = ProductionClock.clock
                 let deadline = clock.now.advanced(by: .seconds(3))
                 while clock.now < deadline {
-                    if !(await ProductionHTTP.canConnect(relay.address)) {
+                    if !(await PlainHTTP.canConnect(relay.address)) {
                         refusedMs = ProductionClock.milliseconds(since: start)
                         break
                     }
@@ -181,7 +181,7 @@ extension ProductionTests {
             let returned = await Relay.eventually(timeout: .seconds(5)) { running.isFinished }
             #expect(returned, "run() ignored cancellation during the drain delay")
             #expect(ProductionClock.milliseconds(since: start) < 5000)
-            #expect(!(await ProductionHTTP.canConnect(running.relay.address)), "the listener is closed once run() returns")
+            #expect(!(await PlainHTTP.canConnect(running.relay.address)), "the listener is closed once run() returns")
             await running.abandon()
         }
     }

@@ -11,19 +11,19 @@ extension ProductionTests {
         @Test("/healthz answers 200 ok; /readyz answers 200 while running")
         func healthAndReady() async throws {
             try await ProductionRelay.with(routes: [Route(path: "/ws", target: .tcp(host: "127.0.0.1", port: 9))]) { relay in
-                let health = try await ProductionHTTP.get(relay.address, path: "/healthz")
+                let health = try await PlainHTTP.get(relay.address, path: "/healthz")
                 #expect(health.status == 200, "\(health)")
                 #expect(health.body == "ok\n")
                 #expect(health.value("Content-Type")?.hasPrefix("text/plain") == true)
 
-                let ready = try await ProductionHTTP.get(relay.address, path: "/readyz")
+                let ready = try await PlainHTTP.get(relay.address, path: "/readyz")
                 #expect(ready.status == 200, "\(ready)")
                 #expect(ready.body == "ready\n")
                 #expect(relay.server.environment.readiness.state == .ready)
 
                 // A query string does not change the answer; another path is not a health check.
-                #expect(try await ProductionHTTP.get(relay.address, path: "/readyz?verbose=1").status == 200)
-                #expect(try await ProductionHTTP.get(relay.address, path: "/healthz/x").status == 404)
+                #expect(try await PlainHTTP.get(relay.address, path: "/readyz?verbose=1").status == 200)
+                #expect(try await PlainHTTP.get(relay.address, path: "/healthz/x").status == 404)
             }
         }
 
@@ -126,15 +126,15 @@ extension ProductionTests {
                 #expect(samples.text.contains("# TYPE ferry_sessions_total counter"), "\(samples)")
 
                 // The public listener does not serve metrics: 404, and counted as one.
-                let publicMetrics = try await ProductionHTTP.get(relay.address, path: "/metrics")
+                let publicMetrics = try await PlainHTTP.get(relay.address, path: "/metrics")
                 #expect(publicMetrics.status == 404, "\(publicMetrics)")
                 #expect(!publicMetrics.body.contains("ferry_"), "\(publicMetrics)")
                 let after = PrometheusSamples(try await self.scrape(admin))
                 #expect(after.value("ferry_handshakes_refused_total", [("status", "404")]) == 2, "\(after)")
 
                 // The admin port answers /healthz too, and 404 elsewhere.
-                #expect(try await ProductionHTTP.get(admin, path: "/healthz").status == 200)
-                #expect(try await ProductionHTTP.get(admin, path: "/other").status == 404)
+                #expect(try await PlainHTTP.get(admin, path: "/healthz").status == 200)
+                #expect(try await PlainHTTP.get(admin, path: "/other").status == 404)
             }
         }
 
@@ -149,12 +149,12 @@ extension ProductionTests {
             #expect(PrometheusSamples(server.metrics.exposition()).value("ferry_draining") ?? 0 == 0)
             await server.stop(timeout: .seconds(1))
             #expect(PrometheusSamples(server.metrics.exposition()).value("ferry_draining") == 1, "\(server.metrics.exposition())")
-            #expect(!(await ProductionHTTP.canConnect(admin)), "the admin listener is closed by stop()")
+            #expect(!(await PlainHTTP.canConnect(admin)), "the admin listener is closed by stop()")
         }
 
         /// `GET /metrics` from the admin port; the body.
         func scrape(_ admin: SocketAddress) async throws -> String {
-            let response = try await ProductionHTTP.get(admin, path: "/metrics")
+            let response = try await PlainHTTP.get(admin, path: "/metrics")
             #expect(response.status == 200)
             #expect(response.value("Content-Type")?.hasPrefix("text/plain; version=0.0.4") == true, "\(response.headers)")
             return response.body

@@ -1,7 +1,8 @@
-// Plumbing for the "behind a load balancer" tests: a relay started with trusted proxies, PROXY
-// listeners and an admin port; PROXY headers built by hand (independently of the relay's encoder);
-// a backend that records the bytes it receives; plain HTTP GETs; a Prometheus text parser; and a
-// seeded random number generator for the fuzz loops.
+// Plumbing for the "behind a load balancer" tests: PROXY header parsing outcomes; a backend that
+// records the bytes it receives; a Prometheus text parser; and a seeded random number generator for
+// the fuzz loops. The relay with trusted proxies, PROXY listeners and an admin port
+// (`ProductionRelay`), plain HTTP GETs (`PlainHTTP`) and hand-built PROXY headers (`PROXYBytes`) are
+// in Support/.
 
 import Logging
 import NIOConcurrencyHelpers
@@ -16,110 +17,7 @@ import Testing
 @Suite("Production", .serialized)
 struct ProductionTests {}
 
-// MARK: - Relay
-
-enum ProductionRelay {
-    /// Starts a relay on 127.0.0.1 (ephemeral port) with the given production options, runs `body`,
-    /// and always stops it.
-    static func with<T: Sendable>(
-        routes: [Route],
-        listeners: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 0)],
-        trustedProxies: [String] = [],
-        adminListen: ListenAddress? = nil,
-        originPolicy: OriginPolicy = OriginPolicy(),
-        limits: Limits = Relay.testLimits(),
-        logger: Logger = Relay.logger,
-        _ body: (RunningRelay) async throws -> T
-    ) async throws -> T {
-        let server = try self.server(
-            routes: routes,
-            listeners: listeners,
-            trustedProxies: trustedProxies,
-            adminListen: adminListen,
-            originPolicy: originPolicy,
-            limits: limits,
-            logger: logger
-        )
-        return try await Relay.serving(server, body)
-    }
-
-    /// A server built from the options, not started.
-    static func server(
-        routes: [Route],
-        listeners: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 0)],
-        trustedProxies: [String] = [],
-        adminListen: ListenAddress? = nil,
-        originPolicy: OriginPolicy = OriginPolicy(),
-        limits: Limits = Relay.testLimits(),
-        logger: Logger = Relay.logger
-    ) throws -> FerryServer {
-        let blocks = try trustedProxies.map { text in
-            guard let block = AddressBlock(text) else { throw ProductionTestError(what: "bad address block \(text)") }
-            return block
-        }
-        let configuration = try FerryConfiguration(
-            listeners: listeners,
-            routes: routes,
-            originPolicy: originPolicy,
-            limits: limits,
-            trustedProxies: blocks,
-            adminListen: adminListen
-        )
-        return try FerryServer(configuration: configuration, group: IntegrationLoops.group, logger: logger)
-    }
-}
-
-struct ProductionTestError: Error, CustomStringConvertible {
-    var what: String
-    var description: String { self.what }
-}
-
-// MARK: - Plain HTTP and raw connections
-
-enum ProductionHTTP {
-    /// `GET path` (no upgrade headers) on a fresh connection; the response, whatever its status.
-    static func get(
-        _ address: SocketAddress,
-        path: String,
-        extraHeaders: [(String, String)] = [],
-        timeout: Duration = .seconds(5)
-    ) async throws -> HTTPTestResponse {
-        let client = try await WSTestClient.open(to: address)
-        do {
-            var text = "GET \(path) HTTP/1.1\r\nHost: \(self.hostHeader(address))\r\nConnection: close\r\n"
-            for (name, value) in extraHeaders { text += "\(name): \(value)\r\n" }
-            text += "\r\n"
-            try await client.sendRaw(Array(text.utf8))
-            let response = try await client.readResponse(timeout: timeout)
-            await client.shutdown()
-            return response
-        } catch {
-            await client.shutdown()
-            throw error
-        }
-    }
-
-    static func hostHeader(_ address: SocketAddress) -> String {
-        switch address {
-        case .v6: return "[\(address.ipAddress ?? "::1")]:\(address.port ?? 0)"
-        default: return "\(address.ipAddress ?? "127.0.0.1"):\(address.port ?? 0)"
-        }
-    }
-
-    /// True if a TCP connection to `address` is accepted (it is closed again at once).
-    static func canConnect(_ address: SocketAddress) async -> Bool {
-        do {
-            let channel = try await ClientBootstrap(group: IntegrationLoops.group)
-                .connectTimeout(.seconds(2))
-                .connect(to: address)
-                .get()
-            try? await channel.close()
-            return true
-        } catch {
-            return false
-        }
-    }
-}
+// MARK: - Raw connections
 
 extension WSTestClient {
     /// Opens a raw connection to the relay, sends `prefix` (a PROXY header, say), then the upgrade
@@ -163,43 +61,6 @@ extension WSTestClient {
             await client.shutdown()
             throw error
         }
-    }
-}
-
-// MARK: - PROXY headers, built by hand
-
-enum PROXYBytes {
-    static let v2Signature: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A]
-
-    static func v1(_ line: String) -> [UInt8] { Array(line.utf8) }
-
-    /// A v2 header: signature, version/command byte, family/transport byte, length, then `body`.
-    static func v2(versionCommand: UInt8 = 0x21, familyTransport: UInt8, body: [UInt8], length: Int? = nil) -> [UInt8] {
-        let length = length ?? body.count
-        return Self.v2Signature + [versionCommand, familyTransport, UInt8(length >> 8), UInt8(length & 0xFF)] + body
-    }
-
-    static func v2Inet(source: [UInt8], destination: [UInt8], sourcePort: UInt16, destinationPort: UInt16, tlvs: [UInt8] = []) -> [UInt8] {
-        let body = source + destination + self.port(sourcePort) + self.port(destinationPort) + tlvs
-        return self.v2(familyTransport: 0x11, body: body)
-    }
-
-    static func v2Inet6(source: [UInt8], destination: [UInt8], sourcePort: UInt16, destinationPort: UInt16, tlvs: [UInt8] = []) -> [UInt8] {
-        let body = source + destination + self.port(sourcePort) + self.port(destinationPort) + tlvs
-        return self.v2(familyTransport: 0x21, body: body)
-    }
-
-    /// A TLV: type, 16-bit length, value.
-    static func tlv(type: UInt8, value: [UInt8]) -> [UInt8] {
-        [type, UInt8(value.count >> 8), UInt8(value.count & 0xFF)] + value
-    }
-
-    static func port(_ port: UInt16) -> [UInt8] { [UInt8(port >> 8), UInt8(port & 0xFF)] }
-
-    /// Network-order bytes of an address given as text (IPv4 or IPv6).
-    static func address(_ text: String) -> [UInt8] {
-        guard let bytes = IPAddressBytes.parse(text) else { preconditionFailure("not an address: \(text)") }
-        return bytes
     }
 }
 
@@ -445,16 +306,5 @@ struct SeededGenerator: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
-    }
-}
-
-// MARK: - Time
-
-enum ProductionClock {
-    static let clock = ContinuousClock()
-
-    static func milliseconds(since start: ContinuousClock.Instant) -> Int {
-        let elapsed = start.duration(to: self.clock.now)
-        return Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
     }
 }

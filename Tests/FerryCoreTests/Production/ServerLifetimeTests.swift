@@ -95,7 +95,7 @@ extension ProductionTests {
                 #expect(await running.waitForEnd(timeout: .seconds(5)), "run() did not return")
                 let elapsed = try #require(running.runMilliseconds)
                 #expect(elapsed >= 450 && elapsed < 2500, "run() returned after \(elapsed) ms")
-                #expect(!(await ProductionHTTP.canConnect(running.relay.address)), "the listener is still open")
+                #expect(!(await PlainHTTP.canConnect(running.relay.address)), "the listener is still open")
                 #expect(running.log.text.contains("exiting: no session for 500ms"), "\(running.log.text)")
                 _ = try await running.task.value
             } catch {
@@ -118,7 +118,7 @@ extension ProductionTests {
                 #expect(!running.isFinished, "run() returned while a session was open")
                 try await Self.expectEcho(client, "still here")
                 // A plain HTTP request is not a session, and does not end the server either.
-                #expect(try await ProductionHTTP.get(running.relay.address, path: "/readyz").status == 200)
+                #expect(try await PlainHTTP.get(running.relay.address, path: "/readyz").status == 200)
 
                 let closed = ContinuousClock.now
                 _ = try await client.close()
@@ -127,7 +127,7 @@ extension ProductionTests {
                 let end = try #require(running.finished.withLockedValue { $0 })
                 let afterClose = closed.duration(to: end)
                 #expect(afterClose >= .milliseconds(idleMs - 100) && afterClose < .milliseconds(idleMs + 2000), "run() returned \(afterClose) after the session ended")
-                #expect(!(await ProductionHTTP.canConnect(running.relay.address)))
+                #expect(!(await PlainHTTP.canConnect(running.relay.address)))
             } catch {
                 await running.abandon()
                 throw error
@@ -151,11 +151,11 @@ extension ProductionTests {
             do {
                 let client = try await WSTestClient.upgrade(running.relay)
                 try await Self.expectEcho(client, "before the deadline")
-                #expect(await ProductionHTTP.canConnect(running.relay.address))
+                #expect(await PlainHTTP.canConnect(running.relay.address))
 
                 #expect(await Relay.eventually(timeout: .seconds(3)) { running.log.text.contains("no longer accepting: --accept-for 700ms passed") }, "\(running.log.text)")
                 #expect(ProductionClock.milliseconds(since: running.started) >= acceptMs - 50)
-                #expect(!(await ProductionHTTP.canConnect(running.relay.address)), "the listener is still open after the deadline")
+                #expect(!(await PlainHTTP.canConnect(running.relay.address)), "the listener is still open after the deadline")
 
                 // Well past the deadline the session still works, and run() waits for it.
                 try await Task.sleep(for: .milliseconds(1500))
@@ -198,14 +198,14 @@ extension ProductionTests {
             defer { Task { await backend.close() } }
             let running = try await Self.start(lifetime: Self.lifetime { $0.runOnce = true }, backend: backend)
             do {
-                #expect(try await ProductionHTTP.get(running.relay.address, path: "/readyz").status == 200)
+                #expect(try await PlainHTTP.get(running.relay.address, path: "/readyz").status == 200)
                 try await Task.sleep(for: .milliseconds(200))
                 #expect(!running.isFinished)
-                #expect(await ProductionHTTP.canConnect(running.relay.address), "a plain HTTP request closed the listener")
+                #expect(await PlainHTTP.canConnect(running.relay.address), "a plain HTTP request closed the listener")
 
                 let first = try await WSTestClient.upgrade(running.relay)
                 #expect(await Relay.eventually(timeout: .seconds(3)) { running.log.text.contains("no longer accepting: the first session is open (--run-once)") }, "\(running.log.text)")
-                #expect(!(await ProductionHTTP.canConnect(running.relay.address)), "a second connection got in")
+                #expect(!(await PlainHTTP.canConnect(running.relay.address)), "a second connection got in")
                 await #expect(throws: (any Error).self) { _ = try await WSTestClient.upgrade(running.relay) }
 
                 try await Task.sleep(for: .milliseconds(300))
@@ -259,7 +259,7 @@ extension ProductionTests {
                 await client.shutdown()
                 try await task.value
                 #expect(start.duration(to: .now) < .seconds(5))
-                #expect(!(await ProductionHTTP.canConnect(relay.address)))
+                #expect(!(await PlainHTTP.canConnect(relay.address)))
             } catch {
                 task.cancel()
                 _ = await task.result
@@ -276,7 +276,7 @@ extension ProductionTests {
             try await Task.sleep(for: .milliseconds(100))
             running.task.cancel()
             #expect(await running.waitForEnd(timeout: .seconds(5)), "run() did not return on cancellation")
-            #expect(!(await ProductionHTTP.canConnect(running.relay.address)))
+            #expect(!(await PlainHTTP.canConnect(running.relay.address)))
             await running.abandon()
         }
 
@@ -285,7 +285,7 @@ extension ProductionTests {
         /// Runs `ferry` with `arguments`; `during` is called once it has started (with its pid) and
         /// the process is given `timeout` to exit. Returns the exit status, the output and the seconds run.
         static func runFerry(_ arguments: [String], timeout: Duration = .seconds(15), during: (Int32) async throws -> Void = { _ in }) async throws -> (status: Int32, output: String, elapsed: Duration) {
-            let ferry = try #require(BrowserTests.ferry, "the ferry executable was not built next to the tests")
+            let ferry = try #require(FerryExecutable.path, "the ferry executable was not built next to the tests")
             let process = Process()
             process.executableURL = URL(fileURLWithPath: ferry)
             process.arguments = arguments
@@ -326,14 +326,14 @@ extension ProductionTests {
 
         @Test("the ferry binary in a lifetime mode still drains on SIGTERM and exits 0")
         func binarySIGTERM() async throws {
-            let port = try await TestBackend.refusingPort()
+            let port = try await FreePort.on()
             let (status, output, _) = try await Self.runFerry([
                 "--listen", "127.0.0.1:\(port)", "--route", "/=127.0.0.1:9", "--accept-for", "1m", "--drain-delay", "0",
             ]) { pid in
                 let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
                 var up = false
                 for _ in 0..<100 where !up {
-                    up = await ProductionHTTP.canConnect(address)
+                    up = await PlainHTTP.canConnect(address)
                     if !up { try await Task.sleep(for: .milliseconds(50)) }
                 }
                 #expect(up, "ferry did not start listening")
@@ -349,12 +349,12 @@ extension ProductionTests {
         @Test("SIGTERM the moment the port opens: a drain and status 0, twenty starts in a row")
         func binarySIGTERMAtOnce() async throws {
             for round in 1...20 {
-                let port = try await TestBackend.refusingPort()
+                let port = try await FreePort.on()
                 let (status, output, _) = try await Self.runFerry(["--listen", "127.0.0.1:\(port)", "--route", "/=127.0.0.1:9", "--drain-delay", "0"]) { pid in
                     let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
                     var up = false
                     for _ in 0..<1000 where !up {
-                        up = await ProductionHTTP.canConnect(address)
+                        up = await PlainHTTP.canConnect(address)
                         if !up { try await Task.sleep(for: .milliseconds(5)) }
                     }
                     #expect(up, "ferry did not start listening")

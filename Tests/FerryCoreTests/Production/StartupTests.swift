@@ -9,20 +9,9 @@ import Testing
 /// happened without noise (issue 14).
 @Suite("Start-up: --version, --help and the first log lines", .enabled(if: FerryExecutable.path != nil, "the ferry executable is not built (swift build)"))
 struct StartupTests {
-    /// Runs `ferry arguments` to its end (it must end by itself within 10 s); status and output.
-    static func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-        let executable = try #require(FerryExecutable.path)
-        let directory = try TLSFiles.makeDirectory("startup")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let process = try ChildProcess(executable: executable, arguments: arguments, logPath: directory + "/out.log")
-        let status = await process.waitForExit(timeout: .seconds(10))
-        if status == nil { await process.stop(signal: SIGKILL) }
-        return (try #require(status, "ferry \(arguments) did not exit"), process.output)
-    }
-
     @Test("--version prints 'ferry VERSION' and exits 0")
     func version() async throws {
-        let (status, output) = try await Self.run(["--version"])
+        let (status, output) = try await FerryBinary.run(["--version"])
         #expect(status == 0)
         #expect(output == "ferry \(FerryVersion.current)\n", "\(output)")
     }
@@ -31,7 +20,7 @@ struct StartupTests {
     /// 80 wide; ArgumentParser wraps longer lines without indenting them).
     @Test("--help: options under topic titles in order, every line within 80 columns")
     func helpGroups() async throws {
-        let (status, output) = try await Self.run(["--help"])
+        let (status, output) = try await FerryBinary.run(["--help"])
         #expect(status == 0)
         let titles = [
             "USAGE:", "LISTENING AND ROUTES:", "ORIGINS AND NAMES:", "LIMITS:", "TIMEOUTS AND KEEPALIVE:", "TLS:", "AUTHENTICATION:",
@@ -53,7 +42,7 @@ struct StartupTests {
 
     @Test("a decimal size unit is a start-up error naming the flag and the binary unit")
     func decimalSize() async throws {
-        let (status, output) = try await Self.run(["--buffer-size", "1MB", "6080", "localhost:5900"])
+        let (status, output) = try await FerryBinary.run(["--buffer-size", "1MB", "6080", "localhost:5900"])
         #expect(status == 2)
         #expect(output.contains("ferry: --buffer-size 1MB:") && output.contains("1MiB"), "\(output)")
     }
@@ -96,7 +85,7 @@ struct StartupTests {
     @Test("a browser's /favicon.ico miss on a relay without --web is not logged at info")
     func faviconQuiet() async throws {
         try await Self.withRelay(["--route", "/ws=127.0.0.1:9"]) { process, port in
-            let response = try await ProductionHTTP.get(try SocketAddress(ipAddress: "127.0.0.1", port: port), path: "/favicon.ico")
+            let response = try await PlainHTTP.get(try SocketAddress(ipAddress: "127.0.0.1", port: port), path: "/favicon.ico")
             #expect(response.status == 404)
             // An upgrade to a missing route is still news: it is logged, and proves the log is live.
             let client = try await RawClient.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: port))

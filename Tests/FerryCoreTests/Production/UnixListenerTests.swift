@@ -191,7 +191,7 @@ extension ProductionTests {
                 #expect(await log.waitForSessionClients(1) == ["unix"])
 
                 // Plain HTTP works too.
-                let ready = try await ProductionHTTP.get(addresses[0], path: "/readyz")
+                let ready = try await PlainHTTP.get(addresses[0], path: "/readyz")
                 #expect(ready.status == 200, "\(ready)")
             } catch {
                 await server.stop(timeout: .seconds(1))
@@ -257,7 +257,7 @@ extension ProductionTests {
                 #expect(error.description == "--listen unix:\(path): \(path) is in use: another process is listening on it", "\(error)")
             }
             #expect(Self.fileInfo(path)?.isSocket == true)
-            #expect(await ProductionHTTP.canConnect(try SocketAddress(unixDomainSocketPath: path)))
+            #expect(await PlainHTTP.canConnect(try SocketAddress(unixDomainSocketPath: path)))
         }
 
         @Test("a regular file at the path is refused and never deleted")

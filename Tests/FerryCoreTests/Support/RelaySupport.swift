@@ -1,11 +1,11 @@
-// Shared plumbing for the real-socket integration tests: a mailbox with timeouts, a deterministic
-// byte pattern, and a relay that is started on an ephemeral port and always stopped.
+// Plumbing every real-socket suite shares: a mailbox with timeouts, a deterministic byte pattern,
+// and a relay that is started on an ephemeral port and always stopped (plain, or with the
+// load-balancer options), and a millisecond clock for timing assertions.
 
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import Testing
 
 @testable import FerryCore
 
@@ -16,11 +16,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-/// The parent of every integration suite: `swift test --filter Integration` selects them all, and
-/// they run one at a time (several measure timing, and two CPU cores are easily saturated).
-@Suite("Integration (real sockets)", .serialized)
-struct IntegrationTests {}
 
 /// A wait that ran out of time, naming what was awaited.
 struct IntegrationTimeout: Error, CustomStringConvertible {
@@ -250,5 +245,72 @@ enum Relay {
             try? await Task.sleep(for: .milliseconds(10))
         }
         return condition()
+    }
+}
+
+/// A relay with the load-balancer options (trusted proxies, PROXY listeners, an admin port).
+enum ProductionRelay {
+    /// Starts a relay on 127.0.0.1 (ephemeral port) with the given production options, runs `body`,
+    /// and always stops it.
+    static func with<T: Sendable>(
+        routes: [Route],
+        listeners: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 0)],
+        trustedProxies: [String] = [],
+        adminListen: ListenAddress? = nil,
+        originPolicy: OriginPolicy = OriginPolicy(),
+        limits: Limits = Relay.testLimits(),
+        logger: Logger = Relay.logger,
+        _ body: (RunningRelay) async throws -> T
+    ) async throws -> T {
+        let server = try self.server(
+            routes: routes,
+            listeners: listeners,
+            trustedProxies: trustedProxies,
+            adminListen: adminListen,
+            originPolicy: originPolicy,
+            limits: limits,
+            logger: logger
+        )
+        return try await Relay.serving(server, body)
+    }
+
+    /// A server built from the options, not started.
+    static func server(
+        routes: [Route],
+        listeners: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 0)],
+        trustedProxies: [String] = [],
+        adminListen: ListenAddress? = nil,
+        originPolicy: OriginPolicy = OriginPolicy(),
+        limits: Limits = Relay.testLimits(),
+        logger: Logger = Relay.logger
+    ) throws -> FerryServer {
+        let blocks = try trustedProxies.map { text in
+            guard let block = AddressBlock(text) else { throw ProductionTestError(what: "bad address block \(text)") }
+            return block
+        }
+        let configuration = try FerryConfiguration(
+            listeners: listeners,
+            routes: routes,
+            originPolicy: originPolicy,
+            limits: limits,
+            trustedProxies: blocks,
+            adminListen: adminListen
+        )
+        return try FerryServer(configuration: configuration, group: IntegrationLoops.group, logger: logger)
+    }
+}
+
+struct ProductionTestError: Error, CustomStringConvertible {
+    var what: String
+    var description: String { self.what }
+}
+
+/// Elapsed time in whole milliseconds, for timing assertions.
+enum ProductionClock {
+    static let clock = ContinuousClock()
+
+    static func milliseconds(since start: ContinuousClock.Instant) -> Int {
+        let elapsed = start.duration(to: self.clock.now)
+        return Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
     }
 }

@@ -194,23 +194,45 @@ final class TestBackend: Sendable {
     func close() async {
         try? await self.serverChannel.close()
     }
+}
 
-    /// A TCP port on 127.0.0.1 that nothing listens on: bound, then closed.
-    static func refusingPort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: IntegrationLoops.group).bind(host: "127.0.0.1", port: 0).get()
+// MARK: - Ports and addresses
+
+enum FreePort {
+    /// A TCP port on `host` that was free a moment ago (bound to port 0, then closed): nothing
+    /// listens there (a backend that refuses), and Ferry's `--listen`, which takes no port 0, can
+    /// be given it.
+    static func on(_ host: String = "127.0.0.1") async throws -> Int {
+        let channel = try await ServerBootstrap(group: IntegrationLoops.group).bind(host: host, port: 0).get()
         let port = channel.localAddress!.port!
         try await channel.close()
         return port
     }
+
+    /// True if this machine has an IPv6 loopback address to bind to.
+    static let hasIPv6Loopback: Bool = {
+        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_addr = in6addr_loopback
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 }
+        }
+    }()
 }
 
-private final class EchoHandler: ChannelInboundHandler {
+/// Writes back everything it reads; at the peer's half-close (with `allowRemoteHalfClosure`) it ends
+/// its side too. The one echo handler of the tests: test backends, TLS and extra listeners use it.
+final class EchoHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let events: Mailbox<BackendEvent>
+    private let events: Mailbox<BackendEvent>?
 
-    init(events: Mailbox<BackendEvent>) {
+    /// - Parameter events: where `.closed` is reported when the connection ends, if anywhere.
+    init(events: Mailbox<BackendEvent>? = nil) {
         self.events = events
     }
 
@@ -236,7 +258,7 @@ private final class EchoHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.events.push(.closed)
+        self.events?.push(.closed)
     }
 }
 

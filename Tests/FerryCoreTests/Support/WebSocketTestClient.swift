@@ -1,11 +1,13 @@
+import Crypto
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-// A deliberately small WebSocket client for the integration tests, independent of the relay's code:
-// it writes the HTTP upgrade request itself, parses the raw response, encodes (and masks) its own
-// frames, and decodes the server's frames with its own parser. It answers pings only if told to.
+// A deliberately small WebSocket client for every suite that talks to a relay, independent of the
+// relay's code: it writes the HTTP upgrade request itself, parses the raw response, encodes (and
+// masks) its own frames with `WSFrameEncoder` (which the unit tests' frame builders use too), and
+// decodes the server's frames with its own parser. It answers pings only if told to.
 
 /// The server's answer to the opening request.
 struct HTTPTestResponse: Sendable, CustomStringConvertible {
@@ -220,7 +222,7 @@ final class WSTestClient: Sendable {
         let response = self.response
         guard response.status == 101 else { throw WSClientError.notUpgraded(response) }
         if let key = self.keyBox.withLockedValue({ $0 }) {
-            let expected = WebSocketAccept.value(forKey: key)
+            let expected = Self.expectedAccept(forKey: key)
             let got = response.value("Sec-WebSocket-Accept")
             guard got == expected else { throw WSClientError.badAccept(expected: expected, got: got) }
         }
@@ -467,6 +469,12 @@ enum WSFrameEncoder {
         return frame
     }
 
+    /// The same frame as an array, for tests that feed a parser or decoder directly.
+    static func bytes(fin: Bool = true, reservedBits: UInt8 = 0, opcode: UInt8, payload: [UInt8], maskKey: [UInt8]?) -> [UInt8] {
+        let frame = Self.encode(fin: fin, reservedBits: reservedBits, opcode: opcode, payload: ByteBuffer(bytes: payload), maskKey: maskKey)
+        return Array(frame.readableBytesView)
+    }
+
     /// XORs `count` bytes at writer-relative index `start` with the repeating 4-byte key.
     static func mask(_ buffer: inout ByteBuffer, from start: Int, count: Int, key: [UInt8]) {
         guard count > 0 else { return }
@@ -676,63 +684,9 @@ private final class WSClientHandler: ChannelInboundHandler {
 
 // MARK: - Sec-WebSocket-Accept
 
-/// RFC 6455 §4.2.2: base64(SHA-1(key + GUID)), with a small SHA-1 of its own.
-enum WebSocketAccept {
-    static func value(forKey key: String) -> String {
-        let digest = SHA1.hash(Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8))
-        return Data(digest).base64EncodedString()
-    }
-}
-
-enum SHA1 {
-    static func hash(_ message: [UInt8]) -> [UInt8] {
-        var h: [UInt32] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0]
-        var data = message
-        let bitLength = UInt64(message.count) * 8
-        data.append(0x80)
-        while data.count % 64 != 56 { data.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) { data.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        for chunk in stride(from: 0, to: data.count, by: 64) {
-            var w = [UInt32](repeating: 0, count: 80)
-            for i in 0..<16 {
-                let b = chunk + i * 4
-                w[i] = UInt32(data[b]) << 24 | UInt32(data[b + 1]) << 16 | UInt32(data[b + 2]) << 8 | UInt32(data[b + 3])
-            }
-            for i in 16..<80 {
-                let x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]
-                w[i] = x << 1 | x >> 31
-            }
-            var (a, b, c, d, e) = (h[0], h[1], h[2], h[3], h[4])
-            for i in 0..<80 {
-                let f: UInt32
-                let k: UInt32
-                switch i {
-                case 0..<20:
-                    f = (b & c) | (~b & d)
-                    k = 0x5A82_7999
-                case 20..<40:
-                    f = b ^ c ^ d
-                    k = 0x6ED9_EBA1
-                case 40..<60:
-                    f = (b & c) | (b & d) | (c & d)
-                    k = 0x8F1B_BCDC
-                default:
-                    f = b ^ c ^ d
-                    k = 0xCA62_C1D6
-                }
-                let temp = (a << 5 | a >> 27) &+ f &+ e &+ k &+ w[i]
-                e = d
-                d = c
-                c = b << 30 | b >> 2
-                b = a
-                a = temp
-            }
-            h[0] = h[0] &+ a
-            h[1] = h[1] &+ b
-            h[2] = h[2] &+ c
-            h[3] = h[3] &+ d
-            h[4] = h[4] &+ e
-        }
-        return h.flatMap { word in [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: word >> UInt32($0)) } }
+extension WSTestClient {
+    /// RFC 6455 §4.2.2: base64(SHA-1(key + GUID)), computed here rather than by the relay's code.
+    static func expectedAccept(forKey key: String) -> String {
+        Data(Insecure.SHA1.hash(data: Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8))).base64EncodedString()
     }
 }

@@ -31,9 +31,7 @@ extension TLSTests {
             let pki = try TestPKI.shared()
             let backend = try await TestBackend.start(.echo)
             defer { Task { await backend.close() } }
-            let script = URL(fileURLWithPath: #filePath)
-                .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-                .appendingPathComponent("Interop/websockets_tls_client.py").path
+            let script = Repository.tests.appendingPathComponent("Interop/websockets_tls_client.py").path
             let logDirectory = try TLSFiles.makeDirectory("python-tls")
             defer { try? FileManager.default.removeItem(atPath: logDirectory) }
             try await TLSRelay.with(routes: [Route(path: "/echo", target: backend.target)], tls: TLSRelay.options([pki.localhost])) { relay in

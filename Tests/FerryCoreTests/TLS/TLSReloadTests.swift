@@ -136,7 +136,7 @@ extension TLSTests {
             try PaddedFile.write(keyPath, contents: try TLSFiles.read(pki.localhost.keyPath), size: PaddedFile.keySize)
 
             // --listen takes no port 0: use one that was free a moment ago.
-            let port = try await TestBackend.refusingPort()
+            let port = try await FreePort.on()
             // `trap '' HUP` before exec: a SIGHUP that arrives before Ferry listens for it is ignored
             // instead of killing the process (the test sends it again until it has an effect).
             let ferry = try ChildProcess(
@@ -148,7 +148,7 @@ extension TLSTests {
                 logPath: "\(directory)/ferry.log"
             )
             do {
-                let listening = await ferry.waitForOutput(timeout: .seconds(10)) { Self.listeningPort(in: $0) }
+                let listening = await ferry.waitForOutput(timeout: .seconds(10)) { FerryBinary.listeningPort(in: $0) }
                 try #require(listening == port, "ferry did not start listening on \(port):\n\(ferry.output)")
                 let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
                 #expect(try await TLSClient.servedSerial(at: address, caPath: pki.caPath) == TestPKI.localhostSerial)
@@ -188,29 +188,7 @@ extension TLSTests {
             }
             return false
         }
-
-        /// The port in `listening address=127.0.0.1:PORT`.
-        static func listeningPort(in log: String) -> Int? {
-            guard let range = log.range(of: "listening address=127.0.0.1:") else { return nil }
-            return Int(log[range.upperBound...].prefix { $0.isNumber })
-        }
     }
-}
-
-/// The `ferry` executable from the same build as this test bundle, if it was built.
-enum FerryExecutable {
-    static let path: String? = {
-        var folders: [URL] = []
-        if let executable = Bundle.main.executableURL { folders.append(executable.deletingLastPathComponent()) }
-        // macOS: the tests are a bundle (…/debug/ferryPackageTests.xctest) loaded by a runner elsewhere.
-        for bundle in Bundle.allBundles where bundle.bundleURL.pathExtension == "xctest" {
-            folders.append(bundle.bundleURL.deletingLastPathComponent())
-        }
-        if let first = CommandLine.arguments.first {
-            folders.append(URL(fileURLWithPath: first).deletingLastPathComponent())
-        }
-        return folders.map { $0.appendingPathComponent("ferry").path }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }()
 }
 
 /// Files padded with comment lines (which PEM readers skip) to a fixed size.

@@ -375,21 +375,9 @@ private func bigEndian(_ value: UInt64) -> [UInt8] {
     (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) }
 }
 
-/// Encodes a frame independently of the code under test.
+/// Encodes a frame independently of the code under test (the WebSocket test client's encoder).
 private func parserFrame(opcode: UInt8, fin: Bool = true, payload: [UInt8], mask: [UInt8]?) -> [UInt8] {
-    var bytes: [UInt8] = [(fin ? 0x80 : 0) | opcode]
-    let maskBit: UInt8 = mask == nil ? 0 : 0x80
-    if payload.count < 126 {
-        bytes.append(maskBit | UInt8(payload.count))
-    } else if payload.count <= 0xFFFF {
-        bytes += [maskBit | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
-    } else {
-        bytes += [maskBit | 127] + bigEndian(UInt64(payload.count))
-    }
-    guard let mask else { return bytes + payload }
-    bytes += mask
-    for (index, byte) in payload.enumerated() { bytes.append(byte ^ mask[index % 4]) }
-    return bytes
+    WSFrameEncoder.bytes(fin: fin, opcode: opcode, payload: payload, maskKey: mask)
 }
 
 private func parserPattern(_ count: Int) -> [UInt8] {

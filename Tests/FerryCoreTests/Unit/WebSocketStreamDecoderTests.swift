@@ -423,23 +423,9 @@ private enum DecodedEvent: Equatable, CustomStringConvertible {
 
 private let decoderMaskKey: [UInt8] = [0xA1, 0x07, 0x5C, 0xE3]
 
-/// Encodes a frame independently of the code under test: header bytes, then the payload XOR the key.
+/// Encodes a frame independently of the code under test (the WebSocket test client's encoder).
 private func wsFrame(_ opcode: WSOpcode, _ payload: [UInt8], fin: Bool = true, mask: [UInt8]? = decoderMaskKey) -> [UInt8] {
-    var bytes: [UInt8] = [(fin ? 0x80 : 0) | opcode.value]
-    let maskBit: UInt8 = mask == nil ? 0 : 0x80
-    if payload.count < 126 {
-        bytes.append(maskBit | UInt8(payload.count))
-    } else if payload.count <= 0xFFFF {
-        bytes += [maskBit | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
-    } else {
-        bytes.append(maskBit | 127)
-        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: payload.count >> shift)) }
-    }
-    guard let mask else { return bytes + payload }
-    bytes += mask
-    bytes.reserveCapacity(bytes.count + payload.count)
-    for index in payload.indices { bytes.append(payload[index] ^ mask[index & 3]) }
-    return bytes
+    WSFrameEncoder.bytes(fin: fin, opcode: opcode.value, payload: payload, maskKey: mask)
 }
 
 private func closePayload(_ code: UInt16, _ reason: String) -> [UInt8] {

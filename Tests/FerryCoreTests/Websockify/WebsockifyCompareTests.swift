@@ -19,9 +19,7 @@ extension WebsockifyProcessTests {
         func sideBySide() async throws {
             let folder = try WebsockifyFolder("compare")
             defer { folder.remove() }
-            let script = URL(fileURLWithPath: #filePath)
-                .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-                .appendingPathComponent("Interop/websockify_compare.py").path
+            let script = Repository.tests.appendingPathComponent("Interop/websockify_compare.py").path
             let compare = try ChildProcess(
                 executable: "/usr/bin/env",
                 arguments: ["python3", script, "--ferry", folder.websockify],

@@ -89,19 +89,19 @@ extension WebsockifyProcessTests {
             let port = try await FreePort.on()
             try await folder.run(["--web", web, "--file-only", "127.0.0.1:\(port)", backend.hostPort], listening: "127.0.0.1:\(port)") { _ in
                 let address = try DropInClient.local(port)
-                let page = try await DropInClient.get(address, path: "/vnc.html")
+                let page = try await PlainHTTP.get(address, path: "/vnc.html", timeout: .seconds(10))
                 #expect(page.status == 200, "\(page)")
                 #expect(page.body == "<!doctype html><title>noVNC</title>\n")
                 #expect(page.value("Content-Type")?.hasPrefix("text/html") == true, "\(page)")
-                let script = try await DropInClient.get(address, path: "/app/secret-name.js")
+                let script = try await PlainHTTP.get(address, path: "/app/secret-name.js", timeout: .seconds(10))
                 #expect(script.status == 200 && script.body == "// app\n", "\(script)")
 
                 for path in ["/app/", "/app", "/"] {
-                    let listing = try await DropInClient.get(address, path: path)
+                    let listing = try await PlainHTTP.get(address, path: path, timeout: .seconds(10))
                     #expect(listing.status != 200, "\(path): \(listing)")
                     #expect(!listing.body.contains("secret-name"), "\(path) listed the folder: \(listing)")
                 }
-                #expect(try await DropInClient.get(address, path: "/missing.html").status == 404)
+                #expect(try await PlainHTTP.get(address, path: "/missing.html", timeout: .seconds(10)).status == 404)
                 try await DropInEcho.check(try await DropInClient.upgrade(address))
             }
         }
@@ -122,7 +122,7 @@ extension WebsockifyProcessTests {
                 let good = "Basic " + Data("vnc:pa:ss word".utf8).base64EncodedString()
                 let wrong = "Basic " + Data("vnc:nope".utf8).base64EncodedString()
 
-                let page = try await DropInClient.get(address, path: "/vnc.html")
+                let page = try await PlainHTTP.get(address, path: "/vnc.html", timeout: .seconds(10))
                 #expect(page.status == 401, "\(page)")
                 #expect(page.value("WWW-Authenticate")?.hasPrefix("Basic realm=") == true, "\(page)")
                 #expect(try await DropInClient.status(address, headers: [("Authorization", wrong)]) == 401)

@@ -126,7 +126,7 @@ extension WebsockifyProcessTests {
             guard let client = try? await WSTestClient.open(to: address) else { return true }
             defer { Task { await client.shutdown() } }
             do {
-                try await client.sendHandshake(path: "/websockify", host: DropInClient.hostHeader(address))
+                try await client.sendHandshake(path: "/websockify", host: PlainHTTP.hostHeader(address))
                 return try await client.readResponse(timeout: .seconds(2)).status != 101
             } catch {
                 return true

@@ -120,32 +120,6 @@ extension WebsockifyFolder {
     }
 }
 
-// MARK: - Ports and addresses
-
-enum FreePort {
-    /// A TCP port on `host` that was free a moment ago (bound to port 0, then closed). Ferry's
-    /// `--listen` takes no port 0, so the tests ask the system and pass the number on.
-    static func on(_ host: String = "127.0.0.1") async throws -> Int {
-        let channel = try await ServerBootstrap(group: IntegrationLoops.group).bind(host: host, port: 0).get()
-        let port = channel.localAddress!.port!
-        try await channel.close()
-        return port
-    }
-
-    /// True if this machine has an IPv6 loopback address to bind to.
-    static let hasIPv6Loopback: Bool = {
-        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in6()
-        address.sin6_family = sa_family_t(AF_INET6)
-        address.sin6_addr = in6addr_loopback
-        return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 }
-        }
-    }()
-}
-
 extension TestBackend {
     var port: Int { self.address.port ?? 0 }
     /// `127.0.0.1:PORT`, as a websockify target.
@@ -167,7 +141,7 @@ enum DropInClient {
     ) async throws -> WSTestClient {
         let client = try await WSTestClient.open(to: address)
         do {
-            try await client.sendHandshake(path: path, host: host ?? Self.hostHeader(address), headers: headers, removing: removing, protocols: protocols)
+            try await client.sendHandshake(path: path, host: host ?? PlainHTTP.hostHeader(address), headers: headers, removing: removing, protocols: protocols)
             _ = try await client.readResponse(timeout: .seconds(10))
             return client
         } catch {
@@ -201,21 +175,7 @@ enum DropInClient {
         }
     }
 
-    /// A plain HTTP GET; the response with its body.
-    static func get(_ address: SocketAddress, path: String) async throws -> HTTPTestResponse {
-        let client = try await WSTestClient.open(to: address)
-        defer { Task { await client.shutdown() } }
-        try await client.sendRaw(Array("GET \(path) HTTP/1.1\r\nHost: \(Self.hostHeader(address))\r\nConnection: close\r\n\r\n".utf8))
-        return try await client.readResponse(timeout: .seconds(10))
-    }
 
-    static func hostHeader(_ address: SocketAddress) -> String {
-        switch address {
-        case .v6: return "[\(address.ipAddress ?? "::1")]:\(address.port ?? 0)"
-        case .v4: return "\(address.ipAddress ?? "127.0.0.1"):\(address.port ?? 0)"
-        default: return "localhost"
-        }
-    }
 
     static func local(_ port: Int) throws -> SocketAddress {
         try SocketAddress(ipAddress: "127.0.0.1", port: port)
@@ -259,61 +219,4 @@ enum DropInEcho {
             await client.shutdown()
         }
     }
-}
-
-// MARK: - Python
-
-/// Python 3 for signing JWTs with jwcrypto (as websockify's JWTTokenApi tests do) and for the
-/// side-by-side comparison with websockify.
-enum Python {
-    /// Runs `python3 -c script args...`; status and output (standard output and error together).
-    static func run(_ script: String, _ arguments: [String], timeout: Duration = .seconds(60)) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
-    /// True if `python3` can import every module named.
-    static func canImport(_ modules: [String]) -> Bool {
-        (try? Self.run("import " + modules.joined(separator: ", "), []).status) == 0
-    }
-
-    /// Signs `claims` (JSON) with the key file as websockify's tests do: a PEM key through
-    /// `JWK.import_from_pem`, a secret file as a JWK `k` (`JWK(kty='oct', k=<file content>)`).
-    static func signJWT(keyFile: String, algorithm: String, claims: String) throws -> String {
-        let (status, output) = try Self.run(Self.signScript, [keyFile, algorithm, claims])
-        guard status == 0, let token = output.split(separator: "\n").last.map(String.init), token.split(separator: ".").count == 3 else {
-            throw PythonFailure(what: "signing a JWT with jwcrypto", output: output)
-        }
-        return token
-    }
-
-    private static let signScript = """
-        import json, sys
-        from jwcrypto import jwk, jwt
-        key_file, algorithm, claims = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-        data = open(key_file, 'rb').read()
-        if algorithm.startswith('HS'):
-            key = jwk.JWK(kty='oct', k=data.decode('utf-8'))
-        else:
-            key = jwk.JWK()
-            key.import_from_pem(data)
-        token = jwt.JWT(header={'alg': algorithm}, claims=claims)
-        token.make_signed_token(key)
-        print(token.serialize())
-        """
-}
-
-struct PythonFailure: Error, CustomStringConvertible {
-    var what: String
-    var output: String
-    var description: String { "python3 failed \(self.what):\n\(self.output)" }
 }

@@ -1,5 +1,5 @@
-// Certificates for the TLS tests, made with the `openssl` command once per test run (the first test
-// that asks builds them all; later tests reuse the files).
+// Certificates for the TLS and websockify tests, made with the `openssl` command once per test run
+// (the first test that asks builds them all; later tests reuse the files).
 
 import Foundation
 import NIOSSL
