@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "ferry", targets: ["ferry"]),
         .executable(name: "ferry-bench", targets: ["ferry-bench"]),
         .library(name: "FerryCore", targets: ["FerryCore"]),
+        .library(name: "FerryCommandLine", targets: ["FerryCommandLine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

@@ -20,6 +20,7 @@ let package = Package(
             dependencies: [
                 "CLibFuzzer",
                 .product(name: "FerryCore", package: "ferry"),
+                .product(name: "FerryCommandLine", package: "ferry"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import FerryCommandLine
 @testable import FerryCore
 
 /// `tokenfile`: websockify's token-file layouts, as `--token-file` and `--token-filenames` read them
