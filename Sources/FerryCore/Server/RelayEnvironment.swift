@@ -20,8 +20,6 @@ public struct RelayEnvironment: Sendable {
     public let readiness = Readiness()
     /// Counters for `/metrics` on the admin listener.
     public let metrics = FerryMetrics()
-    /// `--max-handshakes-per-second-per-ip`; nil when off.
-    let handshakeRate: HandshakeRateLimiter?
     public let payloadPools: PayloadBufferPools
     /// The listeners' TLS context; nil without `--tls-cert`.
     public let tls: ServerTLSContextProvider?
@@ -32,8 +30,6 @@ public struct RelayEnvironment: Sendable {
     public let accessLogger: Logger
     /// Writes `--record` files; nil without `--record`.
     public let recording: RecordingSink?
-    /// What plain HTTP requests get.
-    let plainRequests: PlainRequestAnswers
     /// What each connection's handshake uses.
     let handshake: HandshakeServices
 
@@ -88,12 +84,12 @@ public struct RelayEnvironment: Sendable {
         self.payloadPools = payloadPools
         self.tls = tls
         let rate = configuration.limits.maxHandshakesPerSecondPerIP
-        self.handshakeRate = rate > 0 ? HandshakeRateLimiter(perSecond: rate) : nil
+        let handshakeRate = rate > 0 ? HandshakeRateLimiter(perSecond: rate) : nil
         self.staticFiles = staticFiles
         self.accessLogger = accessLogger ?? logger
         self.logger = logger
         self.recording = configuration.recordPrefix.map { RecordingSink(prefix: $0) }
-        self.plainRequests = PlainRequestAnswers(
+        let plainRequests = PlainRequestAnswers(
             readiness: self.readiness,
             staticPages: configuration.staticPages,
             staticFiles: staticFiles,
@@ -105,8 +101,8 @@ public struct RelayEnvironment: Sendable {
             registry: registry,
             limits: configuration.limits,
             metrics: self.metrics,
-            handshakeRate: self.handshakeRate,
-            plainRequests: self.plainRequests,
+            handshakeRate: handshakeRate,
+            plainRequests: plainRequests,
             trustedProxies: configuration.trustedProxies,
             trustsUnixSocketPeers: configuration.trustsUnixSocketPeers,
             sessionParts: SessionAssembly.Shared(
