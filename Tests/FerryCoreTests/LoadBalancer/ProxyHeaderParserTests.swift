@@ -3,7 +3,7 @@ import Testing
 
 @testable import FerryCore
 
-extension ProductionTests {
+extension OperationsTests {
     /// The PROXY v1/v2 header parser on its own: valid headers, every prefix of them, malformed input,
     /// and a seeded fuzz loop.
     @Suite("PROXY header parser")

@@ -5,7 +5,7 @@ import Testing
 
 @testable import FerryCore
 
-extension ProductionTests {
+extension OperationsTests {
     /// `X-Forwarded-For` / `Forwarded`, believed only from trusted peers, and the address blocks that
     /// say who is trusted.
     @Suite("Forwarding headers and address blocks")

@@ -4,7 +4,7 @@ import Testing
 
 @testable import FerryCore
 
-extension ProductionTests {
+extension OperationsTests {
     /// PROXY headers in (`--listen ADDR:PORT,proxy-protocol`), PROXY v2 out (`proxy-protocol=v2`
     /// routes), and forwarding headers, over real sockets.
     @Suite("PROXY protocol and forwarding headers (real sockets)")

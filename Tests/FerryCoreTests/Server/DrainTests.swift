@@ -7,7 +7,7 @@ import Testing
 
 @testable import FerryCore
 
-extension ProductionTests {
+extension OperationsTests {
     /// `FerryServer.run()` under a ServiceGroup: the graceful drain on shutdown, step by step.
     @Suite("Graceful drain (real sockets)")
     struct DrainTests {

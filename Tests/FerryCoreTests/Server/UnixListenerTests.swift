@@ -15,7 +15,7 @@ import Musl
 import Darwin
 #endif
 
-extension ProductionTests {
+extension OperationsTests {
     /// `--listen unix:/path[,mode=0600]`: parsing, a session over AF_UNIX, the socket file's mode, and
     /// what is done with whatever was at the path before (websockify's `--unix-listen`).
     @Suite("Unix listeners (real sockets)")

@@ -4,7 +4,7 @@ import Testing
 
 @testable import FerryCore
 
-extension ProductionTests {
+extension OperationsTests {
     /// `/healthz`, `/readyz` and the admin port's `/metrics`, over real sockets.
     @Suite("Health, readiness and metrics (real sockets)")
     struct ObservabilityTests {

@@ -16,7 +16,7 @@ import Musl
 import Darwin
 #endif
 
-extension ProductionTests {
+extension OperationsTests {
     /// Servers that end by themselves (`FerryConfiguration.lifetime`: websockify's `--idle-timeout`,
     /// `--timeout` and `--run-once`), in process and through the `ferry` binary.
     @Suite("Server lifetime (real sockets)")
