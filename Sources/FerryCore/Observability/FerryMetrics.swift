@@ -1,12 +1,35 @@
 import CoreMetrics
+import NIOConcurrencyHelpers
 import Prometheus
 
 /// Ferry's metrics, in swift-metrics types backed by this server's own swift-prometheus registry (no
 /// process-wide bootstrap, so tests can run several servers). Everything is counted per session or per
 /// handshake, never per read: the data path pays nothing for it.
+///
+/// The handles a session touches are made once per route (and per close code), not per session:
+/// making a handle goes through the registry (a lock, name and label checks, a dictionary lookup,
+/// label arrays), and eight of those per session were a measurable part of a handshake's CPU. Routes
+/// and close codes are bounded (configured paths; codes the relay checked), so the caches are too.
 public final class FerryMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory
+    private let routes = NIOLockedValueBox<[String: RouteMetrics]>([:])
+    private let closeCodes = NIOLockedValueBox<[CloseKey: CoreMetrics.Counter]>([:])
+
+    /// The handles of one route's sessions.
+    private struct RouteMetrics: Sendable {
+        let sessions: CoreMetrics.Counter
+        let active: CoreMetrics.Meter
+        let duration: CoreMetrics.Timer
+        let bytesToBackend: CoreMetrics.Counter
+        let bytesToClient: CoreMetrics.Counter
+        let connect: CoreMetrics.Timer
+    }
+
+    private struct CloseKey: Hashable, Sendable {
+        let code: UInt16?
+        let closedBy: String
+    }
 
     public init() {
         let registry = PrometheusCollectorRegistry()
@@ -24,22 +47,46 @@ public final class FerryMetrics: Sendable {
     }
 
     func sessionStarted(route: String) {
-        Counter(label: "ferry_sessions_total", dimensions: [("route", route)], factory: self.factory).increment()
-        Meter(label: "ferry_sessions_active", dimensions: [("route", route)], factory: self.factory).increment()
+        let metrics = self.metrics(route: route)
+        metrics.sessions.increment()
+        metrics.active.increment()
     }
 
     func sessionEnded(route: String, closeCode: UInt16?, closedBy: String, duration: Int64, bytesToBackend: UInt64, bytesToClient: UInt64) {
-        Meter(label: "ferry_sessions_active", dimensions: [("route", route)], factory: self.factory).decrement()
-        Timer(label: "ferry_session_duration_seconds", dimensions: [("route", route)], factory: self.factory).recordNanoseconds(duration)
-        Counter(label: "ferry_bytes_total", dimensions: [("route", route), ("direction", "to_backend")], factory: self.factory)
-            .increment(by: Int64(clamping: bytesToBackend))
-        Counter(label: "ferry_bytes_total", dimensions: [("route", route), ("direction", "to_client")], factory: self.factory)
-            .increment(by: Int64(clamping: bytesToClient))
-        Counter(
-            label: "ferry_close_codes_total",
-            dimensions: [("code", closeCode.map(String.init) ?? "none"), ("closed_by", closedBy)],
-            factory: self.factory
-        ).increment()
+        let metrics = self.metrics(route: route)
+        metrics.active.decrement()
+        metrics.duration.recordNanoseconds(duration)
+        metrics.bytesToBackend.increment(by: Int64(clamping: bytesToBackend))
+        metrics.bytesToClient.increment(by: Int64(clamping: bytesToClient))
+        let key = CloseKey(code: closeCode, closedBy: closedBy)
+        let counter = self.closeCodes.withLockedValue { counters in
+            if let counter = counters[key] { return counter }
+            let counter = Counter(
+                label: "ferry_close_codes_total",
+                dimensions: [("code", closeCode.map(String.init) ?? "none"), ("closed_by", closedBy)],
+                factory: self.factory
+            )
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    private func metrics(route: String) -> RouteMetrics {
+        self.routes.withLockedValue { routes in
+            if let metrics = routes[route] { return metrics }
+            let label = [("route", route)]
+            let metrics = RouteMetrics(
+                sessions: Counter(label: "ferry_sessions_total", dimensions: label, factory: self.factory),
+                active: Meter(label: "ferry_sessions_active", dimensions: label, factory: self.factory),
+                duration: Timer(label: "ferry_session_duration_seconds", dimensions: label, factory: self.factory),
+                bytesToBackend: Counter(label: "ferry_bytes_total", dimensions: label + [("direction", "to_backend")], factory: self.factory),
+                bytesToClient: Counter(label: "ferry_bytes_total", dimensions: label + [("direction", "to_client")], factory: self.factory),
+                connect: Timer(label: "ferry_backend_connect_seconds", dimensions: label, factory: self.factory)
+            )
+            routes[route] = metrics
+            return metrics
+        }
     }
 
     func handshakeRefused(status: UInt) {
@@ -47,7 +94,7 @@ public final class FerryMetrics: Sendable {
     }
 
     func backendConnected(route: String, nanoseconds: Int64) {
-        Timer(label: "ferry_backend_connect_seconds", dimensions: [("route", route)], factory: self.factory).recordNanoseconds(nanoseconds)
+        self.metrics(route: route).connect.recordNanoseconds(nanoseconds)
     }
 
     func tlsHandshakeFailed() {
