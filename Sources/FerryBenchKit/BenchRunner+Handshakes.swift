@@ -1,26 +1,66 @@
 import NIOCore
 
-/// The handshakes scenario: connections (with their upgrade, through a relay) opened and closed per
-/// second; the rate loop is shared with the TLS scenario.
+/// The handshakes scenario: connections opened and closed per second, with the lean client (blocking
+/// sockets, one thread per client, nothing allocated per connection) so that the figure is the
+/// relay's and not the client's. Its ceiling is shown first, against NIO's stock WebSocket server,
+/// which answers the upgrade and connects nothing. The NIO-client rate loop below is the TLS
+/// scenario's (the lean client speaks plaintext only).
 extension BenchRunner {
     func handshakes(_ backends: BenchBackends) async throws -> [Measurement] {
         var results: [Measurement] = []
-        let sequential = self.options.sequentialHandshakes
         let clients = self.options.parallelHandshakeClients
-        let perClient = self.options.handshakesPerClient
-        try await self.paths(.echo, backends, ownBackend: true) { path, endpoint, _ in
-            let label = path == "tcp" ? "connect+close" : "upgrade+backend connect+close"
-            let (rate, parallelRate) = try await self.handshakeRates(endpoint, sequential: sequential, clients: clients, perClient: perClient)
-            self.progress("  \(path) \(label): \(Int(rate))/s sequential, \(Int(parallelRate))/s with \(clients) clients")
-            results.append(Measurement(scenario: "handshakes", metric: "sequential", unit: "per s", path: path, value: rate, higherIsBetter: true))
-            results.append(Measurement(scenario: "handshakes", metric: "\(clients) parallel clients", unit: "per s", path: path, value: parallelRate, higherIsBetter: true))
+        func record(_ path: String, sequential: LeanHandshakeClient.Result, parallel: LeanHandshakeClient.Result, cpuMicros: Double?) {
+            results.append(Measurement(scenario: "handshakes", metric: "sequential", unit: "per s", path: path, value: sequential.perSecond, higherIsBetter: true))
+            results.append(Measurement(scenario: "handshakes", metric: "\(clients) parallel clients", unit: "per s", path: path, value: parallel.perSecond, higherIsBetter: true))
+            results.append(Measurement(scenario: "handshakes", metric: "sequential: time per handshake p50", unit: "µs", path: path, value: sequential.percentile(0.5) / 1000, higherIsBetter: false))
+            results.append(Measurement(scenario: "handshakes", metric: "sequential: time per handshake p99", unit: "µs", path: path, value: sequential.percentile(0.99) / 1000, higherIsBetter: false))
+            if let cpuMicros {
+                results.append(Measurement(scenario: "handshakes", metric: "relay CPU per handshake (\(clients) clients)", unit: "µs", path: path, value: cpuMicros, higherIsBetter: false))
+            }
+            var line = "  \(path): \(Int(sequential.perSecond))/s sequential (p50 \(Int(sequential.percentile(0.5) / 1000)) µs), \(Int(parallel.perSecond))/s with \(clients) clients"
+            if let cpuMicros { line += ", relay CPU \(Int(cpuMicros)) µs per handshake" }
+            let failures = sequential.failed + parallel.failed
+            if failures > 0 { line += "; \(failures) failed (first: \(sequential.firstError ?? parallel.firstError ?? "?"))" }
+            self.progress(line)
+        }
+
+        let stock = try await StockWebSocketServer.start(group: self.group)
+        let ceiling = try await self.leanHandshakes(port: stock.port, mode: .webSocket, relay: nil)
+        await stock.stop()
+        record("NIO WebSocket server, no backend (client ceiling)", sequential: ceiling.sequential, parallel: ceiling.parallel, cpuMicros: nil)
+
+        try await self.paths(.echo, backends, ownBackend: true) { path, endpoint, relay in
+            let rates = try await self.leanHandshakes(port: endpoint.port, mode: endpoint.isWebSocket ? .webSocket : .tcp, relay: relay)
+            record(path, sequential: rates.sequential, parallel: rates.parallel, cpuMicros: rates.relayCPUMicros)
         }
         return results
     }
 
-    /// Connections opened and closed per second, one after another and from parallel clients. Each
-    /// loop also stops after `handshakeSeconds`, so a slow relay (websockify forks per connection)
-    /// is measured in bounded time.
+    /// One sequential run and one run with `parallelHandshakeClients` clients; with a relay, its CPU
+    /// per handshake over the parallel run.
+    private func leanHandshakes(
+        port: Int, mode: LeanHandshakeClient.Mode, relay: RunningRelay?
+    ) async throws -> (sequential: LeanHandshakeClient.Result, parallel: LeanHandshakeClient.Result, relayCPUMicros: Double?) {
+        let client = LeanHandshakeClient(port: port, mode: mode)
+        let limit = Double(self.options.handshakeSeconds.nanoseconds) / 1e9
+        let sequential = await client.run(clients: 1, perClient: self.options.sequentialHandshakes, limitSeconds: limit)
+        let cpuBefore = relay?.cpuNanoseconds()
+        let parallel = await client.run(
+            clients: self.options.parallelHandshakeClients, perClient: self.options.handshakesPerClient, limitSeconds: limit
+        )
+        var cpuMicros: Double?
+        if let before = cpuBefore, let after = relay?.cpuNanoseconds(), parallel.completed > 0 {
+            cpuMicros = Double(after - before) / 1000 / Double(parallel.completed)
+        }
+        guard sequential.completed > 0, parallel.completed > 0 else {
+            throw BenchError.handshakeFailed(sequential.firstError ?? parallel.firstError ?? "no handshake completed")
+        }
+        return (sequential, parallel, cpuMicros)
+    }
+
+    /// Connections opened and closed per second with the NIO client, one after another and from
+    /// parallel clients (the TLS scenario's loop). Each loop also stops after `handshakeSeconds`, so a
+    /// slow relay (websockify forks per connection) is measured in bounded time.
     func handshakeRates(_ endpoint: Endpoint, sequential: Int, clients: Int, perClient: Int) async throws -> (Double, Double) {
         let limit = self.options.handshakeSeconds
         var done = 0
