@@ -1,10 +1,13 @@
 import Logging
+import NIOCore
 
 /// What ``HTTPHandshakeHandler`` uses, and nothing more: the server builds it once and hands the same
 /// value to every connection, so the handshake does not reach into the server's whole environment.
 struct HandshakeServices: Sendable {
     var policy: UpgradePolicy
-    var connector: BackendConnector
+    /// ``BackendConnector`` in a server. A test hands in connects it finishes by hand, so the 101 and
+    /// a pending connect run on an `EmbeddedChannel`, with no socket.
+    var connector: any BackendConnecting
     var registry: SessionRegistry
     var limits: Limits
     var metrics: FerryMetrics
@@ -19,3 +22,18 @@ struct HandshakeServices: Sendable {
     var payloadPools: PayloadBufferPools
     var logger: Logger
 }
+
+/// How the handshake opens a session's backend: ``BackendConnector/connect(to:options:proxyHeader:timeout:attempt:on:)``
+/// does the work. The future must complete on `eventLoop`, with the channel's auto-read off.
+protocol BackendConnecting: Sendable {
+    func connect(
+        to target: BackendTarget,
+        options: RouteOptions,
+        proxyHeader: ByteBuffer?,
+        timeout: TimeAmount?,
+        attempt: BackendConnectAttempt?,
+        on eventLoop: EventLoop
+    ) -> EventLoopFuture<Channel>
+}
+
+extension BackendConnector: BackendConnecting {}
