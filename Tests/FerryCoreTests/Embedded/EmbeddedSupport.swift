@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -107,5 +108,36 @@ enum EmbeddedWire {
     enum ParseError: Error {
         case truncated
         case maskedServerFrame
+        case fileRegion
+    }
+}
+
+/// An HTTP response as the handshake wrote it.
+struct EmbeddedHTTPResponse {
+    var status: Int
+    var headers: [(String, String)]
+    var body: String
+
+    func header(_ name: String) -> String? {
+        self.headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+
+    /// The response the channel has written so far (taken off its outbound side), parsed; nil if none.
+    static func written(by channel: EmbeddedChannel) throws -> EmbeddedHTTPResponse? {
+        var bytes: [UInt8] = []
+        while let part = try channel.readOutbound(as: IOData.self) {
+            guard case .byteBuffer(let buffer) = part else { throw EmbeddedWire.ParseError.fileRegion }
+            bytes += buffer.readableBytesView
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let split = text.range(of: "\r\n\r\n") else { return nil }
+        let lines = text[..<split.lowerBound].components(separatedBy: "\r\n")
+        let statusParts = lines[0].split(separator: " ")
+        guard statusParts.count >= 2, let status = Int(statusParts[1]) else { return nil }
+        let headers = lines.dropFirst().compactMap { line -> (String, String)? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        }
+        return EmbeddedHTTPResponse(status: status, headers: headers, body: String(text[split.upperBound...]))
     }
 }
