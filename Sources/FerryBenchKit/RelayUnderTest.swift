@@ -101,11 +101,12 @@ public enum RelayLauncher: Sendable {
             await relay.stop()
             throw error
         }
+        let output = RelayErrorOutput(reading: errors)
         // Wait until it accepts connections.
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
             if !process.isRunning {
-                let text = String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)
+                let text = await output.text(waitingUpTo: .seconds(1))
                 await relay.stop()
                 throw BenchError.relayDidNotStart("\(command): exited: \(text)")
             }
