@@ -8,8 +8,8 @@ import Testing
 
 /// A client connection as the server builds it (``ConnectionPipeline``: handshake deadline, HTTP
 /// decoder with header limits, encoder, ``HTTPHandshakeHandler``) on an `EmbeddedChannel`, with a
-/// read counter at the head. Only requests answered without a backend are driven: an upgrade that
-/// passes the policy would open a real socket through ``BackendConnector``.
+/// read counter at the head. Only requests answered without a backend are driven here; the upgrade,
+/// with a backend connect finished by hand, is in `UpgradeEmbeddedTests.swift`.
 private final class HandshakeConnection {
     let channel = EmbeddedChannel()
     let reads = EmbeddedReadCounter()
