@@ -11,6 +11,8 @@ public struct BenchCertificates: Sendable {
 
     public let ecdsa: Pair
     public let rsa: Pair
+    /// Where the files are; ``remove()`` deletes it once the TLS rows are done.
+    public let folder: URL
 
     public static func make() throws -> BenchCertificates {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-bench-\(getpid())")
@@ -30,10 +32,20 @@ public struct BenchCertificates: Sendable {
             guard process.terminationStatus == 0 else { throw BenchError.relayDidNotStart("openssl could not make a \(name) certificate") }
             return Pair(name: name, certificatePath: certificate, keyPath: key)
         }
-        return BenchCertificates(
-            ecdsa: try pair("ECDSA P-256", "ecdsa-p256", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]),
-            rsa: try pair("RSA-2048", "rsa-2048", ["-newkey", "rsa:2048"])
-        )
+        do {
+            return BenchCertificates(
+                ecdsa: try pair("ECDSA P-256", "ecdsa-p256", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]),
+                rsa: try pair("RSA-2048", "rsa-2048", ["-newkey", "rsa:2048"]),
+                folder: folder
+            )
+        } catch {
+            try? FileManager.default.removeItem(at: folder)
+            throw error
+        }
+    }
+
+    public func remove() {
+        try? FileManager.default.removeItem(at: self.folder)
     }
 
     /// A client context that accepts the self-signed certificates (the benchmark measures, it does not verify).

@@ -2,8 +2,8 @@ import NIOCore
 
 /// The handshakes scenario: connections opened and closed per second, with the lean client (blocking
 /// sockets, one thread per client, nothing allocated per connection) so that the figure is the
-/// relay's and not the client's. Its ceiling is shown first, against NIO's stock WebSocket server,
-/// which answers the upgrade and connects nothing. The NIO-client rate loop below is the TLS
+/// relay's and not the client's. Its ceiling is shown first, against a minimal WebSocket server
+/// (`MinimalWebSocketServer`: no parser, no backend). The NIO-client rate loop below is the TLS
 /// scenario's (the lean client speaks plaintext only).
 extension BenchRunner {
     func handshakes(_ backends: BenchBackends) async throws -> [Measurement] {
@@ -24,10 +24,10 @@ extension BenchRunner {
             self.progress(line)
         }
 
-        let stock = try await StockWebSocketServer.start(group: self.group)
-        let ceiling = try await self.leanHandshakes(port: stock.port, mode: .webSocket, relay: nil)
-        await stock.stop()
-        record("NIO WebSocket server, no backend (client ceiling)", sequential: ceiling.sequential, parallel: ceiling.parallel, cpuMicros: nil)
+        let minimal = try await MinimalWebSocketServer.start(group: self.group)
+        let ceiling = try await self.leanHandshakes(port: minimal.port, mode: .webSocket, relay: nil)
+        await minimal.stop()
+        record("minimal WebSocket server (client ceiling)", sequential: ceiling.sequential, parallel: ceiling.parallel, cpuMicros: nil)
 
         try await self.paths(.echo, backends, ownBackend: true) { path, endpoint, relay in
             let rates = try await self.leanHandshakes(port: endpoint.port, mode: endpoint.isWebSocket ? .webSocket : .tcp, relay: relay)

@@ -7,6 +7,7 @@ extension BenchRunner {
     func tls(_ backends: BenchBackends) async throws -> [Measurement] {
         guard let launcher = self.options.relays.first else { return [] }
         let certificates = try BenchCertificates.make()
+        defer { certificates.remove() }
         let client = try BenchCertificates.clientContext()
         var results: [Measurement] = []
         let total = self.options.bulkBytes

@@ -57,6 +57,49 @@ extension BenchRunner {
         add("unmasking ≥ 5 GB/s on one core", report.value("unmask", "word-wise unmask, 1 core", relay), { String(format: "%.1f GB/s", $0) }) { $0 >= 5 }
         add("wss handshakes ≥ 500/s with ECDSA P-256", report.value("tls", "wss ECDSA P-256: handshakes, \(self.options.parallelHandshakeClients) parallel clients", relay), { String(format: "%.0f/s", $0) }) { $0 >= 500 }
         add("handshakes ≥ 3000/s with \(self.options.parallelHandshakeClients) clients", report.value("handshakes", "\(self.options.parallelHandshakeClients) parallel clients", relay), { String(format: "%.0f/s", $0) }) { $0 >= 3000 }
+        checks += self.peerTargets(report, relay: relay)
+        return checks
+    }
+
+    /// Round two's targets (issue 16), against the peers measured in the same run: websocat for
+    /// handshakes and round trips, the best plain TCP relay (socat, HAProxy) for round trips,
+    /// throughput and CPU per GiB. A target whose peer was not measured is left out.
+    private func peerTargets(_ report: BenchReport, relay: String) -> [TargetCheck] {
+        var checks: [TargetCheck] = []
+        let times = { (value: Double) in String(format: "%.2f×", value) }
+        func compare(_ target: String, _ scenario: String, _ metric: String, against peer: String, _ met: (Double) -> Bool) {
+            guard let mine = report.value(scenario, metric, relay), let theirs = report.value(scenario, metric, peer), theirs > 0 else { return }
+            checks.append(TargetCheck(target: target, measured: "\(times(mine / theirs)) (\(peer))", met: met(mine / theirs)))
+        }
+        let websocat = self.options.relays.first { $0.name.hasPrefix("websocat") }?.name
+        if let websocat {
+            for metric in ["sequential", "\(self.options.parallelHandshakeClients) parallel clients"] {
+                compare("handshakes, \(metric) ≥ 1.25 × websocat", "handshakes", metric, against: websocat) { $0 >= 1.25 }
+            }
+        }
+        for percentile in ["p50", "p99"] {
+            let metric = "\(self.options.echoSize) B echo RTT \(percentile)"
+            for peer in [websocat].compactMap({ $0 }) + self.options.tcpRelays.map(\.name) {
+                compare("echo RTT \(percentile) ≤ \(peer)'s", "latency", metric, against: peer) { $0 <= 1 }
+            }
+        }
+        // The best plain TCP relay per figure: the highest throughput, the least CPU per GiB.
+        func best(_ metric: String, higherIsBetter: Bool) -> String? {
+            let values = self.options.tcpRelays.compactMap { peer in report.value("throughput", metric, peer.name).map { (peer.name, $0) } }
+            return (higherIsBetter ? values.max { $0.1 < $1.1 } : values.min { $0.1 < $1.1 })?.0
+        }
+        for direction in ["upload", "download"] {
+            for connections in ["1 connection", "\(self.options.parallelConnections) connections"] {
+                let metric = "\(direction), \(connections)"
+                if let peer = best(metric, higherIsBetter: true) {
+                    compare("\(metric) ≥ the best plain TCP relay", "throughput", metric, against: peer) { $0 >= 1 }
+                }
+            }
+            let cpu = "relay CPU, \(direction), 1 connection"
+            if let peer = best(cpu, higherIsBetter: false) {
+                compare("CPU per GiB, \(direction) ≤ 0.85 × the best plain TCP relay", "throughput", cpu, against: peer) { $0 <= 0.85 }
+            }
+        }
         return checks
     }
 }

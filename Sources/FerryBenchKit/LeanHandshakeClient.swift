@@ -10,7 +10,7 @@ import Darwin
 /// Opens and closes connections as fast as one thread per client can, with blocking sockets and
 /// buffers made once per client: a client that is not the limit when it measures a relay's
 /// connection set-up (its ceiling is shown against a server that answers the upgrade and connects
-/// nothing, `StockWebSocketServer`).
+/// nothing, `MinimalWebSocketServer`).
 ///
 /// One WebSocket handshake is: connect, the upgrade request, read up to the end of the `101`
 /// response, a masked close frame, read until the server ends the connection, close. One plain TCP
