@@ -115,8 +115,7 @@ public final class FerryServer: Service, Sendable {
     func bind(_ address: ListenAddress) async throws -> BoundListener {
         switch address.endpoint {
         case .tcp(let host, let port):
-            let channel = try await self.bootstrap(proxyProtocol: address.proxyProtocol, unix: false).bind(host: host, port: port).get()
-            return BoundListener(address: address, channel: channel)
+            return try await self.bindTCP(address, host: host, port: port)
         case .unix(let path, let mode):
             return try await self.bindUnix(address, path: path, mode: mode)
         }
@@ -231,7 +230,9 @@ public final class FerryServer: Service, Sendable {
     }
 
     /// TCP listeners set TCP_NODELAY and SO_KEEPALIVE on each connection; Unix ones have no such options.
-    func bootstrap(proxyProtocol: Bool, unix: Bool) -> ServerBootstrap {
+    /// - Parameter loop: the one loop that accepts and serves (a per-loop TCP listener); nil for the
+    ///   whole group (NIO accepts on one loop and hands connections round the others).
+    func bootstrap(proxyProtocol: Bool, unix: Bool, loop: EventLoop? = nil) -> ServerBootstrap {
         let environment = self.environment
         let bufferSize = environment.limits.bufferSize
         // Peers that speak for other clients are not limited per address at accept (see AcceptGate).
@@ -240,7 +241,7 @@ public final class FerryServer: Service, Sendable {
             guard !proxyProtocol, let peer, let bytes = peer.addressBytes else { return nil }
             return trusted.contains(where: { $0.contains(bytes) }) ? nil : peer.limitKey
         }
-        var bootstrap = ServerBootstrap(group: self.group)
+        var bootstrap = ServerBootstrap(group: loop ?? self.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelInitializer { [acceptGate] channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -270,14 +271,28 @@ public final class FerryServer: Service, Sendable {
 
 }
 
-/// A listener's channel and the address it was bound for.
+/// A listener's channels (one per event loop for TCP on Linux, see `bindTCP`) and the address they
+/// were bound for.
 struct BoundListener: Sendable {
     let address: ListenAddress
-    let channel: Channel
+    let channels: [Channel]
+
+    init(address: ListenAddress, channels: [Channel]) {
+        precondition(!channels.isEmpty, "a listener has at least one channel")
+        self.address = address
+        self.channels = channels
+    }
+
+    init(address: ListenAddress, channel: Channel) {
+        self.init(address: address, channels: [channel])
+    }
+
+    /// The first channel: where the bound address is read.
+    var channel: Channel { self.channels[0] }
 
     /// For a Unix listener NIO also removes the socket file (it made it, so it cleans up on close).
     func close() async {
-        try? await self.channel.close()
+        for channel in self.channels { try? await channel.close() }
     }
 }
 
