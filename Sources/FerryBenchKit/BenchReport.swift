@@ -107,11 +107,15 @@ public struct BenchReport: Codable, Sendable {
             let higher = self.measurements.first { $0.scenario == scenario && $0.metric == metric }!.higherIsBetter
             return ("\(scenario): \(metric)", higher, relays.map { self.value(scenario, metric, $0).map { $0 / base } })
         }
-        let colors = ["#2f6fdf", "#e0822d", "#3aa55d", "#b04ad0"]
+        let colors = ["#2f6fdf", "#e0822d", "#3aa55d", "#b04ad0", "#d0433b", "#2bb5b8", "#8a6d3b", "#7f7f7f"]
         let barHeight = 14, gap = 6, labelWidth = 300, chartWidth = 420
         let groupHeight = relays.count * barHeight + gap * 2
-        let height = 70 + rows.count * groupHeight + 30
-        let maxRatio = max(2.0, rows.flatMap { $0.2.compactMap { $0 } }.max() ?? 1)
+        // The legend takes rows of four; the axis stops at 3× (a longer bar is cut, its label says how
+        // long): one relay 30× slower must not shrink every other bar to a sliver.
+        let legendRows = (relays.count + 3) / 4
+        let chartTop = 52 + legendRows * 16
+        let height = chartTop + rows.count * groupHeight + 30
+        let maxRatio = min(3.0, max(2.0, rows.flatMap { $0.2.compactMap { $0 } }.max() ?? 1))
         func x(_ ratio: Double) -> Int { labelWidth + Int(Double(chartWidth) * min(ratio, maxRatio) / maxRatio) }
         var svg = """
             <svg xmlns="http://www.w3.org/2000/svg" width="\(labelWidth + chartWidth + 80)" height="\(height)" font-family="sans-serif" font-size="12">
@@ -121,9 +125,10 @@ public struct BenchReport: Codable, Sendable {
 
             """
         for (index, relay) in relays.enumerated() {
-            svg += "<rect x=\"\(10 + index * 160)\" y=\"48\" width=\"10\" height=\"10\" fill=\"\(colors[index % colors.count])\"/><text x=\"\(24 + index * 160)\" y=\"57\">\(relay)</text>\n"
+            let left = 10 + (index % 4) * 200, row = 48 + (index / 4) * 16
+            svg += "<rect x=\"\(left)\" y=\"\(row)\" width=\"10\" height=\"10\" fill=\"\(colors[index % colors.count])\"/><text x=\"\(left + 14)\" y=\"\(row + 9)\">\(relay)</text>\n"
         }
-        var y = 70
+        var y = chartTop
         for (label, higher, ratios) in rows {
             svg += "<text x=\"10\" y=\"\(y + groupHeight / 2)\">\(higher ? "↑" : "↓") \(label)</text>\n"
             for (index, ratio) in ratios.enumerated() {
@@ -135,7 +140,7 @@ public struct BenchReport: Codable, Sendable {
             }
             y += groupHeight
         }
-        svg += "<line x1=\"\(x(1))\" y1=\"64\" x2=\"\(x(1))\" y2=\"\(y)\" stroke=\"#000\" stroke-dasharray=\"4 3\"/>\n"
+        svg += "<line x1=\"\(x(1))\" y1=\"\(chartTop - 6)\" x2=\"\(x(1))\" y2=\"\(y)\" stroke=\"#000\" stroke-dasharray=\"4 3\"/>\n"
         svg += "<text x=\"\(x(1) - 10)\" y=\"\(y + 16)\">1.0</text>\n</svg>\n"
         return svg
     }

@@ -63,7 +63,15 @@ struct FerryBenchCommand: AsyncParsableCommand {
     @Option(help: "Write the tables as Markdown here.")
     var markdown: String?
 
+    @Option(name: .customLong("from-json"), help: ArgumentHelp("Measure nothing: read a report --json wrote earlier and print it (and write --svg, --markdown) again.", valueName: "file"))
+    var fromJSON: String?
+
     func run() async throws {
+        if let fromJSON {
+            let report = try JSONDecoder().decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: fromJSON)))
+            try self.output(report)
+            return
+        }
         func launcher(_ flag: String, _ text: String) throws -> RelayLauncher {
             guard let equals = text.firstIndex(of: "="), !text[..<equals].isEmpty else {
                 throw ValidationError("\(flag) \(text): expected NAME=TEMPLATE, e.g. ferry=\"ferry 127.0.0.1:{port} {target}\"")
@@ -110,6 +118,10 @@ struct FerryBenchCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
         let report = try await runner.run(command: CommandLine.arguments.joined(separator: " "))
+        try self.output(report)
+    }
+
+    private func output(_ report: BenchReport) throws {
         print(report.table())
         print()
         print(report.targetTable())
