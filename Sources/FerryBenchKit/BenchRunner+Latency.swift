@@ -9,7 +9,7 @@ extension BenchRunner {
         try await self.paths(.echo, backends, tcpRelays: true) { path, endpoint, _ in
             let client = LeanEchoClient(port: endpoint.port, isWebSocket: endpoint.isWebSocket)
             let durations = try await client.roundTrips(count: count, size: size, warmUp: min(1000, count / 10))
-            func at(_ fraction: Double) -> UInt64 { durations[min(durations.count - 1, Int(Double(durations.count) * fraction))] }
+            func at(_ fraction: Double) -> UInt64 { sortedPercentile(durations, fraction) }
             for (label, value) in [("p50", at(0.5)), ("p99", at(0.99)), ("p99.9", at(0.999)), ("max", durations.last ?? 0)] {
                 let micros = Double(value) / 1000
                 results.append(Measurement(scenario: "latency", metric: "\(size) B echo RTT \(label)", unit: "µs", path: path, value: micros, higherIsBetter: false))

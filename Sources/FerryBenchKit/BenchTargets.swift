@@ -14,7 +14,6 @@ extension BenchRunner {
             guard let value else { return }
             checks.append(TargetCheck(target: target, measured: format(value), met: met(value)))
         }
-        let times = { (value: Double) in String(format: "%.2f×", value) }
         // Next to a ratio to TCP, a plain TCP relay's ratio in the same run (when measured): the floor
         // that one more hop sets on this machine, whatever the relay.
         func timesWithFloor(_ scenario: String, _ metric: String) -> (Double) -> String {
@@ -66,7 +65,6 @@ extension BenchRunner {
     /// throughput and CPU per GiB. A target whose peer was not measured is left out.
     private func peerTargets(_ report: BenchReport, relay: String) -> [TargetCheck] {
         var checks: [TargetCheck] = []
-        let times = { (value: Double) in String(format: "%.2f×", value) }
         func compare(_ target: String, _ scenario: String, _ metric: String, against peer: String, _ met: (Double) -> Bool) {
             guard let mine = report.value(scenario, metric, relay), let theirs = report.value(scenario, metric, peer), theirs > 0 else { return }
             checks.append(TargetCheck(target: target, measured: "\(times(mine / theirs)) (\(peer))", met: met(mine / theirs)))
@@ -102,4 +100,9 @@ extension BenchRunner {
         }
         return checks
     }
+}
+
+/// A ratio as the target tables print it: "0.52×".
+private func times(_ value: Double) -> String {
+    String(format: "%.2f×", value)
 }

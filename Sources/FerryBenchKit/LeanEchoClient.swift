@@ -45,17 +45,7 @@ public struct LeanEchoClient: Sendable {
             try Array(LeanWebSocket.upgradeRequest(port: port).utf8).withUnsafeBytes { (request) in
                 try socket.writeAll(request)
             }
-            var end = HeaderEndFinder()
-            var filled = 0
-            while !end.found {
-                let read = try socket.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
-                guard read > 0 else { throw LeanClientError.closedEarly("before its response ended") }
-                end.scan(UnsafeRawBufferPointer(rebasing: buffer[filled..<(filled + read)]))
-                filled += read
-            }
-            guard LeanWebSocket.isSwitchingProtocols(UnsafeRawBufferPointer(rebasing: buffer[..<filled])) else {
-                throw LeanClientError.notUpgraded(String(decoding: buffer[..<min(filled, 40)], as: UTF8.self))
-            }
+            try LeanWebSocket.readSwitchingProtocols(from: socket, buffer: buffer)
         }
         let message = isWebSocket ? LeanWebSocket.maskedBinaryFrame(payloadSize: size) : [UInt8](repeating: 0x61, count: size)
         var durations: [UInt64] = []

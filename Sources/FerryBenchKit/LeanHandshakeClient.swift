@@ -35,9 +35,7 @@ public struct LeanHandshakeClient: Sendable {
         public var perSecond: Double { self.seconds > 0 ? Double(self.completed) / self.seconds : 0 }
 
         public func percentile(_ fraction: Double) -> Double {
-            guard !self.durations.isEmpty else { return 0 }
-            let index = min(self.durations.count - 1, Int(Double(self.durations.count) * fraction))
-            return Double(self.durations[index])
+            Double(sortedPercentile(self.durations, fraction))
         }
     }
 
@@ -131,19 +129,7 @@ public struct LeanHandshakeClient: Sendable {
         let socket = try BlockingSocket(port: port)
         defer { socket.close() }
         try socket.writeAll(request)
-        var filled = 0
-        var end = HeaderEndFinder()
-        while !end.found {
-            guard filled < buffer.count else { throw LeanClientError.notUpgraded("response headers over \(buffer.count) bytes") }
-            let count = try socket.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
-            guard count > 0 else { throw LeanClientError.closedEarly("before its response ended") }
-            end.scan(UnsafeRawBufferPointer(rebasing: buffer[filled..<(filled + count)]))
-            filled += count
-        }
-        guard LeanWebSocket.isSwitchingProtocols(UnsafeRawBufferPointer(rebasing: buffer[..<filled])) else {
-            let line = String(decoding: buffer[..<min(filled, 40)], as: UTF8.self).split(separator: "\r\n").first ?? ""
-            throw LeanClientError.notUpgraded(String(line))
-        }
+        try LeanWebSocket.readSwitchingProtocols(from: socket, buffer: buffer)
         try socket.writeAll(close)
         while try socket.read(into: buffer) > 0 {}
     }
@@ -191,6 +177,30 @@ enum LeanWebSocket {
         let prefix = "HTTP/1.1 101".utf8
         return response.count >= prefix.count && zip(response, prefix).allSatisfy { $0 == $1 }
     }
+
+    /// Reads the response to an upgrade request up to its blank line (into `buffer`, which bounds the
+    /// headers' size) and throws unless it is `101`.
+    static func readSwitchingProtocols(from socket: BlockingSocket, buffer: UnsafeMutableRawBufferPointer) throws {
+        var filled = 0
+        var end = HeaderEndFinder()
+        while !end.found {
+            guard filled < buffer.count else { throw LeanClientError.notUpgraded("response headers over \(buffer.count) bytes") }
+            let count = try socket.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
+            guard count > 0 else { throw LeanClientError.closedEarly("before its response ended") }
+            end.scan(UnsafeRawBufferPointer(rebasing: buffer[filled..<(filled + count)]))
+            filled += count
+        }
+        guard Self.isSwitchingProtocols(UnsafeRawBufferPointer(rebasing: buffer[..<filled])) else {
+            let line = String(decoding: buffer[..<min(filled, 40)], as: UTF8.self).split(separator: "\r\n").first ?? ""
+            throw LeanClientError.notUpgraded(String(line))
+        }
+    }
+}
+
+/// The value at `fraction` (0.5: the median) of durations sorted ascending; 0 when there are none.
+func sortedPercentile(_ sorted: [UInt64], _ fraction: Double) -> UInt64 {
+    guard !sorted.isEmpty else { return 0 }
+    return sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
 }
 
 func monotonicNanoseconds() -> UInt64 {

@@ -1,4 +1,4 @@
-import Crypto
+import FerryCore
 import Foundation
 import NIOCore
 import NIOPosix
@@ -61,7 +61,7 @@ private final class MinimalUpgradeHandler: ChannelInboundHandler {
         }
         let key = text[..<end.lowerBound].split(separator: "\r\n").first { $0.lowercased().hasPrefix("sec-websocket-key:") }
             .map { $0.dropFirst("sec-websocket-key:".count).trimmingCharacters(in: .whitespaces) } ?? ""
-        let accept = Data(Insecure.SHA1.hash(data: Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8))).base64EncodedString()
+        let accept = WebSocketAccept.value(forKey: key)
         self.upgraded = true
         let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n\r\n"
         context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: response)), promise: nil)

@@ -37,34 +37,9 @@ private final class HandshakeConnection {
         self.channel.embeddedEventLoop.run()
     }
 
-    struct Response {
-        var status: Int
-        var headers: [(String, String)]
-        var body: String
-
-        func header(_ name: String) -> String? {
-            self.headers.first { $0.0.lowercased() == name.lowercased() }?.1
-        }
-    }
-
     /// The response written so far, parsed.
-    func response() throws -> Response? {
-        var bytes: [UInt8] = []
-        while let part = try self.channel.readOutbound(as: IOData.self) {
-            guard case .byteBuffer(let buffer) = part else { Issue.record("file region in a handshake answer"); continue }
-            bytes += buffer.readableBytesView
-        }
-        guard !bytes.isEmpty else { return nil }
-        let text = String(decoding: bytes, as: UTF8.self)
-        guard let split = text.range(of: "\r\n\r\n") else { return nil }
-        let lines = text[..<split.lowerBound].components(separatedBy: "\r\n")
-        let statusParts = lines[0].split(separator: " ")
-        guard statusParts.count >= 2, let status = Int(statusParts[1]) else { return nil }
-        let headers = lines.dropFirst().compactMap { line -> (String, String)? in
-            guard let colon = line.firstIndex(of: ":") else { return nil }
-            return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
-        }
-        return Response(status: status, headers: headers, body: String(text[split.upperBound...]))
+    func response() throws -> EmbeddedHTTPResponse? {
+        try EmbeddedHTTPResponse.written(by: self.channel)
     }
 }
 
