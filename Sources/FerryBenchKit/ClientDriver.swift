@@ -148,9 +148,14 @@ final class ClientDriver: ChannelDuplexHandler {
         return promise.futureResult
     }
 
+    /// Writes pending messages while the channel is writable, flushing each one. Flushing once at
+    /// the end would be wrong under TLS: NIOSSL holds unflushed writes where the channel's
+    /// writability cannot see them and encrypts everything up to a flush in one go, so the loop would
+    /// queue the whole transfer and encrypt all of it into memory before the first byte left (the
+    /// relay sat idle meanwhile, which halved every `wss` upload figure before 2026-11-30).
     private func pump() {
-        guard let context, var pending = self.pending else { return }
-        while pending.remaining > 0 && context.channel.isWritable {
+        guard let context else { return }
+        while var pending = self.pending, pending.remaining > 0, context.channel.isWritable {
             let payload = min(pending.remaining, pending.messagePayload)
             var message = pending.message
             if payload < pending.messagePayload {
@@ -165,10 +170,10 @@ final class ClientDriver: ChannelDuplexHandler {
                 context.write(Self.wrapOutboundOut(message), promise: nil)
             }
             pending.remaining -= payload
+            // Stored before flushing: a flush can make the channel writable again and re-enter `pump`.
+            self.pending = pending.remaining > 0 ? pending : nil
+            context.flush()
         }
-        // Store before flushing: a flush can make the channel writable again and re-enter `pump`.
-        self.pending = pending.remaining > 0 ? pending : nil
-        context.flush()
     }
 
     private func send(_ buffer: ByteBuffer) {
