@@ -59,9 +59,12 @@ extension BenchRunner {
     }
 
     /// Connections opened and closed per second with the NIO client, one after another and from
-    /// parallel clients (the TLS scenario's loop). Each loop also stops after `handshakeSeconds`, so a
-    /// slow relay (websockify forks per connection) is measured in bounded time.
-    func handshakeRates(_ endpoint: Endpoint, sequential: Int, clients: Int, perClient: Int) async throws -> (Double, Double) {
+    /// parallel clients (the TLS scenario's loop), and with a relay, its CPU per handshake over the
+    /// parallel run. Each loop also stops after `handshakeSeconds`, so a slow relay (websockify forks
+    /// per connection) is measured in bounded time.
+    func handshakeRates(
+        _ endpoint: Endpoint, sequential: Int, clients: Int, perClient: Int, relay: RunningRelay? = nil
+    ) async throws -> (sequential: Double, parallel: Double, relayCPUMicros: Double?) {
         let limit = self.options.handshakeSeconds
         var done = 0
         let start = NIODeadline.now()
@@ -70,6 +73,7 @@ extension BenchRunner {
             done += 1
         }
         let rate = Double(done) / (Double((NIODeadline.now() - start).nanoseconds) / 1e9)
+        let cpuBefore = relay?.cpuNanoseconds()
         let parallelStart = NIODeadline.now()
         let total = try await withThrowingTaskGroup(of: Int.self) { tasks in
             for _ in 0..<clients {
@@ -85,6 +89,10 @@ extension BenchRunner {
             return try await tasks.reduce(0, +)
         }
         let parallelRate = Double(total) / (Double((NIODeadline.now() - parallelStart).nanoseconds) / 1e9)
-        return (rate, parallelRate)
+        var cpuMicros: Double?
+        if let before = cpuBefore, let after = relay?.cpuNanoseconds(), total > 0 {
+            cpuMicros = Double(after &- before) / 1000 / Double(total)
+        }
+        return (rate, parallelRate, cpuMicros)
     }
 }
