@@ -174,6 +174,8 @@ final class ClientDriver: ChannelDuplexHandler {
             self.pending = pending.remaining > 0 ? pending : nil
             context.flush()
         }
+        // What a caller wrote before calling (a frame's header) may have left the channel unwritable.
+        context.flush()
     }
 
     private func send(_ buffer: ByteBuffer) {
