@@ -3,7 +3,7 @@ import NIOCore
 /// What a benchmark run measures, and how much.
 public struct BenchOptions: Sendable {
     public enum Scenario: String, CaseIterable, Sendable {
-        case throughput, latency, idle, handshakes, stall, bigframe, unmask, tls, hostile
+        case throughput, latency, idle, handshakes, stall, bigframe, unmask, tls, hostile, client
     }
 
     /// The relays measured next to plain TCP; the first is the one targets are checked on.
@@ -12,6 +12,11 @@ public struct BenchOptions: Sendable {
     /// client: what one more hop costs by itself, without WebSocket, so a relay's figures can be
     /// read against the floor any relay on this machine pays.
     public var tcpRelays: [RelayLauncher] = []
+    /// Client ends (`ferry connect --listen`, websocat's `tcp-l:`) measured in front of the first relay
+    /// in the client scenario: `{port}` is their local port, `{target}` the relay's address.
+    public var clients: [RelayLauncher] = []
+    /// Idle local sessions opened through each client end to read its memory per session.
+    public var clientIdleSessions = 1000
     public var scenarios: [Scenario] = Scenario.allCases
     /// Bytes per direction in the throughput runs (split over the connections in the parallel run).
     public var bulkBytes = 1 << 30
@@ -56,6 +61,7 @@ public struct BenchOptions: Sendable {
         options.parallelConnections = 4
         options.echoCount = 200
         options.idleSteps = [50]
+        options.clientIdleSessions = 20
         options.sequentialHandshakes = 50
         options.parallelHandshakeClients = 5
         options.handshakesPerClient = 10

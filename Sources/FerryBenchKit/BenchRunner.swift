@@ -60,6 +60,7 @@ public struct BenchRunner: Sendable {
             case .unmask: measurements += self.unmask()
             case .tls: measurements += try await self.tls(backends)
             case .hostile: measurements += try await self.hostile(backends)
+            case .client: measurements += try await self.client(backends)
             }
         }
         return measurements

@@ -57,6 +57,7 @@ extension BenchRunner {
         add("wss handshakes ≥ 500/s with ECDSA P-256", report.value("tls", "wss ECDSA P-256: handshakes, \(self.options.parallelHandshakeClients) parallel clients", relay), { String(format: "%.0f/s", $0) }) { $0 >= 500 }
         add("handshakes ≥ 3000/s with \(self.options.parallelHandshakeClients) clients", report.value("handshakes", "\(self.options.parallelHandshakeClients) parallel clients", relay), { String(format: "%.0f/s", $0) }) { $0 >= 3000 }
         checks += self.peerTargets(report, relay: relay)
+        checks += self.clientTargets(report)
         return checks
     }
 
@@ -98,6 +99,29 @@ extension BenchRunner {
                 compare("CPU per GiB, \(direction) ≤ 0.85 × the best plain TCP relay", "throughput", cpu, against: peer) { $0 <= 0.85 }
             }
         }
+        return checks
+    }
+}
+
+extension BenchRunner {
+    /// The client end's targets (issue 17), against websocat's client end in the same run; its
+    /// memory per idle local session on its own.
+    fileprivate func clientTargets(_ report: BenchReport) -> [TargetCheck] {
+        guard let mine = self.options.clients.first?.name else { return [] }
+        var checks: [TargetCheck] = []
+        if let idle = report.measurements.first(where: { $0.scenario == "client" && $0.path == mine && $0.metric.hasSuffix("RSS per session") }) {
+            checks.append(TargetCheck(target: "\(mine): ≤ 16 KiB per idle local session", measured: String(format: "%.1f KiB", idle.value), met: idle.value <= 16))
+        }
+        guard let websocat = self.options.clients.first(where: { $0.name.hasPrefix("websocat") })?.name else { return checks }
+        func compare(_ target: String, _ metric: String, _ met: (Double) -> Bool) {
+            guard let value = report.value("client", metric, mine), let theirs = report.value("client", metric, websocat), theirs > 0 else { return }
+            checks.append(TargetCheck(target: target, measured: "\(times(value / theirs)) (\(websocat))", met: met(value / theirs)))
+        }
+        compare("\(mine): upload ≥ 2.5 × websocat's client", "upload, 1 connection") { $0 >= 2.5 }
+        compare("\(mine): download ≥ 1.3 × websocat's client", "download, 1 connection") { $0 >= 1.3 }
+        compare("\(mine): client CPU per GiB, upload < websocat's", "client CPU, upload, 1 connection") { $0 < 1 }
+        compare("\(mine): client CPU per GiB, download < websocat's", "client CPU, download, 1 connection") { $0 < 1 }
+        compare("\(mine): echo RTT p50 ≤ websocat's client", "\(self.options.echoSize) B echo RTT p50") { $0 <= 1 }
         return checks
     }
 }

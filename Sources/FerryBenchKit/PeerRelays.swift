@@ -49,6 +49,13 @@ public enum PeerRelay: String, CaseIterable, Sendable {
         }
     }
 
+    /// Its client end for the client scenario (local TCP port → WebSocket to the relay), for the
+    /// peers that have one: websocat's `tcp-l:` → `ws://`, which masks each frame it sends.
+    public func clientLauncher(searchPath: String? = ProcessInfo.processInfo.environment["PATH"]) -> RelayLauncher? {
+        guard self == .websocat, let program = Self.find(self.rawValue, searchPath: searchPath) else { return nil }
+        return .command(name: "websocat (client)", template: "\(program) -E --binary tcp-l:127.0.0.1:{port} ws://{target}/")
+    }
+
     /// HAProxy as a plain TCP relay on one thread, logging nothing; with `splice`, data is moved
     /// by the kernel (splice(2) through pipes) whenever it can be, both ways, instead of being
     /// copied through HAProxy's buffers.

@@ -30,6 +30,9 @@ struct FerryBenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("tcp-relay"), help: ArgumentHelp("NAME=COMMAND TEMPLATE of a plain TCP relay, measured with a plain TCP client in the throughput and latency runs: the cost of one more hop without WebSocket. Repeatable.", valueName: "name=template"))
     var tcpRelays: [String] = []
 
+    @Option(name: .customLong("client"), help: ArgumentHelp("NAME=COMMAND TEMPLATE of a client end measured in front of the first relay in the client scenario ({port} = its local port, {target} = the relay's address). Repeatable. Default: ferry connect from the ferry binary next to this one, and websocat with --websocat.", valueName: "name=template"))
+    var clients: [String] = []
+
     @Flag(help: "Also measure socat as a plain TCP relay when it is installed (the floor any relay pays on this machine).")
     var socat = false
 
@@ -80,6 +83,7 @@ struct FerryBenchCommand: AsyncParsableCommand {
         }
         var launchers = try self.relays.map { try launcher("--relay", $0) }
         var tcpLaunchers = try self.tcpRelays.map { try launcher("--tcp-relay", $0) }
+        var clientLaunchers = try self.clients.map { try launcher("--client", $0) }
         let requested: [PeerRelay: Bool] = [.websockify: self.websockify, .websocat: self.websocat, .socat: self.socat, .haproxy: self.haproxy]
         var peers: [RelayLauncher] = []
         // A peer that is not installed is skipped, not a failed run.
@@ -89,9 +93,13 @@ struct FerryBenchCommand: AsyncParsableCommand {
                 continue
             }
             if peer.isWebSocket { peers += found } else { tcpLaunchers += found }
+            if let client = peer.clientLauncher(), self.clients.isEmpty { clientLaunchers.append(client) }
+        }
+        let ferry = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ferry").path
+        if self.clients.isEmpty && FileManager.default.isExecutableFile(atPath: ferry) {
+            clientLaunchers.insert(.command(name: "ferry connect", template: "\(ferry) connect ws://{target}/ --listen 127.0.0.1:{port} --log-level error"), at: 0)
         }
         if launchers.isEmpty {
-            let ferry = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ferry").path
             guard FileManager.default.isExecutableFile(atPath: ferry) else {
                 throw ValidationError("no ferry binary at \(ferry); build it (swift build -c release) or pass --relay")
             }
@@ -109,6 +117,7 @@ struct FerryBenchCommand: AsyncParsableCommand {
             }
         }
         options.tcpRelays = tcpLaunchers
+        options.clients = clientLaunchers
         if let megabytes { options.bulkBytes = megabytes << 20 }
         if let idleSteps { options.idleSteps = idleSteps.split(separator: ",").compactMap { Int($0) } }
         if let stallSeconds { options.stallSeconds = stallSeconds }
