@@ -1,0 +1,55 @@
+import NIOCore
+import NIOWebSocket
+
+/// One `ferry connect` session: opens the WebSocket on the local channel's own event loop, then puts
+/// the splice and its handlers on both channels and lets them read. The local channel must have
+/// auto-read off until then (nothing is read before there is somewhere to send it) and allow
+/// half-closure.
+public enum ConnectSession {
+    /// Starts a session for `local`. The future fails with a ``ConnectFailure`` when the WebSocket
+    /// cannot be opened (the local channel is closed then), and otherwise succeeds once both
+    /// channels are closed, saying how the session ended.
+    public static func start(local: Channel, dialer: WebSocketDialer) -> EventLoopFuture<SessionEnd> {
+        let eventLoop = local.eventLoop
+        let ended = eventLoop.makePromise(of: SessionEnd.self)
+        dialer.connect(on: eventLoop).whenComplete { result in
+            switch result {
+            case .failure(let error):
+                local.close(promise: nil)
+                ended.fail(error)
+            case .success(let webSocket):
+                do {
+                    try Self.wire(local: local, webSocket: webSocket, configuration: dialer.configuration, ended: ended)
+                } catch {
+                    local.close(promise: nil)
+                    webSocket.close(promise: nil)
+                    ended.fail(ConnectFailure.notWebSocket(reason: "the session could not be set up: \(error)"))
+                }
+            }
+        }
+        return ended.futureResult
+    }
+
+    /// Runs on the event loop both channels share.
+    private static func wire(local: Channel, webSocket: Channel, configuration: ConnectConfiguration, ended: EventLoopPromise<SessionEnd>) throws {
+        let splice = ClientSplice { end in ended.succeed(end) }
+        let localHandler = LocalSideHandler(splice: splice, closeTimeout: configuration.closeTimeout)
+        let relayHandler = WebSocketSideHandler(splice: splice, keepalive: configuration.keepaliveLimits, closeTimeout: configuration.closeTimeout)
+        splice.attach(local: localHandler, relay: relayHandler)
+
+        let relayPipeline = webSocket.pipeline.syncOperations
+        try relayPipeline.addHandlers([
+            MaskingFrameEncoder(),
+            WebSocketStreamDecoder(role: .client),
+            relayHandler,
+        ])
+        try local.pipeline.syncOperations.addHandler(localHandler)
+        // The reader leaves last: bytes that came with the 101 go to the decoder on their way out.
+        let reader = try relayPipeline.handler(type: UpgradeResponseReader.self)
+        relayPipeline.removeHandler(reader, promise: nil)
+        // A local connection that went away while the WebSocket opened ends the session at once.
+        if !local.isActive { splice.localGone() }
+        webSocket.setOption(.autoRead, value: true).whenFailure { _ in webSocket.close(promise: nil) }
+        local.setOption(.autoRead, value: true).whenFailure { _ in local.close(promise: nil) }
+    }
+}
