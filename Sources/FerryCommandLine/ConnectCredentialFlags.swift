@@ -29,8 +29,8 @@ public struct ConnectCredentialFlags: ParsableArguments {
         var options = UpgradeRequestOptions()
         options.token = try self.readToken()
         if let text = self.tokenIn {
-            guard let carrier = TokenCarrier(rawValue: text.lowercased()) else {
-                throw ConfigurationError(flag: "--token-in", value: text, problem: "unknown carrier", expected: TokenCarrier.allCases.map(\.rawValue).joined(separator: "|"))
+            guard let carrier = UpgradeRequestOptions.TokenCarrier(rawValue: text.lowercased()) else {
+                throw ConfigurationError(flag: "--token-in", value: text, problem: "unknown carrier", expected: UpgradeRequestOptions.TokenCarrier.allCases.map(\.rawValue).joined(separator: "|"))
             }
             guard options.token != nil else {
                 throw ConfigurationError(flag: "--token-in", value: text, problem: "needs a token", expected: "--token-file FILE or --token TOKEN")

@@ -43,18 +43,6 @@ public struct ConnectConfiguration: Sendable {
     }
 }
 
-/// Where the token travels in the upgrade request (`--token-in`).
-public enum TokenCarrier: String, Sendable, CaseIterable {
-    /// `Sec-WebSocket-Protocol: binary, bearer.TOKEN`: Ferry's default, out of URLs and access logs.
-    case subprotocol
-    /// `Authorization: Bearer TOKEN`.
-    case header
-    /// `Cookie: token=TOKEN`.
-    case cookie
-    /// `?token=TOKEN` (websockify's token plugins): it lands in the server's access log.
-    case query
-}
-
 /// One `--header 'Name: value'`.
 public struct HeaderField: Sendable, Equatable {
     public var name: String
@@ -68,6 +56,18 @@ public struct HeaderField: Sendable, Equatable {
 
 /// What the upgrade request carries besides the handshake itself.
 public struct UpgradeRequestOptions: Sendable, Equatable {
+    /// Where the token travels in the upgrade request (`--token-in`).
+    public enum TokenCarrier: String, Sendable, CaseIterable {
+        /// `Sec-WebSocket-Protocol: binary, bearer.TOKEN`: Ferry's default, out of URLs and access logs.
+        case subprotocol
+        /// `Authorization: Bearer TOKEN`.
+        case header
+        /// `Cookie: token=TOKEN`.
+        case cookie
+        /// `?token=TOKEN` (websockify's token plugins): it lands in the server's access log.
+        case query
+    }
+
     public var token: String?
     public var tokenCarrier = TokenCarrier.subprotocol
     public var headers: [HeaderField] = []

@@ -32,24 +32,37 @@ public enum ConnectSession {
 
     /// Runs on the event loop both channels share.
     private static func wire(local: Channel, webSocket: Channel, configuration: ConnectConfiguration, ended: EventLoopPromise<SessionEnd>) throws {
-        let splice = ClientSplice { end in ended.succeed(end) }
-        let localHandler = LocalSideHandler(splice: splice, closeTimeout: configuration.closeTimeout)
-        let relayHandler = WebSocketSideHandler(splice: splice, keepalive: configuration.keepaliveLimits, closeTimeout: configuration.closeTimeout)
-        splice.attach(local: localHandler, relay: relayHandler)
-
+        let parts = ClientSessionParts(configuration: configuration) { end in ended.succeed(end) }
         let relayPipeline = webSocket.pipeline.syncOperations
-        try relayPipeline.addHandlers([
-            MaskingFrameEncoder(),
-            WebSocketStreamDecoder(role: .client),
-            relayHandler,
-        ])
-        try local.pipeline.syncOperations.addHandler(localHandler)
+        try relayPipeline.addHandlers(parts.relayHandlers)
+        try local.pipeline.syncOperations.addHandler(parts.local)
         // The reader leaves last: bytes that came with the 101 go to the decoder on their way out.
         let reader = try relayPipeline.handler(type: UpgradeResponseReader.self)
         relayPipeline.removeHandler(reader, promise: nil)
         // A local connection that went away while the WebSocket opened ends the session at once.
-        if !local.isActive { splice.localGone() }
+        if !local.isActive { parts.splice.localGone() }
         webSocket.setOption(.autoRead, value: true).whenFailure { _ in webSocket.close(promise: nil) }
         local.setOption(.autoRead, value: true).whenFailure { _ in local.close(promise: nil) }
+    }
+}
+
+/// What a client session is made of, put together in one place: the splice and the handlers of its
+/// two channels.
+struct ClientSessionParts {
+    let splice: ClientSplice
+    let local: LocalSideHandler
+    let relay: WebSocketSideHandler
+
+    init(configuration: ConnectConfiguration, onEnd: @escaping (SessionEnd) -> Void) {
+        self.splice = ClientSplice(onEnd: onEnd)
+        self.local = LocalSideHandler(splice: self.splice, closeTimeout: configuration.closeTimeout)
+        self.relay = WebSocketSideHandler(splice: self.splice, keepalive: configuration.keepaliveLimits, closeTimeout: configuration.closeTimeout)
+        self.splice.attach(local: self.local, relay: self.relay)
+    }
+
+    /// The WebSocket channel's handlers after the 101, in pipeline order: frames out masked, frames
+    /// in decoded as a client decodes them (a masked frame from the relay is a protocol error).
+    var relayHandlers: [ChannelHandler] {
+        [MaskingFrameEncoder(), WebSocketStreamDecoder(role: .client), self.relay]
     }
 }

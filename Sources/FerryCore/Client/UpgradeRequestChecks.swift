@@ -56,7 +56,7 @@ extension UpgradeRequestOptions {
         return pair
     }
 
-    private static func checkToken(_ token: String, carrier: TokenCarrier) throws(ConfigurationError) {
+    private static func checkToken(_ token: String, carrier: UpgradeRequestOptions.TokenCarrier) throws(ConfigurationError) {
         guard !token.isEmpty else {
             throw ConfigurationError(flag: "--token", value: "", problem: "is empty", expected: "the token the relay's route checks")
         }

@@ -1,0 +1,134 @@
+import Foundation
+import NIOCore
+import Testing
+
+@testable import FerryCore
+
+extension ClientTests {
+    /// `ferry connect --listen` in this process, in front of an in-process relay and an echo backend.
+    @Suite("--listen (real sockets)")
+    struct ListenTests {
+        /// Sends `size` bytes of a pattern and a sentinel through one local connection and checks the
+        /// echo byte for byte; then ends the local side and expects the session to end with 1000.
+        static func echoThrough(_ address: SocketAddress, size: Int, seed: UInt64) async throws {
+            let client = try await LocalTestClient.connect(to: address)
+            let pattern = BytePattern(seed: seed)
+            let sentinel = ByteBuffer(string: "--end--")
+            try await client.send(pattern.buffer(at: 0, count: size))
+            try await client.send(sentinel)
+            let echoed = try await client.receive(count: size + sentinel.readableBytes, timeout: .seconds(60))
+            #expect(echoed.readableBytes == size + sentinel.readableBytes)
+            #expect(pattern.matches(echoed.getSlice(at: echoed.readerIndex, length: size)!, at: 0))
+            #expect(echoed.getString(at: echoed.readerIndex + size, length: sentinel.readableBytes) == "--end--")
+            // WebSocket has no half-close: the local EOF ends the session, and the local side is closed.
+            try await client.finishSending()
+            #expect(await client.waitForEnd(), "the local connection ends after its EOF")
+            await client.close()
+        }
+
+        @Test("TCP: bytes go both ways intact", arguments: [0, 1, 125, 126, 65_536, 3 << 20])
+        func tcpEcho(size: Int) async throws {
+            let backend = try await TestBackend.start(.echo)
+            defer { Task { await backend.close() } }
+            try await Relay.with(routes: [Route(path: "/", target: backend.target)]) { relay in
+                try await ClientRun.listening(try ClientRun.configuration(ClientRun.url(relay))) { _, addresses in
+                    try await Self.echoThrough(addresses[0], size: size, seed: UInt64(size) &+ 17)
+                }
+            }
+        }
+
+        @Test("TCP: a 64 MiB stream arrives intact, with the default 256 KiB buffers")
+        func largeStream() async throws {
+            let backend = try await TestBackend.start(.echo)
+            defer { Task { await backend.close() } }
+            try await Relay.with(routes: [Route(path: "/", target: backend.target)]) { relay in
+                try await ClientRun.listening(try ClientRun.configuration(ClientRun.url(relay))) { _, addresses in
+                    try await Self.echoThrough(addresses[0], size: 64 << 20, seed: 64)
+                }
+            }
+        }
+
+        @Test("Unix socket: bytes go both ways intact, and the socket gets its mode", arguments: [0, 4096, 2 << 20])
+        func unixEcho(size: Int) async throws {
+            let backend = try await TestBackend.start(.echo)
+            defer { Task { await backend.close() } }
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("fc-\(UUID().uuidString.prefix(8)).sock").path
+            defer { unlink(path) }
+            try await Relay.with(routes: [Route(path: "/", target: backend.target)]) { relay in
+                let configuration = try ClientRun.configuration(ClientRun.url(relay)) { $0.listeners = [ListenAddress(unixPath: path, mode: 0o600)] }
+                try await ClientRun.listening(configuration) { _, _ in
+                    let attributes = try FileManager.default.attributesOfItem(atPath: path)
+                    #expect((attributes[.posixPermissions] as? Int) == 0o600)
+                    try await Self.echoThrough(try SocketAddress(unixDomainSocketPath: path), size: size, seed: UInt64(size) &+ 3)
+                }
+            }
+        }
+
+        @Test("50 local connections at once each get their own session, bytes intact")
+        func concurrentConnections() async throws {
+            let backend = try await TestBackend.start(.echo)
+            defer { Task { await backend.close() } }
+            try await Relay.with(routes: [Route(path: "/", target: backend.target)]) { relay in
+                try await ClientRun.listening(try ClientRun.configuration(ClientRun.url(relay))) { listener, addresses in
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for index in 0..<50 {
+                            group.addTask { try await Self.echoThrough(addresses[0], size: 64 * 1024 + index, seed: UInt64(index)) }
+                        }
+                        try await group.waitForAll()
+                    }
+                    #expect(backend.accepted == 50, "one backend connection per local connection")
+                    #expect(await Relay.eventually { listener.openSessions == 0 }, "every session ended")
+                }
+            }
+        }
+
+        @Test("--max-connections: a connection over the limit is closed at accept; the others go on")
+        func maxConnections() async throws {
+            let backend = try await TestBackend.start(.echo)
+            defer { Task { await backend.close() } }
+            try await Relay.with(routes: [Route(path: "/", target: backend.target)]) { relay in
+                let configuration = try ClientRun.configuration(ClientRun.url(relay)) { $0.maxConnections = 2 }
+                try await ClientRun.listening(configuration) { listener, addresses in
+                    let first = try await LocalTestClient.connect(to: addresses[0])
+                    let second = try await LocalTestClient.connect(to: addresses[0])
+                    #expect(await Relay.eventually { listener.openSessions == 2 })
+                    let third = try await LocalTestClient.connect(to: addresses[0])
+                    #expect(await third.waitForEnd(timeout: .seconds(5)), "the third connection is closed")
+                    try await first.send(ByteBuffer(string: "still here"))
+                    #expect(String(buffer: try await first.receive(count: 10)) == "still here")
+                    for client in [first, second, third] { await client.close() }
+                    #expect(await Relay.eventually { listener.openSessions == 0 })
+                }
+            }
+        }
+
+        @Test("the relay's close (its backend hung up) reaches the local side after the data")
+        func relayClosesFirst() async throws {
+            let greeting = ByteBuffer(string: "hello from the backend\n")
+            let backend = try await TestBackend.start(.source(greeting))
+            defer { Task { await backend.close() } }
+            try await Relay.with(routes: [Route(path: "/", target: backend.target)]) { relay in
+                try await ClientRun.listening(try ClientRun.configuration(ClientRun.url(relay))) { _, addresses in
+                    let client = try await LocalTestClient.connect(to: addresses[0])
+                    #expect(await client.waitForEnd(), "the local connection is closed once the relay has closed")
+                    #expect(client.received == greeting)
+                    await client.close()
+                }
+            }
+        }
+
+        @Test("a relay that refuses: the local connection is closed, the listener goes on")
+        func refusedSession() async throws {
+            let server = try await ScriptedWebSocketServer.start(.refuse(statusLine: "403 Forbidden", body: "no\n"))
+            defer { Task { await server.close() } }
+            try await ClientRun.listening(try ClientRun.configuration(server.url)) { listener, addresses in
+                for _ in 0..<2 {
+                    let client = try await LocalTestClient.connect(to: addresses[0])
+                    #expect(await client.waitForEnd())
+                    await client.close()
+                }
+                #expect(await Relay.eventually { listener.openSessions == 0 })
+            }
+        }
+    }
+}
