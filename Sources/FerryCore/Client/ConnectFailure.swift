@@ -29,7 +29,7 @@ public enum ConnectFailure: Error, Sendable, Equatable, CustomStringConvertible 
         case .timedOut(let address, let after):
             return "could not connect to \(address): no WebSocket session within \(after.nanoseconds / 1_000_000) ms (--connect-timeout)"
         case .tlsFailed(let address, let reason):
-            return "TLS handshake with \(address) failed: \(reason); trust the relay's CA with --ca FILE, or name the certificate's host with --server-name"
+            return "TLS handshake with \(address) failed: \(reason)"
         case .refused(let status, let message):
             return "the relay refused the session: \(status) \(message)"
         case .notWebSocket(let reason):

@@ -183,7 +183,10 @@ final class UpgradeResponseReader: ChannelInboundHandler, RemovableChannelHandle
     /// BoringSSL's reason, without the error stack's noise.
     private static func describeTLS(_ error: Error) -> String {
         let text = "\(error)"
-        if text.contains("CERTIFICATE_VERIFY_FAILED") { return "the relay's certificate could not be verified (CERTIFICATE_VERIFY_FAILED)" }
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            return "the relay's certificate could not be verified (CERTIFICATE_VERIFY_FAILED); trust its CA with --ca FILE, or name the host it was issued for with --server-name"
+        }
+        if text.contains("WRONG_VERSION_NUMBER") { return "the server does not speak TLS on this port (WRONG_VERSION_NUMBER)" }
         return text
     }
 }

@@ -2,6 +2,14 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Opens WebSocket sessions to the relay: TCP connect, TLS for `wss://`, the upgrade request and its
 /// 101, all within `--connect-timeout`. Built once (the TLS context is loaded at start-up, so a bad
 /// `--ca` is a start-up error) and used for every session, on the event loop it is given: the loop
@@ -99,11 +107,17 @@ public struct WebSocketDialer: Sendable {
     private static func failure(connecting error: Error, address: String, timeout: TimeAmount) -> ConnectFailure {
         if let failure = error as? ConnectFailure { return failure }
         if let error = error as? ChannelError, case .connectTimeout = error { return .timedOut(address: address, after: timeout) }
-        if let error = error as? IOError { return .unreachable(address: address, reason: error.description) }
+        return .unreachable(address: address, reason: Self.describe(error))
+    }
+
+    /// `connection refused`, not NIO's `connection reset (error set): Connection refused) (errno: 111)`.
+    private static func describe(_ error: Error) -> String {
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)).lowercased() }
         if let error = error as? NIOConnectionError {
-            let reasons = error.connectionErrors.map { "\($0.error)" } + (error.dnsAAAAError.map { ["\($0)"] } ?? []) + (error.dnsAError.map { ["\($0)"] } ?? [])
-            return .unreachable(address: address, reason: reasons.first ?? "no address for the host name")
+            if let first = error.connectionErrors.first { return Self.describe(first.error) }
+            return "the host name does not resolve"
         }
-        return .unreachable(address: address, reason: "\(error)")
+        if error is SocketAddressError { return "the host name does not resolve" }
+        return "\(error)"
     }
 }
