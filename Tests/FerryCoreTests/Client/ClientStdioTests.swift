@@ -91,6 +91,40 @@ extension ClientTests {
             #expect(connect.receivedBytes.isEmpty, "the masked payload is not passed on")
         }
 
+        @Test("keepalive: pings keep a quiet session to the relay alive (the relay answers them)")
+        func pingsAnswered() async throws {
+            let backend = try await TestBackend.start(.echo)
+            defer { Task { await backend.close() } }
+            try await Relay.with(routes: [Route(path: "/", target: backend.target)]) { relay in
+                let connect = try StdioConnect([ClientRun.url(relay), "--ping-interval", "100ms", "--ping-timeout", "300ms"])
+                try await Task.sleep(for: .seconds(1))
+                try await connect.send(Array("still here\n".utf8))
+                #expect(try await connect.receive(count: 11) == Array("still here\n".utf8))
+                try connect.closeInput()
+                #expect(await connect.waitForExit() == 0, "\(connect.errorOutput)")
+            }
+        }
+
+        @Test("keepalive: a server that does not answer pings is given up on: status 1, saying so")
+        func pingsUnanswered() async throws {
+            let server = try await ScriptedWebSocketServer.start(.upgradeThenSilence)
+            defer { Task { await server.close() } }
+            let connect = try StdioConnect([server.url, "--ping-interval", "200ms", "--ping-timeout", "300ms"])
+            #expect(await connect.waitForExit(timeout: .seconds(5)) == ConnectExitStatus.endedAbnormally.rawValue)
+            #expect(connect.errorOutput.contains("the relay did not answer a ping within 300 ms"), "\(connect.errorOutput)")
+        }
+
+        @Test("local EOF to a server that never answers the close: the session ends after the close timeout, status 1")
+        func closeUnanswered() async throws {
+            let server = try await ScriptedWebSocketServer.start(.upgradeThenSilence)
+            defer { Task { await server.close() } }
+            let connect = try StdioConnect([server.url])
+            try await Task.sleep(for: .milliseconds(200))
+            try connect.closeInput()
+            #expect(await connect.waitForExit(timeout: .seconds(10)) == ConnectExitStatus.endedAbnormally.rawValue)
+            #expect(connect.errorOutput.contains("did not answer the close"), "\(connect.errorOutput)")
+        }
+
         @Test("bad flags name the flag, with status 2", arguments: [
             (["ftp://relay.example/x"], "URL ftp://relay.example/x: is not a ws:// or wss:// URL"),
             (["https://relay.example/x"], "is an HTTP URL; expected the same address with wss://"),

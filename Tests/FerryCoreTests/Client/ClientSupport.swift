@@ -251,6 +251,8 @@ final class ScriptedWebSocketServer: Sendable {
         case wrongAccept
         /// A correct 101, then a masked binary frame (servers must not mask).
         case upgradeThenMaskedFrame
+        /// A correct 101, then nothing: pings and closes go unanswered.
+        case upgradeThenSilence
     }
 
     let channel: Channel
@@ -326,6 +328,7 @@ final class ScriptedWebSocketServer: Sendable {
             let bytes = Self.unwrapInboundIn(data)
             guard !self.answered else {
                 // The client's close (or anything after the 101): the server hangs up first.
+                if case .upgradeThenSilence = self.answer { return }
                 context.close(promise: nil)
                 return
             }
@@ -348,6 +351,8 @@ final class ScriptedWebSocketServer: Sendable {
                 reply.writeString(Self.switching(accept: WebSocketAccept.value(forKey: key)))
                 var close = ScriptedWebSocketServer.closeFrame(code: code, reason: reason)
                 reply.writeBuffer(&close)
+            case .upgradeThenSilence:
+                reply.writeString(Self.switching(accept: WebSocketAccept.value(forKey: key)))
             case .upgradeThenMaskedFrame:
                 reply.writeString(Self.switching(accept: WebSocketAccept.value(forKey: key)))
                 var frame = ScriptedWebSocketServer.frame(opcode: 0x2, payload: Array("masked".utf8), maskKey: [1, 2, 3, 4])
