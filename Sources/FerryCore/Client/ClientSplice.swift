@@ -31,6 +31,7 @@ final class ClientSplice {
     private var localOpen = true
     private var relayOpen = true
     private var cause: SessionEnd.Cause?
+    private var closedLocallyFirst = false
     private var bytesSent: UInt64 = 0
     private var bytesReceived: UInt64 = 0
     private let onEnd: (SessionEnd) -> Void
@@ -145,6 +146,7 @@ final class ClientSplice {
         switch self.phase {
         case .open, .localEnded:
             self.cause = cause
+            if case .localEnded = self.phase { self.closedLocallyFirst = true }
             self.phase = .relayEnded
             self.local?.closeAfterPendingWrites()
         case .relayEnded, .finished:
@@ -164,7 +166,7 @@ final class ClientSplice {
         }
         self.local = nil
         self.relay = nil
-        let end = SessionEnd(cause: self.cause ?? .lost("unknown"), bytesSent: self.bytesSent, bytesReceived: self.bytesReceived)
+        let end = SessionEnd(cause: self.cause ?? .lost("unknown"), closedLocallyFirst: self.closedLocallyFirst, bytesSent: self.bytesSent, bytesReceived: self.bytesReceived)
         self.onEnd(end)
     }
 }

@@ -11,20 +11,24 @@ public struct SessionEnd: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var cause: Cause
+    /// Our close frame (after local EOF) went first; the relay's was the answer.
+    public var closedLocallyFirst: Bool
     /// Payload bytes sent to the relay and received from it.
     public var bytesSent: UInt64
     public var bytesReceived: UInt64
 
-    public init(cause: Cause, bytesSent: UInt64 = 0, bytesReceived: UInt64 = 0) {
+    public init(cause: Cause, closedLocallyFirst: Bool = false, bytesSent: UInt64 = 0, bytesReceived: UInt64 = 0) {
         self.cause = cause
+        self.closedLocallyFirst = closedLocallyFirst
         self.bytesSent = bytesSent
         self.bytesReceived = bytesReceived
     }
 
-    /// Ended with 1000 (normal) or 1001 (going away), as a session is meant to end.
+    /// Ended with 1000 (normal) or 1001 (going away), as a session is meant to end; or our close
+    /// answered by one without a code (RFC 6455 §5.5.1 lets the answer leave it out).
     public var isNormal: Bool {
-        if case .closed(let code, _) = self.cause { return code == 1000 || code == 1001 }
-        return false
+        guard case .closed(let code, _) = self.cause else { return false }
+        return code == 1000 || code == 1001 || (code == nil && self.closedLocallyFirst)
     }
 
     public var exitStatus: ConnectExitStatus { self.isNormal ? .ended : .endedAbnormally }
