@@ -146,6 +146,7 @@ extension ClientTests {
             #expect(!session.relay.isActive, "the close handshake is over: the connection is closed")
             session.loop.run()
             #expect(session.sessionEnd?.cause == .closed(code: 1000, reason: ""))
+            #expect(session.sessionEnd?.closedLocallyFirst == true)
             #expect(session.sessionEnd?.bytesSent == 7)
         }
 
