@@ -18,11 +18,13 @@ public final class ConnectListener: Sendable {
     private let dialer: WebSocketDialer
     private let logger: Logger
     private let maxConnections: Int
+    private let pools: PayloadBufferPools
     private let open = NIOLockedValueBox(0)
     private let channels = NIOLockedValueBox<[Channel]>([])
 
-    private init(dialer: WebSocketDialer, logger: Logger) {
+    private init(dialer: WebSocketDialer, group: EventLoopGroup, logger: Logger) {
         self.dialer = dialer
+        self.pools = PayloadBufferPools(group: group)
         self.logger = logger
         self.maxConnections = dialer.configuration.maxConnections
     }
@@ -33,7 +35,7 @@ public final class ConnectListener: Sendable {
     /// Binds every `--listen` address; throws a ``ConfigurationError`` naming the one that failed
     /// (after closing those already bound).
     public static func start(dialer: WebSocketDialer, group: EventLoopGroup, logger: Logger) async throws -> (ConnectListener, [SocketAddress]) {
-        let listener = ConnectListener(dialer: dialer, logger: logger)
+        let listener = ConnectListener(dialer: dialer, group: group, logger: logger)
         var addresses: [SocketAddress] = []
         do {
             for address in dialer.configuration.listeners {
@@ -72,8 +74,9 @@ public final class ConnectListener: Sendable {
             .childChannelOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
             .childChannelOption(.maxMessagesPerRead, value: RelayReadSizes.readsPerBurst)
             .childChannelInitializer { [self] channel in
-                self.accepted(channel)
-                return channel.eventLoop.makeSucceededVoidFuture()
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ActiveChannelStarter { [self] in self.accepted(channel) })
+                }
             }
         do {
             switch address.endpoint {
@@ -98,7 +101,7 @@ public final class ConnectListener: Sendable {
         }
     }
 
-    /// Runs on the accepted channel's event loop.
+    /// Runs on the accepted channel's event loop, once it is active.
     private func accepted(_ channel: Channel) {
         let admitted = self.open.withLockedValue { open in
             guard open < self.maxConnections else { return false }
@@ -112,7 +115,7 @@ public final class ConnectListener: Sendable {
         }
         let logger = self.logger
         let peer = channel.remoteAddress.map { "\($0)" } ?? "unix socket"
-        ConnectSession.start(local: channel, dialer: self.dialer).whenComplete { [self] result in
+        ConnectSession.start(local: channel, dialer: self.dialer, pools: self.pools).whenComplete { [self] result in
             self.open.withLockedValue { $0 -= 1 }
             switch result {
             case .success(let end):
@@ -128,3 +131,25 @@ public final class ConnectListener: Sendable {
         }
     }
 }
+
+/// Starts a local connection's session once the channel is active. The child initializer is too
+/// early: NIO registers an accepted channel only after a hop to the listener's loop and back, and a
+/// busy loop let a WebSocket open before that, so the session took the local side for closed.
+private final class ActiveChannelStarter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let start: () -> Void
+
+    init(start: @escaping () -> Void) {
+        self.start = start
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.start()
+        context.fireChannelActive()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension ActiveChannelStarter: Sendable {}

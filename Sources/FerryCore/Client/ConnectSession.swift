@@ -9,7 +9,9 @@ public enum ConnectSession {
     /// Starts a session for `local`. The future fails with a ``ConnectFailure`` when the WebSocket
     /// cannot be opened (the local channel is closed then), and otherwise succeeds once both
     /// channels are closed, saying how the session ended.
-    public static func start(local: Channel, dialer: WebSocketDialer) -> EventLoopFuture<SessionEnd> {
+    /// - Parameter pools: buffers for what the relay sends, one pool per event loop (see
+    ///   ``PayloadBufferPool``); without them every read allocates.
+    public static func start(local: Channel, dialer: WebSocketDialer, pools: PayloadBufferPools? = nil) -> EventLoopFuture<SessionEnd> {
         let eventLoop = local.eventLoop
         let ended = eventLoop.makePromise(of: SessionEnd.self)
         dialer.connect(on: eventLoop).whenComplete { result in
@@ -19,7 +21,7 @@ public enum ConnectSession {
                 ended.fail(error)
             case .success(let webSocket):
                 do {
-                    try Self.wire(local: local, webSocket: webSocket, configuration: dialer.configuration, ended: ended)
+                    try Self.wire(local: local, webSocket: webSocket, configuration: dialer.configuration, pool: pools?.pool(for: eventLoop), ended: ended)
                 } catch {
                     local.close(promise: nil)
                     webSocket.close(promise: nil)
@@ -31,10 +33,10 @@ public enum ConnectSession {
     }
 
     /// Runs on the event loop both channels share.
-    private static func wire(local: Channel, webSocket: Channel, configuration: ConnectConfiguration, ended: EventLoopPromise<SessionEnd>) throws {
+    private static func wire(local: Channel, webSocket: Channel, configuration: ConnectConfiguration, pool: PayloadBufferPool?, ended: EventLoopPromise<SessionEnd>) throws {
         let parts = ClientSessionParts(configuration: configuration) { end in ended.succeed(end) }
         let relayPipeline = webSocket.pipeline.syncOperations
-        try relayPipeline.addHandlers(parts.relayHandlers)
+        try relayPipeline.addHandlers(parts.relayHandlers(pool: pool))
         try local.pipeline.syncOperations.addHandler(parts.local)
         // The reader leaves last: bytes that came with the 101 go to the decoder on their way out.
         let reader = try relayPipeline.handler(type: UpgradeResponseReader.self)
@@ -62,7 +64,7 @@ struct ClientSessionParts {
 
     /// The WebSocket channel's handlers after the 101, in pipeline order: frames out masked, frames
     /// in decoded as a client decodes them (a masked frame from the relay is a protocol error).
-    var relayHandlers: [ChannelHandler] {
-        [MaskingFrameEncoder(), WebSocketStreamDecoder(role: .client), self.relay]
+    func relayHandlers(pool: PayloadBufferPool?) -> [ChannelHandler] {
+        [MaskingFrameEncoder(), WebSocketStreamDecoder(role: .client, pool: pool), self.relay]
     }
 }

@@ -33,7 +33,7 @@ public enum ConnectStdio {
         } catch {
             throw ConfigurationError(flag: "standard input/output", value: "", problem: "cannot be used (\(error))", expected: "pipes or a terminal, e.g. cat FILE | ferry connect URL; or --listen")
         }
-        return try await ConnectSession.start(local: local, dialer: dialer).get()
+        return try await ConnectSession.start(local: local, dialer: dialer, pools: PayloadBufferPools(group: group)).get()
     }
 
     /// epoll takes pipes, sockets and terminals; a regular file or another device (`< /dev/null`) is
