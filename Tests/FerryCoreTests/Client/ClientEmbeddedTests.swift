@@ -30,7 +30,7 @@ private final class ClientSession {
         self.parts = ClientSessionParts(configuration: configuration) { box.end = $0 }
         self.endBox = box
         try self.relay.pipeline.syncOperations.addHandler(self.relayReads)
-        try self.relay.pipeline.syncOperations.addHandlers(self.parts.relayHandlers)
+        try self.relay.pipeline.syncOperations.addHandlers(self.parts.relayHandlers(pool: nil))
         try self.local.pipeline.syncOperations.addHandlers([self.localReads, self.parts.local])
     }
 

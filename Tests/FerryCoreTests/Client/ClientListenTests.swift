@@ -17,8 +17,8 @@ extension ClientTests {
             try await client.send(pattern.buffer(at: 0, count: size))
             try await client.send(sentinel)
             let echoed = try await client.receive(count: size + sentinel.readableBytes, timeout: .seconds(60))
-            #expect(echoed.readableBytes == size + sentinel.readableBytes)
-            #expect(pattern.matches(echoed.getSlice(at: echoed.readerIndex, length: size)!, at: 0))
+            try #require(echoed.readableBytes == size + sentinel.readableBytes, "the local connection ended after \(echoed.readableBytes) bytes")
+            #expect(pattern.matches(try #require(echoed.getSlice(at: echoed.readerIndex, length: size)), at: 0))
             #expect(echoed.getString(at: echoed.readerIndex + size, length: sentinel.readableBytes) == "--end--")
             // WebSocket has no half-close: the local EOF ends the session, and the local side is closed.
             try await client.finishSending()
@@ -98,6 +98,28 @@ extension ClientTests {
                     #expect(String(buffer: try await first.receive(count: 10)) == "still here")
                     for client in [first, second, third] { await client.close() }
                     #expect(await Relay.eventually { listener.openSessions == 0 })
+                }
+            }
+        }
+
+        @Test("a local reader that stalls stalls the backend's writes (bounded buffers); all bytes arrive once it reads")
+        func backpressureToLocal() async throws {
+            let total = 64 * 1024 * 1024
+            let pattern = BytePattern(seed: 21)
+            let backend = try await TestBackend.start(.flood(total: total, pattern: pattern))
+            defer { Task { await backend.close() } }
+            try await Relay.with(routes: [Route(path: "/", target: backend.target)]) { relay in
+                try await ClientRun.listening(try ClientRun.configuration(ClientRun.url(relay))) { _, addresses in
+                    let client = try await LocalTestClient.connect(to: addresses[0], paused: true)
+                    let (stalled, samples) = try await IntegrationTests.Lifecycle.waitForPlateau { backend.bytesWritten }
+                    let plateau = samples.last ?? 0
+                    #expect(stalled, "the backend's writes never stalled: \(samples.map { $0 / 1024 }) KiB")
+                    #expect(plateau < total / 2, "\(plateau / 1024) KiB taken from the backend for a local reader that reads nothing")
+                    try await client.resumeReading()
+                    let received = try await client.receive(count: total, timeout: .seconds(60))
+                    #expect(received.readableBytes == total)
+                    #expect(pattern.matches(received, at: 0))
+                    await client.close()
                 }
             }
         }

@@ -28,7 +28,11 @@ struct ClientTests {}
 // MARK: - In-process ferry connect
 
 enum ClientRun {
-    static let logger = Logger(label: "ferry.client-tests", factory: { _ in SwiftLogNoOpLogHandler() })
+    /// Silent, unless FERRY_TEST_CLIENT_LOG is set (then on standard error).
+    static let logger = Logger(label: "ferry.client-tests", factory: { label -> any LogHandler in
+        if ProcessInfo.processInfo.environment["FERRY_TEST_CLIENT_LOG"] == nil { return SwiftLogNoOpLogHandler() }
+        return StreamLogHandler.standardError(label: label)
+    })
 
     /// A configuration for `url` with test timers: pings off unless a test wants them.
     static func configuration(_ url: String, _ adjust: (inout ConnectConfiguration) throws -> Void = { _ in }) throws -> ConnectConfiguration {
@@ -80,9 +84,15 @@ final class LocalTestClient: Sendable {
         self.state = state
     }
 
-    static func connect(to address: SocketAddress) async throws -> LocalTestClient {
+    /// - Parameter paused: read nothing (with a small receive buffer) until ``resumeReading()``, to
+    ///   stall what `ferry connect` writes to it.
+    static func connect(to address: SocketAddress, paused: Bool = false) async throws -> LocalTestClient {
         let state = NIOLockedValueBox(State())
-        let channel = try await ClientBootstrap(group: IntegrationLoops.group)
+        var bootstrap = ClientBootstrap(group: IntegrationLoops.group)
+        if paused {
+            bootstrap = bootstrap.channelOption(.autoRead, value: false).channelOption(.socketOption(.so_rcvbuf), value: 16 * 1024)
+        }
+        let channel = try await bootstrap
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(state: state)) }
@@ -93,6 +103,10 @@ final class LocalTestClient: Sendable {
 
     func send(_ buffer: ByteBuffer) async throws {
         try await self.channel.writeAndFlush(buffer)
+    }
+
+    func resumeReading() async throws {
+        try await self.channel.setOption(.autoRead, value: true).get()
     }
 
     /// Half-closes: the local program has nothing more to send.
