@@ -44,7 +44,8 @@ struct Connect: AsyncParsableCommand {
         let logger = try bootstrapLogging(loggingOptions)
         let dialer = try exitOnConfigurationError { try WebSocketDialer(configuration: configuration) }
         if configuration.tls.insecure {
-            logger.warning("--insecure: the relay's certificate is not verified; anyone on the path can read and change the session")
+            // On standard error whatever --log-level says: this start must not look like a safe one.
+            FerryLogHandler.standardError("ferry connect: warning: --insecure: the relay's certificate is not verified; anyone on the path can read and change the session\n")
         }
         let group = MultiThreadedEventLoopGroup.singleton
         guard !configuration.listeners.isEmpty else {
