@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
@@ -113,12 +114,55 @@ extension ClientTests {
                     let client = try await LocalTestClient.connect(to: addresses[0], paused: true)
                     let (stalled, samples) = try await IntegrationTests.Lifecycle.waitForPlateau { backend.bytesWritten }
                     let plateau = samples.last ?? 0
+                    print("ferry connect backpressure relay->local: stalled at \(plateau / 1024) KiB; samples (KiB): \(samples.map { $0 / 1024 })")
                     #expect(stalled, "the backend's writes never stalled: \(samples.map { $0 / 1024 }) KiB")
                     #expect(plateau < total / 2, "\(plateau / 1024) KiB taken from the backend for a local reader that reads nothing")
                     try await client.resumeReading()
                     let received = try await client.receive(count: total, timeout: .seconds(60))
                     #expect(received.readableBytes == total)
                     #expect(pattern.matches(received, at: 0))
+                    await client.close()
+                }
+            }
+        }
+
+        @Test("a backend that stalls stalls the local writer (bounded buffers); all bytes arrive once it reads")
+        func backpressureFromLocal() async throws {
+            let total = 64 * 1024 * 1024
+            let pattern = BytePattern(seed: 22)
+            let backend = try await TestBackend.start(.sink(keepAtMost: 64, paused: true))
+            defer { Task { await backend.close() } }
+            try await Relay.with(routes: [Route(path: "/", target: backend.target)]) { relay in
+                try await ClientRun.listening(try ClientRun.configuration(ClientRun.url(relay))) { _, addresses in
+                    let client = try await LocalTestClient.connect(to: addresses[0], sendBufferSize: 64 * 1024)
+                    let written = NIOLockedValueBox(0)
+                    let writer = Task {
+                        let chunk = 64 * 1024
+                        var offset = 0
+                        while offset < total {
+                            do {
+                                try await client.send(pattern.buffer(at: offset, count: chunk))
+                            } catch {
+                                return
+                            }
+                            offset += chunk
+                            written.withLockedValue { $0 = offset }
+                        }
+                    }
+                    let (stalled, samples) = try await IntegrationTests.Lifecycle.waitForPlateau { written.withLockedValue { $0 } }
+                    let plateau = samples.last ?? 0
+                    print("ferry connect backpressure local->relay: stalled at \(plateau / 1024) KiB; samples (KiB): \(samples.map { $0 / 1024 })")
+                    #expect(stalled, "the local writes never stalled: \(samples.map { $0 / 1024 }) KiB")
+                    #expect(plateau < total / 2, "\(plateau / 1024) KiB taken from a local writer whose backend reads nothing")
+                    try await backend.resumeReading()
+                    let finished = await Relay.eventually(timeout: .seconds(30)) { written.withLockedValue { $0 } == total }
+                    #expect(finished, "writes did not resume: \(written.withLockedValue { $0 } / 1024) KiB of \(total / 1024)")
+                    if !finished { await client.close() }
+                    _ = await writer.result
+                    try await client.finishSending()
+                    let report = try await backend.nextSinkReport(timeout: .seconds(20))
+                    #expect(report.byteCount == total, "everything read before the local EOF reaches the backend")
+                    #expect(pattern.matches(report.kept, at: 0))
                     await client.close()
                 }
             }

@@ -86,11 +86,15 @@ final class LocalTestClient: Sendable {
 
     /// - Parameter paused: read nothing (with a small receive buffer) until ``resumeReading()``, to
     ///   stall what `ferry connect` writes to it.
-    static func connect(to address: SocketAddress, paused: Bool = false) async throws -> LocalTestClient {
+    /// - Parameter sendBufferSize: a small kernel send buffer, so a stalled peer soon stalls `send`.
+    static func connect(to address: SocketAddress, paused: Bool = false, sendBufferSize: Int? = nil) async throws -> LocalTestClient {
         let state = NIOLockedValueBox(State())
         var bootstrap = ClientBootstrap(group: IntegrationLoops.group)
         if paused {
             bootstrap = bootstrap.channelOption(.autoRead, value: false).channelOption(.socketOption(.so_rcvbuf), value: 16 * 1024)
+        }
+        if let sendBufferSize {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(sendBufferSize))
         }
         let channel = try await bootstrap
             .channelOption(.allowRemoteHalfClosure, value: true)
