@@ -5,6 +5,14 @@ import Testing
 
 @testable import FerryCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension ClientTests {
     /// `ferry connect --listen` in this process, in front of an in-process relay and an echo backend.
     @Suite("--listen (real sockets)")
@@ -195,6 +203,45 @@ extension ClientTests {
                 }
                 #expect(await Relay.eventually { listener.openSessions == 0 })
             }
+        }
+    }
+}
+
+extension ClientTests {
+    /// `ferry connect URL --listen …` as a process: it listens, relays, and stops on SIGTERM.
+    @Suite("--listen (the ferry executable)", .enabled(if: FerryExecutable.path != nil, "needs the ferry executable built with the tests"))
+    struct ListenExecutableTests {
+        @Test("it says where it listens, relays each connection, and stops on SIGTERM with status 0")
+        func listensAndStops() async throws {
+            let executable = try #require(FerryExecutable.path)
+            let backend = try await TestBackend.start(.echo)
+            defer { Task { await backend.close() } }
+            try await Relay.with(routes: [Route(path: "/", target: backend.target)]) { relay in
+                let directory = try TLSFiles.makeDirectory("connect-listen")
+                defer { try? FileManager.default.removeItem(atPath: directory) }
+                let port = try await FreePort.on()
+                let process = try ChildProcess(executable: executable, arguments: ["connect", ClientRun.url(relay), "--listen", "127.0.0.1:\(port)"], logPath: directory + "/out.log")
+                do {
+                    #expect(await process.waitForOutput("listening listen=127.0.0.1:\(port)"), "\(process.output)")
+                    try await ListenTests.echoThrough(try SocketAddress(ipAddress: "127.0.0.1", port: port), size: 100_000, seed: 31)
+                    #expect(await process.waitForOutput("session ended: the relay closed the session: 1000"), "\(process.output)")
+                    kill(process.pid, SIGTERM)
+                    #expect(await process.waitForExit(timeout: .seconds(5)) == 0, "\(process.output)")
+                } catch {
+                    await process.stop(signal: SIGKILL)
+                    throw error
+                }
+            }
+        }
+
+        @Test("an address in use names the flag and the address, with status 2")
+        func addressInUse() async throws {
+            let taken = try await TestBackend.start(.echo)
+            defer { Task { await taken.close() } }
+            let port = taken.address.port!
+            let (status, output) = try await FerryBinary.run(["connect", "ws://127.0.0.1:1/", "--listen", "127.0.0.1:\(port)"])
+            #expect(status == ConnectExitStatus.badFlag.rawValue, "\(output)")
+            #expect(output.contains("--listen 127.0.0.1:\(port):"), "\(output)")
         }
     }
 }
