@@ -9,7 +9,7 @@ import NIOPosix
 struct Connect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ferry connect",
-        abstract: "Reach a relayed TCP service: standard input/output, or local ports, to a WebSocket route.",
+        abstract: "Reach a TCP service through a relay's WebSocket route.",
         usage: """
             ferry connect URL [options]
             ferry connect URL --listen ADDR:PORT [--listen unix:/path ...] [options]
@@ -23,6 +23,7 @@ struct Connect: AsyncParsableCommand {
               ferry connect wss://relay.example.com/db --listen 127.0.0.1:5432
                   a local port for a database; one session per connection
               ferry connect ws://127.0.0.1:6080/vnc --listen unix:/run/vnc.sock
+                  a Unix socket for a VNC viewer
 
             WebSocket has no half-close: when the local side ends its input, the
             session is closed (1000) once the relay has answered.
