@@ -125,6 +125,22 @@ extension ClientTests {
             #expect(connect.errorOutput.contains("did not answer the close"), "\(connect.errorOutput)")
         }
 
+        @Test("--help: examples, every exit status, options under topic titles, every line within 80 columns")
+        func help() async throws {
+            let (status, output) = try await FerryBinary.run(["connect", "--help"])
+            #expect(status == 0)
+            for exit in ConnectExitStatus.allCases {
+                #expect(output.contains("  \(exit.rawValue)  \(exit.meaning)\n"), "exit status \(exit.rawValue) is listed")
+            }
+            for title in ["USAGE:", "LOCAL END:", "CREDENTIALS AND HEADERS:", "TLS:", "TIMEOUTS, KEEPALIVE AND BUFFERS:", "LOGGING:"] {
+                #expect(output.contains("\n\(title)"), "\(title)")
+            }
+            #expect(output.contains("no half-close"))
+            for line in output.split(separator: "\n") {
+                #expect(line.count <= 80, "longer than 80 columns: \(line)")
+            }
+        }
+
         @Test("bad flags name the flag, with status 2", arguments: [
             (["ftp://relay.example/x"], "URL ftp://relay.example/x: is not a ws:// or wss:// URL"),
             (["https://relay.example/x"], "is an HTTP URL; expected the same address with wss://"),
