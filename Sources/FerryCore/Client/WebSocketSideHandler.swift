@@ -4,8 +4,9 @@ import NIOWebSocket
 /// The relay side of a `ferry connect` session, after the 101: payload goes to the splice, local
 /// bytes go out as binary messages (masked by ``MaskingFrameEncoder`` below it). Answers pings,
 /// pings a quiet relay and gives up on one that does not answer, and runs the close handshake as
-/// the client (RFC 6455 §7.1.1: the relay closes the TCP connection first; we wait a bounded time).
-/// Holds back `read()` while the local side, or this channel, cannot take more.
+/// the client: the relay's close is answered and the relay is left to hang up first (RFC 6455
+/// §7.1.1), for the close timeout at most; after our close, the relay's answer ends the handshake
+/// and we hang up. Holds back `read()` while the local side, or this channel, cannot take more.
 ///
 /// Pings are answered once per read burst with the latest ping's payload, as the relay does.
 final class WebSocketSideHandler: ChannelDuplexHandler {
