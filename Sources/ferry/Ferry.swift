@@ -14,8 +14,9 @@ import Musl
 import Darwin
 #endif
 
-/// `ferry demo …` runs the demo; anything else is the relay. Dispatched by hand because the relay's
-/// own positional form (`ferry 6080 localhost:5900`) would otherwise take `demo` for a port.
+/// `ferry demo …` runs the demo, `ferry connect …` the client end; anything else is the relay.
+/// Dispatched by hand because the relay's own positional form (`ferry 6080 localhost:5900`) would
+/// otherwise take `demo` for a port.
 @main
 enum FerryMain {
     static func main() async {
@@ -30,6 +31,8 @@ enum FerryMain {
             await Self.websockify(Array(arguments.dropFirst()))
         } else if arguments.first == "demo" {
             await Demo.main(Array(arguments.dropFirst()))
+        } else if arguments.first == "connect" {
+            await Connect.main(Array(arguments.dropFirst()))
         } else {
             await Ferry.main(arguments)
         }
@@ -72,6 +75,7 @@ struct Ferry: AsyncParsableCommand {
             ferry [options] [ADDR:]PORT TARGET
             ferry websockify [websockify's options and arguments]
             ferry demo [--listen ADDR:PORT] [--chat ADDR:PORT]
+            ferry connect URL [--listen ADDR:PORT ...] [options]
             """,
         // Every line fits 80 columns: ArgumentParser wraps longer ones without indenting them.
         discussion: """
@@ -87,6 +91,8 @@ struct Ferry: AsyncParsableCommand {
                   websockify's command line (also when run as 'websockify')
               ferry demo
                   a chat room to open in a browser
+              ferry connect wss://relay.example.com/ssh
+                  the client end: see ferry connect --help
 
             Sizes take k/KiB, m/MiB, g/GiB (powers of 1024) or bytes; durations
             take ms, s, m, h or seconds. Options are grouped by topic below.

@@ -1,0 +1,155 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `ferry connect --listen`: accepts local connections (TCP or Unix sockets) and gives each its own
+/// WebSocket session, opened on the accepted connection's event loop. At most `--max-connections`
+/// sessions at once: a connection beyond that is closed at accept, with a warning.
+public final class ConnectListener: Sendable {
+    private let dialer: WebSocketDialer
+    private let logger: Logger
+    private let maxConnections: Int
+    private let pools: PayloadBufferPools
+    private let open = NIOLockedValueBox(0)
+    private let channels = NIOLockedValueBox<[Channel]>([])
+
+    private init(dialer: WebSocketDialer, group: EventLoopGroup, logger: Logger) {
+        self.dialer = dialer
+        self.pools = PayloadBufferPools(group: group)
+        self.logger = logger
+        self.maxConnections = dialer.configuration.maxConnections
+    }
+
+    /// Sessions open now.
+    public var openSessions: Int { self.open.withLockedValue { $0 } }
+
+    /// Binds every `--listen` address; throws a ``ConfigurationError`` naming the one that failed
+    /// (after closing those already bound).
+    public static func start(dialer: WebSocketDialer, group: EventLoopGroup, logger: Logger) async throws -> (ConnectListener, [SocketAddress]) {
+        let listener = ConnectListener(dialer: dialer, group: group, logger: logger)
+        var addresses: [SocketAddress] = []
+        do {
+            for address in dialer.configuration.listeners {
+                let channel = try await listener.bind(address, group: group)
+                listener.channels.withLockedValue { $0.append(channel) }
+                if let local = channel.localAddress { addresses.append(local) }
+                logger.info("listening", metadata: ["listen": "\(address)", "relay": "\(dialer.configuration.url)"])
+            }
+        } catch {
+            await listener.stop()
+            throw error
+        }
+        return (listener, addresses)
+    }
+
+    /// Closes the listeners; sessions under way go on until they end.
+    public func stop() async {
+        let channels = self.channels.withLockedValue { channels in
+            defer { channels = [] }
+            return channels
+        }
+        for channel in channels { try? await channel.close() }
+    }
+
+    private func bind(_ address: ListenAddress, group: EventLoopGroup) async throws -> Channel {
+        guard !address.proxyProtocol else {
+            throw ConfigurationError(flag: "--listen", value: address.description, problem: "proxy-protocol applies to the relay's listeners only", expected: "ADDR:PORT or unix:/path")
+        }
+        let bufferSize = self.dialer.configuration.bufferSize
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelOption(.autoRead, value: false)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: bufferSize / 2, high: bufferSize))
+            .childChannelOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
+            .childChannelOption(.maxMessagesPerRead, value: RelayReadSizes.readsPerBurst)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ActiveChannelStarter { [self] in self.accepted(channel) })
+                }
+            }
+        do {
+            switch address.endpoint {
+            case .tcp(let host, let port):
+                return try await bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1).bind(host: host, port: port).get()
+            case .unix(let path, let mode):
+                var info = stat()
+                guard lstat(path, &info) != 0 else {
+                    throw ConfigurationError(flag: "--listen", value: address.description, problem: "\(path) already exists", expected: "a free path (remove a stale socket left by an earlier run)")
+                }
+                let channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false).get()
+                guard chmod(path, mode_t(mode)) == 0 else {
+                    try? await channel.close()
+                    throw ConfigurationError(flag: "--listen", value: address.description, problem: "cannot set the socket's mode", expected: "a path this user owns")
+                }
+                return channel
+            }
+        } catch let error as ConfigurationError {
+            throw error
+        } catch {
+            throw ListenFailure.configurationError(flag: "--listen", value: address.description, error: error)
+        }
+    }
+
+    /// Runs on the accepted channel's event loop, once it is active.
+    private func accepted(_ channel: Channel) {
+        let admitted = self.open.withLockedValue { open in
+            guard open < self.maxConnections else { return false }
+            open += 1
+            return true
+        }
+        guard admitted else {
+            self.logger.warning("local connection refused: --max-connections reached", metadata: ["max_connections": "\(self.maxConnections)"])
+            channel.close(promise: nil)
+            return
+        }
+        let logger = self.logger
+        let peer = channel.remoteAddress.map { "\($0)" } ?? "unix socket"
+        ConnectSession.start(local: channel, dialer: self.dialer, pools: self.pools).whenComplete { [self] result in
+            self.open.withLockedValue { $0 -= 1 }
+            switch result {
+            case .success(let end):
+                let metadata: Logger.Metadata = ["local": "\(peer)", "sent": "\(end.bytesSent)", "received": "\(end.bytesReceived)"]
+                if end.isNormal {
+                    logger.info("session ended: \(end)", metadata: metadata)
+                } else {
+                    logger.warning("session ended: \(end)", metadata: metadata)
+                }
+            case .failure(let error):
+                logger.error("session not opened: \(error)", metadata: ["local": "\(peer)"])
+            }
+        }
+    }
+}
+
+/// Starts a local connection's session once the channel is active. The child initializer is too
+/// early: NIO registers an accepted channel only after a hop to the listener's loop and back, and a
+/// busy loop let a WebSocket open before that, so the session took the local side for closed.
+private final class ActiveChannelStarter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let start: () -> Void
+
+    init(start: @escaping () -> Void) {
+        self.start = start
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.start()
+        context.fireChannelActive()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension ActiveChannelStarter: Sendable {}
