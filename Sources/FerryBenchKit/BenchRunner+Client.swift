@@ -45,6 +45,7 @@ extension BenchRunner {
         let direct = try await LeanEchoClient(port: backends.port(of: .echo), isWebSocket: false)
             .roundTrips(count: echoCount, size: self.options.echoSize, warmUp: min(500, echoCount / 10))
         record("\(self.options.echoSize) B echo RTT p50", "tcp", Double(sortedPercentile(direct, 0.5)) / 1000, "µs", higherIsBetter: false)
+        record("\(self.options.echoSize) B echo RTT p99", "tcp", Double(sortedPercentile(direct, 0.99)) / 1000, "µs", higherIsBetter: false)
 
         for launcher in self.options.clients {
             for (kind, metric) in [(BackendKind.sink, "upload, 1 connection"), (.source, "download, 1 connection")] {

@@ -97,7 +97,7 @@ struct FerryBenchCommand: AsyncParsableCommand {
         }
         let ferry = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ferry").path
         if self.clients.isEmpty && FileManager.default.isExecutableFile(atPath: ferry) {
-            clientLaunchers.insert(.command(name: "ferry connect", template: "\(ferry) connect ws://{target}/ --listen 127.0.0.1:{port} --log-level error"), at: 0)
+            clientLaunchers.insert(.command(name: "ferry connect", template: "\(ferry) connect ws://{target}/ --listen 127.0.0.1:{port} --max-connections 10000 --log-level error"), at: 0)
         }
         if launchers.isEmpty {
             guard FileManager.default.isExecutableFile(atPath: ferry) else {
