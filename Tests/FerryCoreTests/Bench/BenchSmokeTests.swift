@@ -9,6 +9,8 @@ struct BenchSmokeTests {
     @Test func quickRunProducesEveryScenario() async throws {
         var options = BenchOptions.quick(relays: [.inProcess])
         options.stallSeconds = 1
+        let ferry = try #require(FerryExecutable.path, "the ferry executable is built with the tests")
+        options.clients = [.command(name: "ferry connect", template: "\(ferry) connect ws://{target}/ --listen 127.0.0.1:{port} --log-level error")]
         let runner = BenchRunner(options: options) { _ in }
         let report = try await runner.run(command: "smoke")
         for scenario in BenchOptions.Scenario.allCases {
@@ -18,6 +20,7 @@ struct BenchSmokeTests {
         #expect((report.value("throughput", "upload, 1 connection", relay) ?? 0) > 0)
         #expect((report.value("throughput", "download, 1 connection", "tcp") ?? 0) > 0)
         #expect(report.value("idle", "50 sessions: working", relay) == 50)
+        #expect((report.value("client", "upload, 1 connection", "ferry connect") ?? 0) > 0)
         #expect(!report.targets.isEmpty)
         #expect(report.table().contains("ferry (in-process)/tcp"))
         #expect(report.svgChart().hasPrefix("<svg"))
