@@ -79,11 +79,14 @@ final class ClientSplice {
         return self.relay?.isWritable ?? true
     }
 
-    /// The relay side may read while the local side can take more and while its own channel can
-    /// (pings are answered on it: a relay that pings and never reads must not grow our queue).
+    /// The relay side may read while the local side can take more. Not also "while the WebSocket
+    /// channel can": the relay holds its reads from us while its own channel to us is full, so if we
+    /// held ours while our upload queue is full, a busy echo would stop both ends for good (each
+    /// waiting for the other to read). Pongs do not need the rule: one at most waits for writability
+    /// (``WebSocketSideHandler``).
     var relayMayRead: Bool {
         guard self.localOpen else { return true }
-        return (self.local?.isWritable ?? true) && (self.relay?.isWritable ?? true)
+        return self.local?.isWritable ?? true
     }
 
     /// The relay's reads are held because the local side does not keep up: the relay is not at fault

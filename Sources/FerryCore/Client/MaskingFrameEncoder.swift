@@ -6,11 +6,8 @@ import NIOWebSocket
 /// word-wise). The copy is the one masking requires: the payload is the local side's read buffer,
 /// which must not be masked in place.
 ///
-/// Keys come from `SystemRandomNumberGenerator`: the kernel's CSPRNG through getrandom(2), so no
-/// generator state lives in the process to seed or to fork, and a key costs one system call without
-/// a file descriptor. Frames carry a whole read (up to 128 KiB), so that call is far below the
-/// cost of the copy. Keys must be unpredictable (§10.3: a predictable key lets a page's script
-/// forge bytes that a proxy on the path could take for requests), hence no faster userspace PRNG.
+/// Keys come from ``BufferedKernelRandom``: the kernel's CSPRNG, read 4 KiB at a
+/// time, so a small frame (a keystroke) costs no system call beyond its write.
 final class MaskingFrameEncoder: ChannelOutboundHandler {
     typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = ByteBuffer
@@ -18,7 +15,7 @@ final class MaskingFrameEncoder: ChannelOutboundHandler {
     /// Opcode byte, length byte, 8 length bytes, 4 key bytes.
     static let maxHeaderSize = 14
 
-    private var random = SystemRandomNumberGenerator()
+    private var random = BufferedKernelRandom()
 
     init() {}
 

@@ -71,11 +71,16 @@ final class WebSocketSideHandler: ChannelDuplexHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         self.splice.relayReadComplete()
-        if let pong = self.pendingPong {
-            self.pendingPong = nil
-            if case .open = self.closeState {
-                context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: pong)), promise: nil)
-            }
+        self.writePendingPong(context: context)
+    }
+
+    /// Answers the latest ping once the channel can take it (RFC 6455 §5.5.3 lets an endpoint answer
+    /// only the most recent one), so a relay that pings and never reads queues one pong at most.
+    private func writePendingPong(context: ChannelHandlerContext) {
+        guard let pong = self.pendingPong, context.channel.isWritable else { return }
+        self.pendingPong = nil
+        if case .open = self.closeState {
+            context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: pong)), promise: nil)
         }
     }
 
@@ -109,7 +114,10 @@ final class WebSocketSideHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { self.splice.relayBecameWritable() }
+        if context.channel.isWritable {
+            self.writePendingPong(context: context)
+            self.splice.relayBecameWritable()
+        }
         context.fireChannelWritabilityChanged()
     }
 

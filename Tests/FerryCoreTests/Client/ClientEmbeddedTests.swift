@@ -190,6 +190,14 @@ extension ClientTests {
             session.local.isWritable = true
             session.local.pipeline.syncOperations.fireChannelWritabilityChanged()
             #expect(session.relayReads.reads == before + 1)
+
+            // A full upload queue does not stop reading the relay: the relay holds its reads while its
+            // queue to us is full, so if both held, a busy echo would stop both ends for good.
+            session.relay.isWritable = false
+            session.relay.pipeline.syncOperations.fireChannelWritabilityChanged()
+            let whileFull = session.relayReads.reads
+            session.relay.pipeline.read()
+            #expect(session.relayReads.reads == whileFull + 1, "the relay is read while our upload waits")
         }
     }
 }
