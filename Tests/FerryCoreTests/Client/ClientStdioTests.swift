@@ -119,9 +119,11 @@ extension ClientTests {
             let server = try await ScriptedWebSocketServer.start(.upgradeThenSilence)
             defer { Task { await server.close() } }
             let connect = try StdioConnect([server.url])
+            // The EOF must come after the upgrade (a busy machine can take longer than a fixed pause).
+            _ = try #require(try await server.requests.next(timeout: .seconds(15)), "the upgrade request arrived")
             try await Task.sleep(for: .milliseconds(200))
             try connect.closeInput()
-            #expect(await connect.waitForExit(timeout: .seconds(10)) == ConnectExitStatus.endedAbnormally.rawValue)
+            #expect(await connect.waitForExit(timeout: .seconds(20)) == ConnectExitStatus.endedAbnormally.rawValue)
             #expect(connect.errorOutput.contains("did not answer the close"), "\(connect.errorOutput)")
         }
 

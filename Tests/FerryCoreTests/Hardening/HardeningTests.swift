@@ -454,7 +454,9 @@ extension HardeningTests {
                 let closed = clients.filter { !$0.isActive }.count
                 #expect(closedInTime, "only \(closed) of 30 silent connections from 127.0.0.1 were closed within 1 s")
                 #expect(closed <= 28, "\(closed) were closed; the first two are within the limit")
-                #expect(clients[0].isActive && clients[1].isActive, "the first two connections (within the limit) were closed")
+                // Which two stay is not the order of connecting: each event loop accepts from a listening
+                // socket of its own (SO_REUSEPORT), so the third connection can be accepted before the second.
+                #expect(clients.filter(\.isActive).count == 2, "\(clients.filter(\.isActive).count) connections stayed open; the limit is 2")
 
                 let other = try await RawClient.connect(to: relay.address, from: try SocketAddress(ipAddress: "127.0.0.2", port: 0))
                 defer { Task { await other.close() } }
