@@ -176,3 +176,16 @@ final class ClientSplice {
 
 @available(*, unavailable)
 extension ClientSplice: Sendable {}
+
+/// `ferry connect`'s local connection (an accepted socket, or standard input and output).
+typealias LocalSideHandler = ByteStreamHandler<ClientSplice>
+
+/// The local side's reports, in the splice's own words.
+extension ClientSplice: ByteStreamOwner {
+    func streamData(_ buffer: ByteBuffer) { self.localData(buffer) }
+    func streamReadComplete() { self.localReadComplete() }
+    func streamEnded(error: Error?) { self.localEnded(error: error) }
+    func streamGone() { self.localGone() }
+    func streamBecameWritable() { self.localBecameWritable() }
+    var streamMayRead: Bool { self.localMayRead }
+}

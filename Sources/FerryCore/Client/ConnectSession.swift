@@ -57,7 +57,7 @@ struct ClientSessionParts {
 
     init(configuration: ConnectConfiguration, onEnd: @escaping (SessionEnd) -> Void) {
         self.splice = ClientSplice(onEnd: onEnd)
-        self.local = LocalSideHandler(splice: self.splice, closeTimeout: configuration.closeTimeout)
+        self.local = LocalSideHandler(owner: self.splice, closeTimeout: configuration.closeTimeout)
         self.relay = WebSocketSideHandler(splice: self.splice, keepalive: configuration.keepaliveLimits, closeTimeout: configuration.closeTimeout)
         self.splice.attach(local: self.local, relay: self.relay)
     }

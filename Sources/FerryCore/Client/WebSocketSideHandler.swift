@@ -28,14 +28,12 @@ final class WebSocketSideHandler: ChannelDuplexHandler {
     private var readGate = ReadGate()
     private var pendingPong: ByteBuffer?
     private var closeState = CloseState.open
-    private var keepalive: KeepaliveState
-    private var keepaliveTimer: Scheduled<Void>?
-    private var closeTimer: Scheduled<Void>?
+    private var timers: WebSocketTimers
 
     init(splice: ClientSplice, keepalive: Limits, closeTimeout: TimeAmount) {
         self.splice = splice
         self.closeTimeout = closeTimeout
-        self.keepalive = KeepaliveState(limits: keepalive, now: .now())
+        self.timers = WebSocketTimers(limits: keepalive)
     }
 
     var isWritable: Bool { self.context?.channel.isWritable ?? false }
@@ -46,8 +44,7 @@ final class WebSocketSideHandler: ChannelDuplexHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        self.keepaliveTimer?.cancel()
-        self.closeTimer?.cancel()
+        self.timers.cancelAll()
         self.context = nil
     }
 
@@ -57,12 +54,12 @@ final class WebSocketSideHandler: ChannelDuplexHandler {
         let now = NIODeadline.now()
         switch Self.unwrapInboundIn(data) {
         case .data(let buffer):
-            self.keepalive.heardFromClient(at: now)
+            self.timers.keepalive.heardFromClient(at: now)
             self.splice.relayData(buffer)
         case .ping(let payload):
             if case .open = self.closeState { self.pendingPong = payload }
         case .pong:
-            self.keepalive.pongReceived(at: now)
+            self.timers.keepalive.pongReceived(at: now)
             self.scheduleKeepalive()
         case .close(let code, let reason):
             self.receivedClose(code: code, reason: reason, context: context)
@@ -107,8 +104,7 @@ final class WebSocketSideHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.keepaliveTimer?.cancel()
-        self.closeTimer?.cancel()
+        self.timers.cancelAll()
         self.splice.relayGone()
         context.fireChannelInactive()
     }
@@ -176,9 +172,8 @@ final class WebSocketSideHandler: ChannelDuplexHandler {
 
     /// A relay that does not finish the close handshake, or does not hang up after it, is dropped.
     private func armCloseTimer(context: ChannelHandlerContext) {
-        self.closeTimer?.cancel()
         let timeout = self.closeTimeout
-        self.closeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+        self.timers.armClose(in: timeout, on: context.eventLoop) { [self] in
             if case .closeSent = self.closeState {
                 self.splice.relayUnresponsive("the relay did not answer the close within \(timeout.nanoseconds / 1_000_000) ms")
             }
@@ -187,28 +182,23 @@ final class WebSocketSideHandler: ChannelDuplexHandler {
     }
 
     private func scheduleKeepalive() {
-        self.keepaliveTimer?.cancel()
-        guard let context, let deadline = self.keepalive.nextDeadline else { return }
-        self.keepaliveTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+        guard let context else { return }
+        self.timers.scheduleKeepalive(on: context.eventLoop) { [self] in
             self.keepaliveTimerFired()
         }
     }
 
     private func keepaliveTimerFired() {
         guard case .open = self.closeState, let context else { return }
-        let now = NIODeadline.now()
-        if self.readGate.pending && self.splice.relayReadsWaitOnLocal {
-            // Reads wait on the local side, so a pong could not be seen: the relay is not at fault.
-            self.keepalive.pongReceived(at: now)
-        }
-        switch self.keepalive.evaluate(at: now) {
+        // Reads that wait on the local side excuse the relay: a pong could not be seen.
+        let excused = self.readGate.pending && self.splice.relayReadsWaitOnLocal
+        switch self.timers.keepaliveDue(at: .now(), peerExcused: excused) {
         case .none, .closeIdle:
             break
         case .sendPing:
-            let frame = WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(string: "ferry"))
-            context.writeAndFlush(Self.wrapOutboundOut(frame), promise: nil)
+            context.writeAndFlush(Self.wrapOutboundOut(WebSocketTimers.ping(allocator: context.channel.allocator)), promise: nil)
         case .dropUnresponsive:
-            self.splice.relayUnresponsive("the relay did not answer a ping within \(self.keepalive.pingTimeout.nanoseconds / 1_000_000) ms")
+            self.splice.relayUnresponsive("the relay did not answer a ping within \(self.timers.keepalive.pingTimeout.nanoseconds / 1_000_000) ms")
             return
         }
         self.scheduleKeepalive()

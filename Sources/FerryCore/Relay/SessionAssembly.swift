@@ -60,7 +60,7 @@ struct SessionAssembly {
         }
         let expiresIn = description.expiresAt.map { TimeAmount.milliseconds(Int64(max(0, $0.timeIntervalSinceNow) * 1000)) }
         self.clientHandler = WebSocketSessionHandler(splice: splice, limits: shared.limits, expiresIn: expiresIn)
-        self.backendHandler = BackendHandler(splice: splice, closeTimeout: shared.limits.closeTimeout)
+        self.backendHandler = BackendHandler(owner: splice, closeTimeout: shared.limits.closeTimeout)
         splice.attach(client: self.clientHandler, backend: self.backendHandler)
         self.splice = splice
 

@@ -202,3 +202,16 @@ final class Splice {
 
 @available(*, unavailable)
 extension Splice: Sendable {}
+
+/// The relay's backend connection.
+typealias BackendHandler = ByteStreamHandler<Splice>
+
+/// The backend side's reports, in the splice's own words.
+extension Splice: ByteStreamOwner {
+    func streamData(_ buffer: ByteBuffer) { self.backendData(buffer) }
+    func streamReadComplete() { self.backendReadComplete() }
+    func streamEnded(error: Error?) { self.backendEnded(error: error) }
+    func streamGone() { self.backendGone() }
+    func streamBecameWritable() { self.backendBecameWritable() }
+    var streamMayRead: Bool { self.backendMayRead }
+}

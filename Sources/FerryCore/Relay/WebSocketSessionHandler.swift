@@ -28,9 +28,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     /// The payload of the latest ping of this read burst, answered at read-complete.
     private var pendingPong: ByteBuffer?
     private var closeState = CloseState.open
-    private var keepalive: KeepaliveState
-    private var keepaliveTimer: Scheduled<Void>?
-    private var closeTimer: Scheduled<Void>?
+    private var timers: WebSocketTimers
     private let expiresIn: TimeAmount?
     private var expiryTimer: Scheduled<Void>?
 
@@ -39,7 +37,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
         self.splice = splice
         self.limits = limits
         self.expiresIn = expiresIn
-        self.keepalive = KeepaliveState(limits: limits, now: .now())
+        self.timers = WebSocketTimers(limits: limits)
     }
 
     var isWritable: Bool { self.context?.channel.isWritable ?? false }
@@ -56,8 +54,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.expiryTimer?.cancel()
-        self.keepaliveTimer?.cancel()
-        self.closeTimer?.cancel()
+        self.timers.cancelAll()
         self.context = nil
     }
 
@@ -68,13 +65,13 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
         switch Self.unwrapInboundIn(data) {
         case .data(let buffer):
             // A ping from the client is not proof that it reads: only data, pongs and a close count.
-            self.keepalive.heardFromClient(at: now)
-            self.keepalive.dataSeen(at: now)
+            self.timers.keepalive.heardFromClient(at: now)
+            self.timers.keepalive.dataSeen(at: now)
             if case .open = self.closeState { self.splice.clientData(buffer) }
         case .ping(let payload):
             if case .open = self.closeState { self.pendingPong = payload }
         case .pong:
-            self.keepalive.pongReceived(at: now)
+            self.timers.keepalive.pongReceived(at: now)
             // The timer waits for the ping timeout; with the answer in, the next ping is due sooner.
             self.scheduleKeepalive()
         case .close(let code, let reason):
@@ -116,8 +113,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.closeState = .finished
-        self.keepaliveTimer?.cancel()
-        self.closeTimer?.cancel()
+        self.timers.cancelAll()
         self.splice.clientGone()
         context.fireChannelInactive()
     }
@@ -152,7 +148,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     // MARK: Called by the splice
 
     func writeBinary(_ buffer: ByteBuffer) {
-        self.keepalive.dataSeen(at: .now())
+        self.timers.keepalive.dataSeen(at: .now())
         self.context?.write(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, data: buffer)), promise: nil)
     }
 
@@ -198,35 +194,29 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
 
     /// A client that does not finish the close handshake (or does not read our close) is dropped.
     private func armCloseTimer(context: ChannelHandlerContext) {
-        self.closeTimer?.cancel()
-        self.closeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.limits.closeTimeout) {
+        self.timers.armClose(in: self.limits.closeTimeout, on: context.eventLoop) {
             context.close(promise: nil)
         }
     }
 
     private func scheduleKeepalive() {
-        self.keepaliveTimer?.cancel()
-        guard let context, let deadline = self.keepalive.nextDeadline else { return }
-        self.keepaliveTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+        guard let context else { return }
+        self.timers.scheduleKeepalive(on: context.eventLoop) { [self] in
             self.keepaliveTimerFired()
         }
     }
 
     private func keepaliveTimerFired() {
         guard case .open = self.closeState, let context else { return }
-        let now = NIODeadline.now()
-        if self.readGate.pending && self.splice.clientReadsWaitOnBackend {
-            // Reads are held back because the backend is not keeping up, so a pong could not be
-            // seen: the client is not at fault. (Held because the client does not read its own
-            // channel, it is.) The idle timeout still ends a session that stays stuck.
-            self.keepalive.pongReceived(at: now)
-        }
-        switch self.keepalive.evaluate(at: now) {
+        // Reads held back because the backend is not keeping up excuse the client (a pong could not
+        // be seen); held because the client does not read its own channel, they do not. The idle
+        // timeout still ends a session that stays stuck.
+        let excused = self.readGate.pending && self.splice.clientReadsWaitOnBackend
+        switch self.timers.keepaliveDue(at: .now(), peerExcused: excused) {
         case .none:
             break
         case .sendPing:
-            let frame = WebSocketFrame(fin: true, opcode: .ping, data: context.channel.allocator.buffer(string: "ferry"))
-            context.writeAndFlush(Self.wrapOutboundOut(frame), promise: nil)
+            context.writeAndFlush(Self.wrapOutboundOut(WebSocketTimers.ping(allocator: context.channel.allocator)), promise: nil)
         case .closeIdle:
             self.splice.close(code: 1000, reason: "idle timeout")
             return

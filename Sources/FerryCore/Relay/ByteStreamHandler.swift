@@ -1,20 +1,43 @@
 import NIOCore
 
-/// The backend side of a session: bytes read from the backend go to the splice, bytes from the client
-/// are written here. Holds back `read()` while the client cannot take more.
-final class BackendHandler: ChannelDuplexHandler {
+/// What a ``ByteStreamHandler`` reports to and asks: the splice its session belongs to. The relay's
+/// ``Splice`` owns the backend side, `ferry connect`'s ``ClientSplice`` the local side.
+protocol ByteStreamOwner: AnyObject {
+    /// Bytes read from the stream.
+    func streamData(_ buffer: ByteBuffer)
+    /// The end of one read burst: time to flush the other side.
+    func streamReadComplete()
+    /// The stream finished sending (EOF, `error` nil) or failed.
+    func streamEnded(error: Error?)
+    /// The stream's channel is closed.
+    func streamGone()
+    /// The stream can take more: the other side may read again.
+    func streamBecameWritable()
+    /// Whether the stream may read now (the other side can take more).
+    var streamMayRead: Bool { get }
+}
+
+/// The plain byte-stream side of a session (the relay's backend connection, or `ferry connect`'s
+/// local socket or standard input and output): bytes read go to the owner, bytes from the
+/// WebSocket side are written here, and `read()` is held back while the owner says the other side
+/// cannot take more (connect-proxy's `GlueHandler` pattern). The channel allows half-closure, so
+/// EOF still leaves the way back open until the session ends.
+///
+/// Generic over its owner rather than holding an existential, so each splice's data path is
+/// specialised and its calls are static.
+final class ByteStreamHandler<Owner: ByteStreamOwner>: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let splice: Splice
+    private let owner: Owner
     private let closeTimeout: TimeAmount
     private var context: ChannelHandlerContext?
     private var readGate = ReadGate()
     private var closing = false
 
-    init(splice: Splice, closeTimeout: TimeAmount) {
-        self.splice = splice
+    init(owner: Owner, closeTimeout: TimeAmount) {
+        self.owner = owner
         self.closeTimeout = closeTimeout
     }
 
@@ -29,40 +52,40 @@ final class BackendHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.splice.backendData(Self.unwrapInboundIn(data))
+        self.owner.streamData(Self.unwrapInboundIn(data))
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        self.splice.backendReadComplete()
+        self.owner.streamReadComplete()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, case .inputClosed = event {
-            self.splice.backendEnded(error: nil)
+            self.owner.streamEnded(error: nil)
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        self.splice.backendEnded(error: error)
+        self.owner.streamEnded(error: error)
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.splice.backendGone()
+        self.owner.streamGone()
         context.fireChannelInactive()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { self.splice.backendBecameWritable() }
+        if context.channel.isWritable { self.owner.streamBecameWritable() }
         context.fireChannelWritabilityChanged()
     }
 
     func read(context: ChannelHandlerContext) {
-        self.readGate.read(context: context, allowed: self.splice.backendMayRead)
+        self.readGate.read(context: context, allowed: self.owner.streamMayRead)
     }
 
-    // MARK: Called by the splice
+    // MARK: Called by the owner
 
     func write(_ buffer: ByteBuffer) {
         self.context?.write(Self.wrapOutboundOut(buffer), promise: nil)
@@ -73,10 +96,11 @@ final class BackendHandler: ChannelDuplexHandler {
     }
 
     func resumeReading() {
-        self.readGate.resume(context: self.context, allowed: self.splice.backendMayRead)
+        self.readGate.resume(context: self.context, allowed: self.owner.streamMayRead)
     }
 
-    /// Closes once every byte already written has reached the socket, or after the close timeout.
+    /// Closes once every byte already written has reached the socket, or after the close timeout (a
+    /// peer that stopped reading cannot hold the session open for ever).
     func closeAfterPendingWrites() {
         guard !self.closing, let context else { return }
         self.closing = true
@@ -98,4 +122,4 @@ final class BackendHandler: ChannelDuplexHandler {
 }
 
 @available(*, unavailable)
-extension BackendHandler: Sendable {}
+extension ByteStreamHandler: Sendable {}
