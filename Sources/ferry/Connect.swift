@@ -5,7 +5,7 @@ import NIOPosix
 
 /// `ferry connect URL`: the client end. Without `--listen`, standard input and output carry one
 /// session and the exit status says how it ended; with it, every local connection gets its own
-/// session until SIGTERM or SIGINT.
+/// session until SIGTERM (sessions close with 1001 first) or SIGINT.
 struct Connect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ferry connect",
@@ -27,6 +27,9 @@ struct Connect: AsyncParsableCommand {
 
             WebSocket has no half-close: when the local side ends its input, the
             session is closed (1000) once the relay has answered.
+
+            With --listen, SIGTERM stops accepting and closes every session with
+            1001 before exiting; SIGINT, or a second SIGTERM, stops at once.
 
             Exit status (without --listen):
             \(Self.exitStatusLines)
@@ -60,12 +63,10 @@ struct Connect: AsyncParsableCommand {
             if !end.isNormal { FerryLogHandler.standardError("ferry connect: \(end)\n") }
             throw ExitCode(end.exitStatus.rawValue)
         }
+        // Trapped before the listeners open; SIGTERM drains (sessions close with 1001), SIGINT or a
+        // second SIGTERM stops at once, as for the relay.
         let signals = await StopSignals.trap()
         let (listener, _) = try await exitOnConfigurationError { try await ConnectListener.start(dialer: dialer, group: group, logger: logger) }
-        for await signal in signals {
-            logger.notice("\(signal): stopping; \(listener.openSessions) session(s) cut")
-            break
-        }
-        await listener.stop()
+        try await runUntilSignalled([listener], signals: signals, logger: logger)
     }
 }

@@ -117,6 +117,15 @@ final class ClientSplice {
         }
     }
 
+    /// `ferry connect` is stopping (SIGTERM): the session closes as after local EOF, but with 1001
+    /// ("going away"), so the relay's side knows the client left rather than finished. Whatever the
+    /// local side sends after this is dropped; the relay's answer closes the local side.
+    func stop() {
+        guard case .open = self.phase else { return }
+        self.phase = .localEnded
+        self.relay?.sendClose(code: 1001, reason: "ferry connect is stopping")
+    }
+
     func localGone() {
         self.localOpen = false
         self.localEnded(error: nil)

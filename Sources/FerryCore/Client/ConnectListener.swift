@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -14,6 +15,9 @@ import Darwin
 /// `ferry connect --listen`: accepts local connections (TCP or Unix sockets) and gives each its own
 /// WebSocket session, opened on the accepted connection's event loop. At most `--max-connections`
 /// sessions at once: a connection beyond that is closed at accept, with a warning.
+///
+/// As a `Service` it runs until a graceful shutdown (SIGTERM), then drains: it stops accepting and
+/// closes every session with 1001, waiting a bounded time for them to end.
 public final class ConnectListener: Sendable {
     private let dialer: WebSocketDialer
     private let logger: Logger
@@ -21,6 +25,8 @@ public final class ConnectListener: Sendable {
     private let pools: PayloadBufferPools
     private let open = NIOLockedValueBox(0)
     private let channels = NIOLockedValueBox<[Channel]>([])
+    /// The local channel of every session not yet ended, to reach its splice when draining.
+    private let locals = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
 
     private init(dialer: WebSocketDialer, group: EventLoopGroup, logger: Logger) {
         self.dialer = dialer
@@ -49,6 +55,29 @@ public final class ConnectListener: Sendable {
             throw error
         }
         return (listener, addresses)
+    }
+
+    /// Stops accepting, asks every session to close (1001, after what was already read), and waits
+    /// until they have ended or `timeout` has passed. Returns how many were still open then.
+    @discardableResult
+    public func drain(within timeout: TimeAmount) async -> Int {
+        await self.stop()
+        let locals = self.locals.withLockedValue { Array($0.values) }
+        for local in locals {
+            local.eventLoop.execute {
+                if let handler = try? local.pipeline.syncOperations.handler(type: LocalSideHandler.self) {
+                    handler.owner.stop()
+                } else {
+                    // Still opening its WebSocket: the session sees the local side gone and ends.
+                    local.close(promise: nil)
+                }
+            }
+        }
+        let deadline = NIODeadline.now() + timeout
+        while self.openSessions > 0 && NIODeadline.now() < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return self.openSessions
     }
 
     /// Closes the listeners; sessions under way go on until they end.
@@ -115,7 +144,10 @@ public final class ConnectListener: Sendable {
         }
         let logger = self.logger
         let peer = channel.remoteAddress.map { "\($0)" } ?? "unix socket"
+        let key = ObjectIdentifier(channel)
+        self.locals.withLockedValue { $0[key] = channel }
         ConnectSession.start(local: channel, dialer: self.dialer, pools: self.pools).whenComplete { [self] result in
+            self.locals.withLockedValue { _ = $0.removeValue(forKey: key) }
             self.open.withLockedValue { $0 -= 1 }
             switch result {
             case .success(let end):
@@ -129,6 +161,24 @@ public final class ConnectListener: Sendable {
                 logger.error("session not opened: \(error)", metadata: ["local": "\(peer)"])
             }
         }
+    }
+}
+
+extension ConnectListener: Service {
+    /// Accepts until a graceful shutdown, then drains for up to twice the close timeout (the close
+    /// handshake, then the local side's pending writes) and a second. Cancelled, it only stops accepting.
+    public func run() async throws {
+        do {
+            try await gracefulShutdown()
+        } catch {
+            await self.stop()
+            return
+        }
+        let open = self.openSessions
+        self.logger.notice("stopping: closing \(open) session(s) with 1001; a second SIGTERM or SIGINT cuts them")
+        let timeout = self.dialer.configuration.closeTimeout * 2 + .seconds(1)
+        let left = await self.drain(within: timeout)
+        if left > 0 { self.logger.warning("stopping: \(left) session(s) did not end within \(timeout.nanoseconds / 1_000_000) ms; cut") }
     }
 }
 

@@ -30,7 +30,7 @@ final class ByteStreamHandler<Owner: ByteStreamOwner>: ChannelDuplexHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let owner: Owner
+    let owner: Owner
     private let closeTimeout: TimeAmount
     private var context: ChannelHandlerContext?
     private var readGate = ReadGate()
