@@ -58,15 +58,7 @@ public struct ConnectCredentialFlags: ParsableArguments {
         case (let token?, nil):
             return token
         case (nil, let path?):
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw ConfigurationError(flag: "--token-file", value: path, problem: "cannot be read", expected: "a readable file holding the token")
-            }
-            let firstLine = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
-            let token = firstLine.trimmingCharacters(in: .whitespaces)
-            guard !token.isEmpty else {
-                throw ConfigurationError(flag: "--token-file", value: path, problem: "holds no token", expected: "the token on the file's first line")
-            }
-            return token
+            return try FlagValue.secret(inFile: path, flag: "--token-file")
         case (_?, let path?):
             throw ConfigurationError(flag: "--token-file", value: path, problem: "given with --token", expected: "one of --token and --token-file")
         }

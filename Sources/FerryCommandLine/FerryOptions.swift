@@ -47,6 +47,7 @@ public struct FerryOptions: ParsableArguments {
             trustedProxies: try self.production.trustedProxies(),
             trustsUnixSocketPeers: self.production.trustsUnixSocketPeers,
             adminListen: try self.production.adminListenAddress(),
+            adminToken: try self.production.adminTokenSecret(),
             recordPrefix: try self.lifetime.recordPrefix(),
             lifetime: try self.lifetime.serverLifetime()
         )

@@ -1,3 +1,4 @@
+import Foundation
 import FerryCore
 import NIOCore
 
@@ -89,5 +90,18 @@ enum FlagValue {
             throw ConfigurationError(flag: flag, value: text, problem: "not a duration", expected: "a number with a unit, e.g. 500ms, 30s, 5m or 1h\(zero)")
         }
         return result
+    }
+
+    /// A secret kept in a file (so it stays out of the process list): its first line, trimmed.
+    static func secret(inFile path: String, flag: String) throws(ConfigurationError) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(flag: flag, value: path, problem: "cannot be read", expected: "a readable file holding the token")
+        }
+        let firstLine = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        let secret = firstLine.trimmingCharacters(in: .whitespaces)
+        guard !secret.isEmpty else {
+            throw ConfigurationError(flag: flag, value: path, problem: "holds no token", expected: "the token on the file's first line")
+        }
+        return secret
     }
 }

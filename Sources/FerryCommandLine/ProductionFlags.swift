@@ -8,6 +8,9 @@ public struct ProductionFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Serve Prometheus /metrics (and /healthz) here, never on the public listeners.", valueName: "addr:port"))
     var adminListen: String?
 
+    @Option(help: ArgumentHelp("A file whose first line is the token every --admin-listen request must send as Authorization: Bearer. Needed for the sessions API on a non-loopback address.", valueName: "file"))
+    var adminToken: String?
+
     @Option(help: ArgumentHelp("A load balancer (address or CIDR) whose PROXY headers (listeners with ,proxy-protocol) and X-Forwarded-For/Forwarded headers are believed; unix: believe X-Forwarded-For/Forwarded from clients of Unix-socket listeners (a proxy on this host). Repeatable.", valueName: "cidr"))
     var trustedProxy: [String] = []
 
@@ -37,6 +40,15 @@ public struct ProductionFlags: ParsableArguments {
     }
 
     var trustsUnixSocketPeers: Bool { self.trustedProxy.contains("unix") }
+
+    /// `--admin-token`'s secret, read once at start-up.
+    func adminTokenSecret() throws(ConfigurationError) -> String? {
+        guard let path = self.adminToken else { return nil }
+        guard self.adminListen != nil else {
+            throw ConfigurationError(flag: "--admin-token", value: path, problem: "guards the admin port, but none is open", expected: "--admin-listen ADDR:PORT as well")
+        }
+        return try FlagValue.secret(inFile: path, flag: "--admin-token")
+    }
 
     func adminListenAddress() throws(ConfigurationError) -> ListenAddress? {
         try self.adminListen.map { (text) throws(ConfigurationError) in try ListenAddress.parse(text, flag: "--admin-listen", allowUnix: false) }

@@ -24,6 +24,8 @@ public struct FerryConfiguration: Sendable {
     public var trustsUnixSocketPeers: Bool
     /// Where `/metrics` is served (`--admin-listen`); nil: nowhere.
     public var adminListen: ListenAddress?
+    /// `--admin-token`: the secret every admin request must present as `Authorization: Bearer`.
+    public var adminToken: String?
     /// `--record PREFIX`: each session's traffic is written to PREFIX.N; nil: nothing is recorded.
     public var recordPrefix: String?
     /// When the server stops by itself (websockify's `--idle-timeout`, `--timeout`, `--run-once`).
@@ -42,6 +44,7 @@ public struct FerryConfiguration: Sendable {
         trustedProxies: [AddressBlock] = [],
         trustsUnixSocketPeers: Bool = false,
         adminListen: ListenAddress? = nil,
+        adminToken: String? = nil,
         recordPrefix: String? = nil,
         lifetime: ServerLifetime = ServerLifetime()
     ) throws(ConfigurationError) {
@@ -59,6 +62,7 @@ public struct FerryConfiguration: Sendable {
         self.trustedProxies = trustedProxies
         self.trustsUnixSocketPeers = trustsUnixSocketPeers
         self.adminListen = adminListen
+        self.adminToken = adminToken
         // A Unix listener's PROXY headers are believed from whoever may connect (the socket's mode
         // decides who that is); a TCP one needs the balancers' addresses.
         if trustedProxies.isEmpty, let listener = listeners.first(where: { $0.proxyProtocol && $0.unixPath == nil }) {

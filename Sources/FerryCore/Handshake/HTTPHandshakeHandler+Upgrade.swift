@@ -28,7 +28,10 @@ extension HTTPHandshakeHandler {
                 route: plan.route.path,
                 target: plan.target.description,
                 tokenFingerprint: plan.tokenFingerprint,
-                expiresAt: plan.expiresAt
+                expiresAt: plan.expiresAt,
+                // From the verified certificate, as the policy saw it; never from request headers.
+                clientCertificateCN: (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?
+                    .peerCertificate.flatMap { ClientIdentity(certificate: $0).commonName }
             ),
             slot: slot,
             started: started,

@@ -18,6 +18,8 @@ struct SessionAssembly {
         var tokenFingerprint: String?
         /// When the token expires, if the session must end then (`--jwt-enforce-expiry-on-session`).
         var expiresAt: Date?
+        /// The common name of the client's verified certificate.
+        var clientCertificateCN: String? = nil
     }
 
     /// The building blocks a session uses, shared by every session of a server.
@@ -64,12 +66,32 @@ struct SessionAssembly {
         splice.attach(client: self.clientHandler, backend: self.backendHandler)
         self.splice = splice
 
+        let facts = LiveSessionFacts(
+            client: description.client,
+            via: description.via,
+            route: description.route,
+            target: description.target,
+            tokenFingerprint: description.tokenFingerprint,
+            clientCertificateCN: description.clientCertificateCN,
+            started: Date(timeIntervalSinceNow: -Double((NIODeadline.now() - started).nanoseconds) / 1e9)
+        )
         let loopBound = NIOLoopBound(splice, eventLoop: eventLoop)
+        let clientBound = NIOLoopBound(self.clientHandler, eventLoop: eventLoop)
         self.tokenStillValid = registry.activate(
             slot,
-            handle: .init(tokenFingerprint: description.tokenFingerprint) { code, reason in
-                eventLoop.execute { loopBound.value.close(code: code, reason: reason) }
-            }
+            handle: .init(
+                facts: facts,
+                counters: {
+                    eventLoop.submit {
+                        let bytes = loopBound.value.byteCounts
+                        let idle = Double((NIODeadline.now() - clientBound.value.lastData).nanoseconds) / 1e9
+                        return LiveSessionCounters(bytesToBackend: bytes.toBackend, bytesToClient: bytes.toClient, lastActivity: Date(timeIntervalSinceNow: -idle))
+                    }
+                },
+                close: { code, reason in
+                    eventLoop.execute { loopBound.value.close(code: code, reason: reason) }
+                }
+            )
         )
     }
 }

@@ -7,10 +7,20 @@ import NIOCore
 public final class SessionRegistry: Sendable {
     /// A live session as seen from outside its event loop.
     public struct Handle: Sendable {
-        /// The fingerprint of the token that opened the session, for revocation.
-        public let tokenFingerprint: String?
+        /// Who, where to, since when (the sessions API), and the token's fingerprint (revocation).
+        public let facts: LiveSessionFacts
+        /// Reads the session's byte counts and last activity on its event loop; safe from any thread.
+        public let counters: @Sendable () -> EventLoopFuture<LiveSessionCounters>
         /// Asks the session to close with this code and reason; safe from any thread.
         public let close: @Sendable (_ code: UInt16, _ reason: String) -> Void
+
+        public var tokenFingerprint: String? { self.facts.tokenFingerprint }
+
+        public init(facts: LiveSessionFacts, counters: @escaping @Sendable () -> EventLoopFuture<LiveSessionCounters>, close: @escaping @Sendable (_ code: UInt16, _ reason: String) -> Void) {
+            self.facts = facts
+            self.counters = counters
+            self.close = close
+        }
     }
 
     private struct State {
@@ -205,8 +215,11 @@ public final class SessionRegistry: Sendable {
         for handle in handles { handle.close(code, reason) }
     }
 
-    /// Asks the sessions opened with these tokens to close (a token file no longer lists them).
-    public func closeSessions(tokenFingerprints: Set<String>, code: UInt16, reason: String) {
+    /// Asks the sessions opened with these tokens to close (a token file no longer lists them, or an
+    /// administrator asked). Returns how many live ones were asked; those still connecting are closed
+    /// as soon as they are live.
+    @discardableResult
+    public func closeSessions(tokenFingerprints: Set<String>, code: UInt16, reason: String) -> Int {
         let handles = self.state.withLockedValue { state in
             for (id, fingerprint) in state.connecting where tokenFingerprints.contains(fingerprint) {
                 state.revokedWhileConnecting.insert(id)
@@ -214,5 +227,18 @@ public final class SessionRegistry: Sendable {
             return state.live.values.filter { $0.tokenFingerprint.map(tokenFingerprints.contains) ?? false }
         }
         for handle in handles { handle.close(code, reason) }
+        return handles.count
+    }
+
+    /// The live sessions by id (the sessions API).
+    public var liveSessions: [UInt64: Handle] {
+        self.state.withLockedValue { $0.live }
+    }
+
+    /// Asks one live session to close; false if there is no such session (any more).
+    public func closeSession(id: UInt64, code: UInt16, reason: String) -> Bool {
+        guard let handle = self.state.withLockedValue({ $0.live[id] }) else { return false }
+        handle.close(code, reason)
+        return true
     }
 }

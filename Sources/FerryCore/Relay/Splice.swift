@@ -57,6 +57,11 @@ final class Splice {
         self.backend = backend
     }
 
+    /// Payload bytes relayed so far each way (the sessions API).
+    var byteCounts: (toBackend: UInt64, toClient: UInt64) {
+        (self.summary.bytesToBackend, self.summary.bytesToClient)
+    }
+
     // MARK: Data
 
     func clientData(_ buffer: ByteBuffer) {

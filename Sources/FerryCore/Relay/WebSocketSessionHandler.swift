@@ -42,6 +42,9 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
 
     var isWritable: Bool { self.context?.channel.isWritable ?? false }
 
+    /// The last payload byte either way (the sessions API's last activity).
+    var lastData: NIODeadline { self.timers.keepalive.lastData }
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         self.scheduleKeepalive()

@@ -85,7 +85,11 @@ public final class FerryServer: Service, Sendable {
         if let adminAddress = self.environment.configuration.adminListen {
             let channel: Channel
             do {
-                channel = try await AdminServer(address: adminAddress, metrics: self.environment.metrics, group: self.group).start()
+                let access = AdminAccess(token: self.environment.configuration.adminToken, address: adminAddress)
+                if !access.servesSessions {
+                    self.environment.logger.warning("the sessions API is off: --admin-listen is not a loopback address and no --admin-token is given")
+                }
+                channel = try await AdminServer(address: adminAddress, metrics: self.environment.metrics, registry: registry, access: access, group: self.group).start()
             } catch {
                 // No half-started relay: the listeners bound so far close again.
                 await self.closeListeners()
