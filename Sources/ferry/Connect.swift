@@ -1,6 +1,8 @@
 import ArgumentParser
 import FerryCommandLine
 import FerryCore
+import Foundation
+import Logging
 import NIOPosix
 
 /// `ferry connect URL`: the client end. Without `--listen`, standard input and output carry one
@@ -24,6 +26,9 @@ struct Connect: AsyncParsableCommand {
                   a local port for a database; one session per connection
               ferry connect ws://127.0.0.1:6080/vnc --listen unix:/run/vnc.sock
                   a Unix socket for a VNC viewer
+              ferry connect wss://relay.example.com/ssh --proxy http://proxy:3128
+                  through an HTTP proxy (HTTPS_PROXY does the same; NO_PROXY
+                  and --no-proxy skip it)
 
             WebSocket has no half-close: when the local side ends its input, the
             session is closed (1000) once the relay has answered.
@@ -44,8 +49,15 @@ struct Connect: AsyncParsableCommand {
     @OptionGroup var options: ConnectOptions
 
     func run() async throws {
-        let (configuration, loggingOptions) = try exitOnConfigurationError { try self.options.configuration() }
+        let environment = ProcessInfo.processInfo.environment
+        let (configuration, loggingOptions) = try exitOnConfigurationError { try self.options.configuration(environment: environment) }
         let logger = try bootstrapLogging(loggingOptions)
+        if let proxy = configuration.proxy {
+            // Without the credentials; `from` says which setting to change. At debug in stdio mode,
+            // which is otherwise silent when all goes well (ssh shows its standard error).
+            let level: Logger.Level = configuration.listeners.isEmpty ? .debug : .info
+            logger.log(level: level, "through proxy \(proxy)", metadata: ["proxy": "\(proxy)", "from": "\(proxy.source)", "relay": "\(configuration.url)"])
+        }
         let dialer = try exitOnConfigurationError { try WebSocketDialer(configuration: configuration) }
         if configuration.tls.insecure {
             // On standard error whatever --log-level says: this start must not look like a safe one.

@@ -8,6 +8,9 @@ public struct ConnectConfiguration: Sendable {
     /// Credentials and headers of the upgrade request.
     public var request: UpgradeRequestOptions
     public var tls: ConnectTLSOptions
+    /// The HTTP proxy sessions tunnel through (`--proxy`, or the environment: see ``ProxySelection``);
+    /// nil connects directly.
+    public var proxy: ConnectProxy?
     /// Where local connections are accepted; empty: standard input and output carry one session.
     public var listeners: [ListenAddress]
     /// Local connections (sessions) open at once in `--listen` mode; more are closed at accept.
@@ -17,7 +20,7 @@ public struct ConnectConfiguration: Sendable {
     public var pingInterval: TimeAmount = .seconds(30)
     /// A relay that has not answered a ping within this time is given up on.
     public var pingTimeout: TimeAmount = .seconds(30)
-    /// TCP connect, TLS handshake and upgrade together.
+    /// TCP connect, proxy CONNECT, TLS handshake and upgrade together.
     public var connectTimeout: TimeAmount = .seconds(10)
     /// After sending a close frame, how long to wait for the relay's.
     public var closeTimeout: TimeAmount = .seconds(5)

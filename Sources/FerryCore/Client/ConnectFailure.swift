@@ -13,10 +13,22 @@ public enum ConnectFailure: Error, Sendable, Equatable, CustomStringConvertible 
     case refused(status: Int, message: String)
     /// The answer was not a WebSocket upgrade (a 101 without the right accept key, not HTTP at all, …).
     case notWebSocket(reason: String)
+    /// No TCP connection to the proxy (`proxy` is its `host:port`).
+    case proxyUnreachable(proxy: String, reason: String)
+    /// The proxy answered CONNECT with a status other than 2xx; 407 (and tinyproxy's 401) is
+    /// ``proxyCredentials(proxy:status:given:source:)``.
+    case proxyRefused(proxy: String, target: String, status: Int, reason: String)
+    /// The proxy wants credentials: none were given (`given` false) or it refused them. `source` is
+    /// where they go: `--proxy` or the environment variable the proxy came from.
+    case proxyCredentials(proxy: String, status: Int, given: Bool, source: String)
+    /// The proxy's answer to CONNECT was not HTTP, too large, or never came.
+    case proxyBroken(proxy: String, reason: String)
 
     public var exitStatus: ConnectExitStatus {
         switch self {
         case .unreachable, .timedOut, .notWebSocket: return .couldNotConnect
+        // The relay was never reached: a proxy's refusal is not the relay's (status 5).
+        case .proxyUnreachable, .proxyRefused, .proxyCredentials, .proxyBroken: return .couldNotConnect
         case .tlsFailed: return .tlsFailed
         case .refused: return .refused
         }
@@ -34,6 +46,18 @@ public enum ConnectFailure: Error, Sendable, Equatable, CustomStringConvertible 
             return "the relay refused the session: \(status) \(message)"
         case .notWebSocket(let reason):
             return "the server did not open a WebSocket session: \(reason)"
+        case .proxyUnreachable(let proxy, let reason):
+            return "could not connect to proxy \(proxy): \(reason)"
+        case .proxyRefused(let proxy, let target, let status, let reason):
+            return "the proxy \(proxy) refused CONNECT to \(target): \(status) \(reason)"
+        case .proxyCredentials(let proxy, let status, let given, let source):
+            let example = source == "--proxy" ? "--proxy http://user:password@\(proxy)" : "\(source)=http://user:password@\(proxy)"
+            if given {
+                return "the proxy \(proxy) did not accept the credentials in \(source) (\(status)); check the user and password in \(example)"
+            }
+            return "the proxy \(proxy) requires credentials (\(status)); give them in \(example)"
+        case .proxyBroken(let proxy, let reason):
+            return "the proxy \(proxy) did not open a tunnel: \(reason)"
         }
     }
 }
@@ -56,7 +80,7 @@ public enum ConnectExitStatus: Int32, Sendable, CaseIterable {
         case .ended: return "the session ended with close code 1000 or 1001"
         case .endedAbnormally: return "it ended otherwise: another close code, or the connection lost"
         case .badFlag: return "a flag's value is wrong"
-        case .couldNotConnect: return "could not connect, or the server did not speak WebSocket"
+        case .couldNotConnect: return "could not connect (or the proxy refused), or no WebSocket answer"
         case .tlsFailed: return "the TLS handshake failed (e.g. the certificate is not trusted)"
         case .refused: return "the relay refused the session (an HTTP status other than 101)"
         }

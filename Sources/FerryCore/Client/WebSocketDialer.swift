@@ -10,8 +10,8 @@ import Musl
 import Darwin
 #endif
 
-/// Opens WebSocket sessions to the relay: TCP connect, TLS for `wss://`, the upgrade request and its
-/// 101, all within `--connect-timeout`. Built once (the TLS context is loaded at start-up, so a bad
+/// Opens WebSocket sessions to the relay: TCP connect (to the proxy, then CONNECT through it, when
+/// there is one), TLS for `wss://`, the upgrade request and its 101, all within `--connect-timeout`. Built once (the TLS context is loaded at start-up, so a bad
 /// `--ca` is a start-up error) and used for every session, on the event loop it is given: the loop
 /// of the local connection, so a session's two channels need no lock or thread hop.
 ///
@@ -54,6 +54,7 @@ public struct WebSocketDialer: Sendable {
         let upgraded = eventLoop.makePromise(of: Void.self)
         let tls = self.tls
         let serverName = Self.serverName(configuration)
+        let proxy = configuration.proxy
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.autoRead, value: false)
@@ -65,6 +66,10 @@ public struct WebSocketDialer: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    if let proxy {
+                        // First: TLS and the upgrade request start only once the tunnel is open.
+                        try sync.addHandler(ProxyConnectHandler(proxy: proxy, target: address, maxHeadSize: configuration.maxResponseHeadSize, failed: upgraded))
+                    }
                     if let tls {
                         try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
                     }
@@ -72,27 +77,33 @@ public struct WebSocketDialer: Sendable {
                 }
             }
         let timeout = configuration.connectTimeout
+        let timedOutAddress = proxy.map { "\(address) through proxy \($0.address)" } ?? address
         let deadline = eventLoop.scheduleTask(in: timeout) {
-            upgraded.fail(ConnectFailure.timedOut(address: address, after: timeout))
+            upgraded.fail(ConnectFailure.timedOut(address: timedOutAddress, after: timeout))
         }
         upgraded.futureResult.whenComplete { _ in deadline.cancel() }
+        // With a proxy, the relay's name is the proxy's to resolve.
+        let (host, port) = proxy.map { ($0.host, $0.port) } ?? (configuration.url.host, configuration.url.port)
         let connected: EventLoopFuture<Channel>
-        if let literal = try? SocketAddress(ipAddress: configuration.url.host, port: configuration.url.port) {
+        if let literal = try? SocketAddress(ipAddress: host, port: port) {
             connected = bootstrap.connect(to: literal)
         } else {
-            connected = bootstrap.connect(host: configuration.url.host, port: configuration.url.port)
+            connected = bootstrap.connect(host: host, port: port)
+        }
+        let failure = { @Sendable (error: Error) -> ConnectFailure in
+            Self.failure(connecting: error, address: timedOutAddress, proxy: proxy, timeout: timeout)
         }
         connected.whenComplete { result in
             switch result {
             case .success(let channel):
                 upgraded.futureResult.whenFailure { _ in channel.close(promise: nil) }
             case .failure(let error):
-                upgraded.fail(Self.failure(connecting: error, address: address, timeout: timeout))
+                upgraded.fail(failure(error))
             }
         }
         return connected.and(upgraded.futureResult).map { channel, _ in channel }.flatMapErrorThrowing { error in
             // `and` fails with whichever failed first: the upgrade's reason is the one to report.
-            throw (error as? ConnectFailure) ?? Self.failure(connecting: error, address: address, timeout: timeout)
+            throw (error as? ConnectFailure) ?? failure(error)
         }
     }
 
@@ -104,14 +115,16 @@ public struct WebSocketDialer: Sendable {
         return (try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil
     }
 
-    private static func failure(connecting error: Error, address: String, timeout: TimeAmount) -> ConnectFailure {
+    /// The TCP connect's failure: to the proxy when there is one, else to the relay.
+    private static func failure(connecting error: Error, address: String, proxy: ConnectProxy?, timeout: TimeAmount) -> ConnectFailure {
         if let failure = error as? ConnectFailure { return failure }
         if let error = error as? ChannelError, case .connectTimeout = error { return .timedOut(address: address, after: timeout) }
+        if let proxy { return .proxyUnreachable(proxy: proxy.address, reason: Self.describe(error)) }
         return .unreachable(address: address, reason: Self.describe(error))
     }
 
     /// `connection refused`, not NIO's `connection reset (error set): Connection refused) (errno: 111)`.
-    private static func describe(_ error: Error) -> String {
+    static func describe(_ error: Error) -> String {
         if let error = error as? IOError { return String(cString: strerror(error.errnoCode)).lowercased() }
         if let error = error as? NIOConnectionError {
             if let first = error.connectionErrors.first { return Self.describe(first.error) }

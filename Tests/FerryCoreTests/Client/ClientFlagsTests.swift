@@ -77,5 +77,19 @@ extension ClientTests {
             let lonely = try Self.configuration(["wss://h/", "--client-cert", pem])
             #expect(throws: ConfigurationError.self) { try WebSocketDialer(configuration: lonely) }
         }
+
+        @Test("proxy flags: --proxy wins over the environment it is given, --no-proxy ignores it, both together is an error")
+        func proxyFlags() throws {
+            let environment = ["HTTPS_PROXY": "http://env.example:3128"]
+            func proxy(_ arguments: [String]) throws -> ConnectProxy? {
+                try ConnectOptions.parse(arguments).configuration(environment: environment).0.proxy
+            }
+            #expect(try proxy(["wss://h/"]) == ConnectProxy(host: "env.example", port: 3128, source: "HTTPS_PROXY"))
+            #expect(try proxy(["wss://h/", "--proxy", "http://u:p@flag.example:8080"]) == ConnectProxy(host: "flag.example", port: 8080, credentials: .init(user: "u", password: "p")))
+            #expect(try proxy(["wss://h/", "--no-proxy"]) == nil)
+            #expect(try Self.configuration(["wss://h/"]).proxy == nil, "no environment given, none read")
+            #expect(throws: ConfigurationError.self) { try proxy(["wss://h/", "--proxy", "http://p:1", "--no-proxy"]) }
+            #expect(throws: ConfigurationError.self) { try proxy(["wss://h/", "--proxy", "https://p:1"]) }
+        }
     }
 }

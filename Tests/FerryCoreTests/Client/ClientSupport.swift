@@ -190,7 +190,12 @@ final class StdioConnect: @unchecked Sendable {
         var ended = false
     }
 
-    init(_ arguments: [String]) throws {
+    /// The proxy variables `ferry connect` reads: left out of a child's environment unless a test
+    /// sets them, so a developer's proxy does not carry the tests' loopback sessions.
+    static let proxyVariables = ["https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"]
+
+    /// - Parameter environment: variables set for the child, over this process's (without the proxy ones).
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
         // A write to a pipe whose reader has exited must fail, not end the test process.
         signal(SIGPIPE, SIG_IGN)
         let executable = try #require(FerryExecutable.path, "the ferry executable is built with the tests")
@@ -198,6 +203,10 @@ final class StdioConnect: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: self.errorPath, contents: nil)
         self.process.executableURL = URL(fileURLWithPath: executable)
         self.process.arguments = ["connect"] + arguments
+        var childEnvironment = ProcessInfo.processInfo.environment
+        for name in Self.proxyVariables { childEnvironment[name] = nil }
+        childEnvironment.merge(environment) { _, given in given }
+        self.process.environment = childEnvironment
         self.process.standardInput = self.input
         self.process.standardOutput = self.output
         self.process.standardError = FileHandle(forWritingAtPath: self.errorPath)
