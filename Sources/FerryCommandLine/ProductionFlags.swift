@@ -5,7 +5,7 @@ import FerryCore
 public struct ProductionFlags: ParsableArguments {
     public init() {}
 
-    @Option(help: ArgumentHelp("Serve Prometheus /metrics (and /healthz) here, never on the public listeners.", valueName: "addr:port"))
+    @Option(help: ArgumentHelp("Serve Prometheus /metrics, /healthz and the sessions API here, never on the public listeners.", valueName: "addr:port"))
     var adminListen: String?
 
     @Option(help: ArgumentHelp("A file whose first line is the token every --admin-listen request must send as Authorization: Bearer. Needed for the sessions API on a non-loopback address.", valueName: "file"))
