@@ -9,6 +9,7 @@ enum OutsideTools {
     static let debianPackages = [
         "chromium": "chromium", "haproxy": "haproxy", "nginx": "nginx-light", "systemd-analyze": "systemd", "openssl": "openssl",
         "tinyproxy": "tinyproxy", "sshd": "openssh-server", "ssh": "openssh-client", "ssh-keygen": "openssh-client",
+        "redis-server": "redis-server", "redis-cli": "redis-tools",
     ]
 
     /// Programs that come from PyPI rather than Debian (`scripts/test` installs them in its virtualenv).
