@@ -11,6 +11,9 @@ exits non-zero on any failure. Everything listens on 127.0.0.1 and stops by itse
    everyone's lines under the right names (the TCP client not its own), the roster lists all three,
    the byte counts move, a screenshot goes to .build/test-artifacts/demo.png, and after the demo
    process is killed and started again the pages show "reconnecting" and then rejoin by themselves.
+3. The admin page (`GET /` on --admin-listen, with --admin-token): it asks for the token, then lists
+   two live sessions and draws its charts; a screenshot goes to .build/test-artifacts/admin.png; its
+   End button closes a session, which the client sees as close 1008.
 The browser is driven over the DevTools protocol, so results are read after the async work is
 done (Chromium's --dump-dom would return before it).
 """
@@ -333,11 +336,92 @@ async def demo_test(ferry, browser):
         demo.wait(timeout=10)
 
 
+async def admin_test(ferry, browser):
+    echo = await echo_server()
+    echo_port = echo.sockets[0].getsockname()[1]
+    folder = tempfile.mkdtemp(prefix="ferry-admin-")
+    token_file = os.path.join(folder, "admin-token")
+    with open(token_file, "w") as f:
+        f.write("browser-admin-secret\n")
+    port, admin = free_port(), free_port()
+    relay = start([ferry, "--listen", f"127.0.0.1:{port}", "--route", f"/echo=127.0.0.1:{echo_port}",
+                   "--route", f"/other=127.0.0.1:{echo_port}",
+                   "--admin-listen", f"127.0.0.1:{admin}", "--admin-token", token_file])
+    clients = []
+    try:
+        wait_port(port)
+        wait_port(admin)
+        for path in ("/echo", "/other"):
+            client = await websockets.connect(f"ws://127.0.0.1:{port}{path}", subprotocols=["binary"])
+            await client.send(b"x" * 5000)
+            await client.recv()
+            clients.append(client)
+        page = await browser.open(f"http://127.0.0.1:{admin}/")
+        await page.wait_for("getComputedStyle(document.getElementById('login')).display === 'block'", timeout=15)
+        print("  without the token the page asks for it")
+        await page.evaluate("document.getElementById('token').value = 'browser-admin-secret';"
+                            "document.getElementById('login').requestSubmit(); true")
+        await page.wait_for("document.querySelectorAll('#sessions tr').length === 2", timeout=15)
+        routes = await page.evaluate("[...document.querySelectorAll('#sessions tr')].map(r => r.children[2].textContent)")
+        if sorted(routes) != ["/echo", "/other"]:
+            return False, f"the page lists routes {routes}"
+        print(f"  with it, the page lists the two sessions: {routes}")
+        # Traffic while the page ticks (and during the screenshots), so the charts have something to draw.
+        async def traffic(seconds):
+            deadline = time.time() + seconds
+            while time.time() < deadline:
+                for client in clients:
+                    await client.send(b"y" * 20000)
+                await asyncio.sleep(0.2)
+        traffic_task = asyncio.ensure_future(traffic(6))
+        await asyncio.sleep(4)
+        await page.wait_for("document.querySelectorAll('#chart-bytes polyline').length === 2 && "
+                            "document.querySelectorAll('#chart-sessions polyline').length === 2", timeout=15)
+        now = await page.evaluate("[document.getElementById('now-sessions').textContent, document.getElementById('legend-sessions').textContent]")
+        if now[0] != "2":
+            return False, f"the sessions figure reads {now}"
+        print(f"  the charts are drawn: sessions now {now[0]}, legend {now[1]!r}")
+        screenshot = os.path.join(ARTIFACTS, "admin.png")
+        await page.screenshot(screenshot, 1280, 760)
+        await page.call("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        await page.screenshot(os.path.join(ARTIFACTS, "admin-dark.png"), 1280, 760)
+        await page.call("Emulation.setEmulatedMedia", {"features": []})
+        print(f"  screenshot: {screenshot} (and admin-dark.png)")
+        await traffic_task
+
+        first_route = await page.evaluate("document.querySelector('#sessions tr').children[2].textContent")
+        await page.evaluate("document.querySelector('#sessions tr button').click(); true")
+        ended = clients[["/echo", "/other"].index(first_route)]
+        code = reason = None
+        deadline = time.time() + 10
+        try:
+            while time.time() < deadline:
+                # Echoes still on their way may come first (the relay frames per backend read).
+                await asyncio.wait_for(ended.recv(), timeout=max(0.1, deadline - time.time()))
+        except websockets.ConnectionClosed as closed:
+            code = closed.rcvd.code if closed.rcvd else None
+            reason = closed.rcvd.reason if closed.rcvd else None
+        except asyncio.TimeoutError:
+            return False, "the ended session was not closed within 10 s"
+        if code != 1008 or reason != "closed by administrator":
+            return False, f"the ended session closed with {code} {reason!r}"
+        await page.wait_for("document.querySelectorAll('#sessions tr').length === 1", timeout=15)
+        print(f"  End closed the {first_route} session with 1008 {reason!r}; the page lists one session")
+        return True, "admin page"
+    finally:
+        for client in clients:
+            await client.close()
+        relay.terminate()
+        relay.wait(timeout=10)
+        echo.close()
+
+
 async def main(ferry):
     browser = Browser()
     failures = 0
     try:
-        for name, test in (("page", page_test), ("demo", demo_test)):
+        tests = (("page", page_test), ("demo", demo_test), ("admin", admin_test))
+        for name, test in tests:
             try:
                 ok, detail = await asyncio.wait_for(test(ferry, browser), timeout=120)
             except Exception as error:
@@ -346,7 +430,7 @@ async def main(ferry):
             failures += 0 if ok else 1
     finally:
         browser.close()
-    print(f"browser: {2 - failures} passed, {failures} failed")
+    print(f"browser: {len(tests) - failures} passed, {failures} failed")
     return failures
 
 

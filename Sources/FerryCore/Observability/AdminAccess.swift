@@ -36,6 +36,22 @@ public struct AdminAccess: Sendable {
         return constantTimeEquals(Array(token.utf8), Array(presented.utf8))
     }
 
+    /// Whether a request for the sessions API or the page may be answered with this `Host`. Without
+    /// a token, only a loopback name or an IP address: a page on another site whose name an attacker
+    /// re-points at 127.0.0.1 (DNS rebinding) sends its own name, and must not read the sessions or
+    /// end them. With a token, the token is the guard.
+    public func allowsHost(_ host: String?) -> Bool {
+        guard self.token == nil else { return true }
+        guard let host else { return false }
+        var name = Substring(host)
+        if name.hasPrefix("[") {
+            guard let end = name.firstIndex(of: "]") else { return false }
+            return IPAddressBytes.parse(String(name[name.index(after: name.startIndex)..<end])) != nil
+        }
+        if let colon = name.lastIndex(of: ":") { name = name[..<colon] }
+        return name.lowercased() == "localhost" || IPAddressBytes.parse(String(name)) != nil
+    }
+
     static func isLoopback(_ address: ListenAddress) -> Bool {
         guard case .tcp(let host, _) = address.endpoint else { return true }
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host

@@ -81,6 +81,11 @@ private final class AdminHandler: ChannelInboundHandler {
     }
 
     private func answer(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        if path == "/" || path == "/index.html" {
+            self.answerPage(head, context: context)
+            return
+        }
         guard self.access.allows(authorization: head.headers.first(name: "Authorization")) else {
             var headers = HTTPHeaders()
             headers.add(name: "WWW-Authenticate", value: "Bearer realm=\"ferry admin\"")
@@ -95,20 +100,45 @@ private final class AdminHandler: ChannelInboundHandler {
             return
         }
         if let sessions {
-            guard self.access.servesSessions else {
-                self.respond(.forbidden, Self.plainText, "the sessions API on a non-loopback --admin-listen needs --admin-token FILE\n", head: head, context: context)
-                return
-            }
+            guard self.sessionsAllowed(head, context: context) else { return }
             self.answerSessions(sessions, head: head, context: context)
             return
         }
-        let path = head.uri.split(separator: "?").first.map(String.init) ?? ""
         switch (head.method, path) {
         case (.GET, "/metrics"): self.respond(.ok, "text/plain; version=0.0.4; charset=utf-8", self.metrics.exposition(), head: head, context: context)
         case (.GET, "/healthz"): self.respond(.ok, Self.plainText, "ok\n", head: head, context: context)
         case (.GET, _): self.respond(.notFound, Self.plainText, "not found\n", head: head, context: context)
         default: self.respond(.methodNotAllowed, Self.plainText, "method not allowed\n", head: head, context: context)
         }
+    }
+
+    /// The page holds no data, so it needs no token (it asks for one); it is served where the
+    /// sessions API is.
+    private func answerPage(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard head.method == .GET || head.method == .HEAD else {
+            self.respond(.methodNotAllowed, Self.plainText, "method not allowed\n", head: head, context: context)
+            return
+        }
+        guard self.sessionsAllowed(head, context: context) else { return }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Security-Policy", value: AdminPage.contentSecurityPolicy)
+        headers.add(name: "X-Content-Type-Options", value: "nosniff")
+        headers.add(name: "Referrer-Policy", value: "no-referrer")
+        self.respond(.ok, "text/html; charset=utf-8", AdminPage.html, head: head, extraHeaders: headers, context: context)
+    }
+
+    /// Answers 403 (and returns false) where the sessions API is not served: a non-loopback port
+    /// without a token, or a `Host` that is not this host's (see ``AdminAccess/allowsHost(_:)``).
+    private func sessionsAllowed(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> Bool {
+        guard self.access.servesSessions else {
+            self.respond(.forbidden, Self.plainText, "the sessions API on a non-loopback --admin-listen needs --admin-token FILE\n", head: head, context: context)
+            return false
+        }
+        guard self.access.allowsHost(head.headers.first(name: "Host")) else {
+            self.respond(.forbidden, Self.plainText, "without --admin-token the sessions API answers only to localhost or an IP address in Host\n", head: head, context: context)
+            return false
+        }
+        return true
     }
 
     private func answerSessions(_ request: SessionsRequest, head: HTTPRequestHead, context: ChannelHandlerContext) {
@@ -149,7 +179,9 @@ private final class AdminHandler: ChannelInboundHandler {
         let keepAlive = head.isKeepAlive && !forceClose
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-        context.write(Self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        if head.method != .HEAD {
+            context.write(Self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        }
         let done = context.writeAndFlush(Self.wrapOutboundOut(.end(nil)))
         if !keepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
     }

@@ -54,6 +54,18 @@ struct SessionsAPIPartsTests {
         #expect(!guarded.allows(authorization: "Bearer"))
     }
 
+    @Test("without a token, the sessions API answers only to a loopback name or an IP address in Host (DNS rebinding)")
+    func hostGuard() {
+        let open = AdminAccess(token: nil, loopbackOnly: true)
+        for host in ["127.0.0.1:9090", "localhost:9090", "LOCALHOST", "[::1]:9090", "10.1.2.3:9090", "127.0.0.1"] {
+            #expect(open.allowsHost(host), "\(host)")
+        }
+        for host in ["evil.example:9090", "evil.example", "127.0.0.1.nip.io:9090", "[::1", "", nil] as [String?] {
+            #expect(!open.allowsHost(host), "\(host ?? "none")")
+        }
+        #expect(AdminAccess(token: "t", loopbackOnly: true).allowsHost("ferry-admin.internal:9090"), "with a token, the token guards")
+    }
+
     @Test("the listing: one object per session, the same keys in each, no token")
     func listing() throws {
         let started = Date(timeIntervalSince1970: 1_800_000_000)
@@ -234,6 +246,31 @@ extension OperationsTests {
                         #expect(try await Self.request("GET", "/sessions", to: admin, bearer: "wrong").status == 401)
                         #expect(try await Self.request("GET", "/metrics", to: admin, bearer: "adm1n-s3cret").status == 200)
                         #expect(try await Self.sessions(admin, bearer: "adm1n-s3cret").isEmpty)
+                    }
+                }
+            }
+        }
+
+        @Test("GET / is the live page, self-contained, served without the token; a foreign Host gets 403 without one")
+        func page() async throws {
+            try await withAuthEchoBackend { echo in
+                try await AuthTempFolder.with { folder in
+                    let file = try folder.write("tokens", "")
+                    try await Self.withRelay(echo: "\(echo.target)", tokenFile: file, adminToken: "adm1n-s3cret") { _, admin in
+                        let page = try await Self.request("GET", "/", to: admin)
+                        #expect(page.status == 200)
+                        #expect(page.value("Content-Type") == "text/html; charset=utf-8")
+                        #expect(page.value("Content-Security-Policy")?.contains("default-src 'none'") == true)
+                        #expect(page.body.contains("<title>Ferry: live sessions</title>"))
+                        #expect(!page.body.contains("src=\"http") && !page.body.contains("href=\"http"), "nothing loaded from elsewhere")
+                    }
+                    try await Self.withRelay(echo: "\(echo.target)", tokenFile: file) { _, admin in
+                        let client = try await WSTestClient.open(to: admin)
+                        try await client.sendRaw(Array("GET /sessions HTTP/1.1\r\nHost: rebound.example:9090\r\nConnection: close\r\n\r\n".utf8))
+                        let rebound = try await client.readResponse()
+                        await client.shutdown()
+                        #expect(rebound.status == 403, "\(rebound)")
+                        #expect(try await Self.request("GET", "/", to: admin).status == 200)
                     }
                 }
             }
