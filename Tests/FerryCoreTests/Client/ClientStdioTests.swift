@@ -70,6 +70,16 @@ extension ClientTests {
             #expect(connect.errorOutput.contains("ferry connect: could not connect to 127.0.0.1:\(port)"), "\(connect.errorOutput)")
         }
 
+        @Test("the server resets the connection instead of answering: status 3, in plain words (not NIO's)")
+        func resetBeforeAnswer() async throws {
+            let server = try await ScriptedWebSocketServer.start(.resetOnRequest)
+            defer { Task { await server.close() } }
+            let connect = try StdioConnect([server.url])
+            let status = await connect.waitForExit()
+            #expect(status == ConnectExitStatus.couldNotConnect.rawValue)
+            #expect(connect.errorOutput == "ferry connect: could not connect to 127.0.0.1:\(server.port): connection reset by peer\n", "\(connect.errorOutput)")
+        }
+
         @Test("a 101 with the wrong Sec-WebSocket-Accept is not a session: status 3")
         func wrongAccept() async throws {
             let server = try await ScriptedWebSocketServer.start(.wrongAccept)
