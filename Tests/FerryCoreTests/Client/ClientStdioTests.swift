@@ -28,6 +28,28 @@ extension ClientTests {
             }
         }
 
+        /// NIO reads a pipe whose writer is gone as soon as it is registered, auto-read or not: the
+        /// bytes and the EOF came before the session's handlers, and were lost (the session then
+        /// waited for ever for an EOF that had come).
+        @Test("standard input already at its end when ferry connect starts (printf … | ferry connect): the bytes go, status 0", arguments: ["early bytes", ""])
+        func inputEndedBeforeStart(text: String) async throws {
+            let ferry = try #require(FerryExecutable.path)
+            let backend = try await TestBackend.start(.sink(keepAtMost: 1024))
+            defer { Task { await backend.close() } }
+            try await Relay.with(routes: [Route(path: "/", target: backend.target)]) { relay in
+                let folder = try TLSFiles.makeDirectory("stdio-early-eof")
+                defer { try? FileManager.default.removeItem(atPath: folder) }
+                let script = "printf '\(text)' | '\(ferry)' connect \(ClientRun.url(relay)) | cat; exit ${PIPESTATUS[1]}"
+                let shell = try ChildProcess(executable: "/bin/bash", arguments: ["-c", script], logPath: folder + "/out")
+                let status = await shell.waitForExit(timeout: .seconds(15))
+                if status == nil { await shell.stop(grace: .seconds(1)) }
+                #expect(status == ConnectExitStatus.ended.rawValue, "\(status == nil ? "still running after 15 s" : "")\n\(shell.output)")
+                let report = try await backend.nextSinkReport(timeout: .seconds(10))
+                #expect(String(buffer: report.kept) == text)
+                #expect(report.sawEOF)
+            }
+        }
+
         @Test("the relay closes first with 1000 (its backend hung up): the data is written, then status 0")
         func relayClosesNormally() async throws {
             let greeting = "hello, then goodbye\n"
