@@ -104,7 +104,7 @@ public final class ConnectListener: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: RelayReadSizes.readsPerBurst)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ActiveChannelStarter { [self] in self.accepted(channel) })
+                    try channel.pipeline.syncOperations.addHandlers(EarlyLocalInput(), ActiveChannelStarter { [self] in self.accepted(channel) })
                 }
             }
         do {

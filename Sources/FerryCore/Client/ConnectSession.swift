@@ -41,6 +41,10 @@ public enum ConnectSession {
         // The reader leaves last: bytes that came with the 101 go to the decoder on their way out.
         let reader = try relayPipeline.handler(type: UpgradeResponseReader.self)
         relayPipeline.removeHandler(reader, promise: nil)
+        // What the local side delivered while the WebSocket opened goes to the session now.
+        if let early = try? local.pipeline.syncOperations.handler(type: EarlyLocalInput.self) {
+            local.pipeline.syncOperations.removeHandler(early, promise: nil)
+        }
         // A local connection that went away while the WebSocket opened ends the session at once.
         if !local.isActive { parts.splice.localGone() }
         webSocket.setOption(.autoRead, value: true).whenFailure { _ in webSocket.close(promise: nil) }

@@ -28,6 +28,9 @@ public enum ConnectStdio {
                 .channelOption(.writeBufferWaterMark, value: .init(low: bufferSize / 2, high: bufferSize))
                 .channelOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
                 .channelOption(.maxMessagesPerRead, value: RelayReadSizes.readsPerBurst)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(EarlyLocalInput()) }
+                }
                 .takingOwnershipOfDescriptors(input: 0, output: 1)
                 .get()
         } catch {

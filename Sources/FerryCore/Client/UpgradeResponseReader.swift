@@ -75,7 +75,9 @@ final class UpgradeResponseReader: ChannelInboundHandler, RemovableChannelHandle
         } else if case .readingRefusalBody = self.state {
             self.readRefusalBody(context: context, ended: true)
         } else {
-            self.fail(.unreachable(address: self.address, reason: "\(error)"), context: context)
+            // A reset before the answer (websockify --ssl-only hangs up on a ws:// request that way):
+            // `connection reset by peer`, not NIO's `read(descriptor:pointer:size:): … (errno: 104)`.
+            self.fail(.unreachable(address: self.address, reason: WebSocketDialer.describe(error)), context: context)
         }
     }
 

@@ -124,6 +124,7 @@ public struct WebSocketDialer: Sendable {
     }
 
     /// `connection refused`, not NIO's `connection reset (error set): Connection refused) (errno: 111)`.
+    /// Also for errors after the connection is up (``UpgradeResponseReader``).
     static func describe(_ error: Error) -> String {
         if let error = error as? IOError { return String(cString: strerror(error.errnoCode)).lowercased() }
         if let error = error as? NIOConnectionError {

@@ -176,6 +176,24 @@ extension ClientTests {
             }
         }
 
+        @Test("a local client that writes and half-closes before the WebSocket is open: the bytes and the end still go")
+        func earlyWriteAndEOF() async throws {
+            let backend = try await TestBackend.start(.sink(keepAtMost: 1024))
+            defer { Task { await backend.close() } }
+            try await Relay.with(routes: [Route(path: "/", target: backend.target)]) { relay in
+                try await ClientRun.listening(try ClientRun.configuration(ClientRun.url(relay))) { _, addresses in
+                    let client = try await LocalTestClient.connect(to: addresses[0])
+                    try await client.send(ByteBuffer(string: "said early"))
+                    try await client.finishSending()
+                    let report = try await backend.nextSinkReport(timeout: .seconds(10))
+                    #expect(String(buffer: report.kept) == "said early")
+                    #expect(report.sawEOF)
+                    #expect(await client.waitForEnd(), "the local connection ends with the session")
+                    await client.close()
+                }
+            }
+        }
+
         @Test("the relay's close (its backend hung up) reaches the local side after the data")
         func relayClosesFirst() async throws {
             let greeting = ByteBuffer(string: "hello from the backend\n")

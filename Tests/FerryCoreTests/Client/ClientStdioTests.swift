@@ -28,6 +28,28 @@ extension ClientTests {
             }
         }
 
+        /// NIO reads a pipe whose writer is gone as soon as it is registered, auto-read or not: the
+        /// bytes and the EOF came before the session's handlers, and were lost (the session then
+        /// waited for ever for an EOF that had come).
+        @Test("standard input already at its end when ferry connect starts (printf … | ferry connect): the bytes go, status 0", arguments: ["early bytes", ""])
+        func inputEndedBeforeStart(text: String) async throws {
+            let ferry = try #require(FerryExecutable.path)
+            let backend = try await TestBackend.start(.sink(keepAtMost: 1024))
+            defer { Task { await backend.close() } }
+            try await Relay.with(routes: [Route(path: "/", target: backend.target)]) { relay in
+                let folder = try TLSFiles.makeDirectory("stdio-early-eof")
+                defer { try? FileManager.default.removeItem(atPath: folder) }
+                let script = "printf '\(text)' | '\(ferry)' connect \(ClientRun.url(relay)) | cat; exit ${PIPESTATUS[1]}"
+                let shell = try ChildProcess(executable: "/bin/bash", arguments: ["-c", script], logPath: folder + "/out")
+                let status = await shell.waitForExit(timeout: .seconds(15))
+                if status == nil { await shell.stop(grace: .seconds(1)) }
+                #expect(status == ConnectExitStatus.ended.rawValue, "\(status == nil ? "still running after 15 s" : "")\n\(shell.output)")
+                let report = try await backend.nextSinkReport(timeout: .seconds(10))
+                #expect(String(buffer: report.kept) == text)
+                #expect(report.sawEOF)
+            }
+        }
+
         @Test("the relay closes first with 1000 (its backend hung up): the data is written, then status 0")
         func relayClosesNormally() async throws {
             let greeting = "hello, then goodbye\n"
@@ -68,6 +90,16 @@ extension ClientTests {
             let status = await connect.waitForExit()
             #expect(status == ConnectExitStatus.couldNotConnect.rawValue)
             #expect(connect.errorOutput.contains("ferry connect: could not connect to 127.0.0.1:\(port)"), "\(connect.errorOutput)")
+        }
+
+        @Test("the server resets the connection instead of answering: status 3, in plain words (not NIO's)")
+        func resetBeforeAnswer() async throws {
+            let server = try await ScriptedWebSocketServer.start(.resetOnRequest)
+            defer { Task { await server.close() } }
+            let connect = try StdioConnect([server.url])
+            let status = await connect.waitForExit()
+            #expect(status == ConnectExitStatus.couldNotConnect.rawValue)
+            #expect(connect.errorOutput == "ferry connect: could not connect to 127.0.0.1:\(server.port): connection reset by peer\n", "\(connect.errorOutput)")
         }
 
         @Test("a 101 with the wrong Sec-WebSocket-Accept is not a session: status 3")

@@ -285,6 +285,9 @@ final class ScriptedWebSocketServer: Sendable {
         case upgradeThenMaskedFrame
         /// A correct 101, then nothing: pings and closes go unanswered.
         case upgradeThenSilence
+        /// No answer: the connection is reset (RST) once the request is in, as websockify
+        /// `--ssl-only` does to a ws:// request.
+        case resetOnRequest
     }
 
     let channel: Channel
@@ -369,6 +372,16 @@ final class ScriptedWebSocketServer: Sendable {
             self.answered = true
             let request = String(self.head[..<end.lowerBound])
             self.requests.push(request)
+            if case .resetOnRequest = self.answer {
+                // SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+                let channel = context.channel
+                guard let provider = channel as? SocketOptionProvider else {
+                    channel.close(promise: nil)
+                    return
+                }
+                provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
+                return
+            }
             let key = request.split(separator: "\r\n").first { $0.lowercased().hasPrefix("sec-websocket-key:") }
                 .map { String($0.dropFirst("sec-websocket-key:".count).trimmingCharacters(in: .whitespaces)) } ?? ""
             var reply = ByteBuffer()
@@ -385,6 +398,8 @@ final class ScriptedWebSocketServer: Sendable {
                 reply.writeBuffer(&close)
             case .upgradeThenSilence:
                 reply.writeString(Self.switching(accept: WebSocketAccept.value(forKey: key)))
+            case .resetOnRequest:
+                return
             case .upgradeThenMaskedFrame:
                 reply.writeString(Self.switching(accept: WebSocketAccept.value(forKey: key)))
                 var frame = ScriptedWebSocketServer.frame(opcode: 0x2, payload: Array("masked".utf8), maskKey: [1, 2, 3, 4])
