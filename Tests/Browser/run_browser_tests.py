@@ -67,13 +67,26 @@ class Browser:
     """Headless Chromium with a DevTools connection per page."""
 
     def __init__(self):
-        self.port = free_port()
         self.profile = tempfile.mkdtemp(prefix="ferry-chromium-")
+        # Port 0, read back from DevToolsActivePort: a port picked here and bound by Chromium a second
+        # later could meanwhile go to a test running beside this one (its echo backend answered the
+        # DevTools request once, and counted a connection it did not expect).
         self.process = subprocess.Popen(
             ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--ignore-certificate-errors", f"--remote-debugging-port={self.port}",
+             "--ignore-certificate-errors", "--remote-debugging-port=0",
              f"--user-data-dir={self.profile}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        active = os.path.join(self.profile, "DevToolsActivePort")
+        deadline = time.time() + 30
+        while True:
+            try:
+                with open(active) as f:
+                    self.port = int(f.readline().strip())
+                break
+            except (OSError, ValueError):
+                if time.time() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("Chromium did not open its DevTools port")
+                time.sleep(0.1)
         wait_port(self.port)
 
     async def open(self, url):
