@@ -78,35 +78,8 @@ public struct ConnectProxy: Sendable, Equatable, CustomStringConvertible, Custom
     }
 
     private static func hostAndPort(_ authority: Substring, source: String, shown: String) throws(ConfigurationError) -> (String, Int) {
-        var host = authority
-        var portText: Substring?
-        if authority.hasPrefix("[") {
-            guard let close = authority.firstIndex(of: "]") else {
-                throw ConfigurationError(flag: source, value: shown, problem: "IPv6 address has no closing ]", expected: "http://[::1]:3128")
-            }
-            host = authority[authority.index(after: authority.startIndex)..<close]
-            let after = authority[authority.index(after: close)...]
-            if !after.isEmpty {
-                guard after.hasPrefix(":") else {
-                    throw ConfigurationError(flag: source, value: shown, problem: "unexpected text after the IPv6 address", expected: "http://[::1]:3128")
-                }
-                portText = after.dropFirst()
-            }
-        } else if let colon = authority.lastIndex(of: ":") {
-            host = authority[..<colon]
-            portText = authority[authority.index(after: colon)...]
-            guard !host.contains(":") else {
-                throw ConfigurationError(flag: source, value: shown, problem: "IPv6 addresses must be in brackets", expected: "http://[::1]:3128")
-            }
-        }
-        guard !host.isEmpty, host.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-            throw ConfigurationError(flag: source, value: shown, problem: "has no host", expected: Self.expected)
-        }
-        guard let portText else { return (String(host), 80) }
-        guard let port = Int(portText), (1...65535).contains(port) else {
-            throw ConfigurationError(flag: source, value: shown, problem: "port '\(portText)' is not a number from 1 to 65535", expected: Self.expected)
-        }
-        return (String(host), port)
+        let parsed = try URLAuthority.parse(authority, defaultPort: 80, flag: source, value: shown, expected: Self.expected, bracketed: "http://[::1]:3128")
+        return (parsed.host, parsed.port)
     }
 
     /// `text` with what is between `://` (or the start) and the last `@` of its authority replaced by

@@ -60,41 +60,8 @@ public struct WebSocketURL: Sendable, Equatable, CustomStringConvertible {
     }
 
     private static func hostAndPort(_ authority: Substring, secure: Bool, flag: String, text: String) throws(ConfigurationError) -> (String, Int) {
-        let defaultPort = secure ? 443 : 80
-        guard !authority.isEmpty else {
-            throw ConfigurationError(flag: flag, value: text, problem: "has no host", expected: Self.expected)
-        }
-        let host: Substring
-        var portText: Substring?
-        if authority.hasPrefix("[") {
-            guard let close = authority.firstIndex(of: "]") else {
-                throw ConfigurationError(flag: flag, value: text, problem: "IPv6 address has no closing ]", expected: "wss://[::1]:8443/PATH")
-            }
-            host = authority[authority.index(after: authority.startIndex)..<close]
-            let after = authority[authority.index(after: close)...]
-            if !after.isEmpty {
-                guard after.hasPrefix(":") else {
-                    throw ConfigurationError(flag: flag, value: text, problem: "unexpected text after the IPv6 address", expected: "wss://[::1]:8443/PATH")
-                }
-                portText = after.dropFirst()
-            }
-        } else if let colon = authority.lastIndex(of: ":") {
-            host = authority[..<colon]
-            portText = authority[authority.index(after: colon)...]
-            guard !host.contains(":") else {
-                throw ConfigurationError(flag: flag, value: text, problem: "IPv6 addresses must be in brackets", expected: "wss://[::1]:8443/PATH")
-            }
-        } else {
-            host = authority
-        }
-        guard !host.isEmpty else {
-            throw ConfigurationError(flag: flag, value: text, problem: "has no host", expected: Self.expected)
-        }
-        guard let portText else { return (String(host), defaultPort) }
-        guard let port = Int(portText), (1...65535).contains(port) else {
-            throw ConfigurationError(flag: flag, value: text, problem: "port '\(portText)' is not a number from 1 to 65535", expected: Self.expected)
-        }
-        return (String(host), port)
+        let parsed = try URLAuthority.parse(authority, defaultPort: secure ? 443 : 80, flag: flag, value: text, expected: Self.expected, bracketed: "wss://[::1]:8443/PATH")
+        return (parsed.host, parsed.port)
     }
 
     /// `HOST[:PORT]` as the `Host` header carries it: IPv6 in brackets, the scheme's default port left out.
