@@ -75,9 +75,10 @@ final class RedisTestServer: @unchecked Sendable {
         throw RedisTestFailure(what: "redis-server did not answer PING on port \(self.port): \(self.process.output)")
     }
 
-    /// Stops the server (SIGTERM, then SIGKILL); the folder stays for ``restart()``.
+    /// Stops the server at once (SIGKILL: it keeps nothing on disk, and a test process may block
+    /// SIGTERM for its children); the folder stays for ``restart()``.
     func stop(removingFolder: Bool = true) async {
-        await self.process.stop(signal: SIGTERM, grace: .seconds(5))
+        await self.process.stop(signal: SIGKILL, grace: .seconds(5))
         if removingFolder { try? FileManager.default.removeItem(atPath: self.folder) }
     }
 
