@@ -98,6 +98,16 @@ def proxies():
     write("proxy", "v2-short-v4", b"\x00" + proxy_v2(1, 0x11, bytes(8)))
 
 
+def redis():
+    # Byte 0: how the stream is cut into reads; the rest is what Redis sends back.
+    write("redis", "replies", b"\x00+OK\r\n-WRONGPASS invalid username-password pair\r\n:1\r\n$9\r\n127.0.0.1\r\n$-1\r\n*-1\r\n*0\r\n")
+    write("redis", "pubsub-bytewise", b"\x02*3\r\n$10\r\npsubscribe\r\n$16\r\n__keyspace@0__:*\r\n:1\r\n*4\r\n$8\r\npmessage\r\n$16\r\n__keyspace@0__:*\r\n$19\r\n__keyspace@0__:ns:t\r\n$3\r\ndel\r\n")
+    write("redis", "json-value", b"\x05$29\r\n{\"host\": \"10.0.0.7\", \"port\": 1}\r\n$18\r\nunix:/run/vnc.sock\r\n")
+    write("redis", "nested", b"\x03*2\r\n*1\r\n:-42\r\n*2\r\n$0\r\n\r\n*1\r\n+PONG\r\n")
+    write("redis", "url", b"\x00redis://user:secret@[::1]:6380/2?namespace=a%3Ab")
+    write("redis", "bad-length", b"\x00$600000\r\n")
+
+
 def tokenfiles():
     write("tokenfile", "lines", "# websockify tokens\nvnc1: 127.0.0.1:5900\nvnc2:\t[::1]:5901\n\n  sock: unix_socket:/run/vnc.sock\r\ntls: tls://host.example:5901\n")
     write("tokenfile", "one-target", "10.0.0.5:5900\n")
@@ -159,4 +169,4 @@ def websockify():
 
 if __name__ == "__main__":
     # Only (over)writes its own files: seeds dropped into Corpus/ by hand (regression inputs) stay.
-    frames(); http(); proxies(); tokenfiles(); jwts(); paths(); websockify()
+    frames(); http(); proxies(); tokenfiles(); redis(); jwts(); paths(); websockify()

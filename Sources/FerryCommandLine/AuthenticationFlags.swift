@@ -37,6 +37,12 @@ public struct AuthenticationFlags: ParsableArguments {
     @Option(help: ArgumentHelp("A folder of Unix sockets; a token is the name of one (websockify's UnixDomainSocketDirectory).", valueName: "dir"))
     var tokenSockets: String?
 
+    @Option(help: ArgumentHelp("Tokens in Redis, shared by every replica: redis://[:PASSWORD@]HOST[:PORT][/DB][?namespace=NS] (rediss:// for TLS; the password is visible to other local users in the process list). The key NS:TOKEN holds HOST:PORT, {\"host\": \"HOST:PORT\"} or unix:/path (websockify's TokenRedis); deleting it, or its expiry, ends the token's sessions.", valueName: "url"))
+    var tokenRedis: String?
+
+    @Option(help: ArgumentHelp("CA certificates (PEM) to trust for a rediss:// --token-redis, besides the system's.", valueName: "file"))
+    var tokenRedisCa: String?
+
     @Flag(help: "The token is the host name the client asked for (Host header, without port), as websockify's --host-token; no other place is read.")
     var tokenFromHost = false
 
@@ -82,6 +88,16 @@ public struct AuthenticationFlags: ParsableArguments {
             options.tokenSocketFolder = path
         }
         options.tokenFromHost = self.tokenFromHost
+        if let text = self.tokenRedis {
+            options.redis = try RedisEndpoint.parse(text)
+        }
+        if let path = self.tokenRedisCa {
+            guard options.redis?.usesTLS == true else {
+                throw ConfigurationError(flag: "--token-redis-ca", value: path, problem: "only applies to Redis over TLS", expected: "--token-redis rediss://HOST:PORT")
+            }
+            try FlagValue.checkReadable(path, flag: "--token-redis-ca")
+            options.redisCAPath = path
+        }
         if let path = self.jwtKey {
             try FlagValue.checkReadable(path, flag: "--jwt-key")
             options.jwtKeyPath = path
@@ -123,7 +139,7 @@ public struct AuthenticationFlags: ParsableArguments {
             }
         }
         if options.tokenFromHost && !options.hasTokenSource {
-            throw ConfigurationError(flag: "--token-from-host", value: "", problem: "needs a token source", expected: "--token-file, --token-filenames, --token-sockets or --jwt-key")
+            throw ConfigurationError(flag: "--token-from-host", value: "", problem: "needs a token source", expected: "--token-file, --token-filenames, --token-sockets, --jwt-key or --token-redis")
         }
         return options
     }

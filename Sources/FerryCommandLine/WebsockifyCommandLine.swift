@@ -34,6 +34,9 @@ public enum WebsockifyCommandLine {
             for index in shown.indices.dropFirst() where shown[index - 1] == "--basic-auth" && !shown[index].hasPrefix("@") {
                 shown[index] = String(shown[index].prefix { $0 != ":" }) + ":***"
             }
+            for index in shown.indices.dropFirst() where shown[index - 1] == "--token-redis" {
+                shown[index] = RedisEndpoint.redact(shown[index])
+            }
             return shown
         }
     }

@@ -23,9 +23,53 @@ extension WebsockifyCommandLine {
         case "BaseTokenAPI", "JSONTokenApi":
             throw ConfigurationError(flag: "--token-plugin", value: plugin, problem: "Ferry does not ask an HTTP service per connection", instead: "have the service issue JWTs (--token-plugin JWTTokenApi) or write a token file Ferry reloads on change (--token-plugin TokenFile)")
         case "TokenRedis":
-            throw ConfigurationError(flag: "--token-plugin", value: plugin, problem: "Ferry does not read tokens from Redis", instead: "have your application issue JWTs (--token-plugin JWTTokenApi) or write a token file Ferry reloads on change (--token-plugin TokenFile)")
+            return ["--token-redis", try Self.redisURL(source)]
         default:
-            throw ConfigurationError(flag: "--token-plugin", value: plugin, problem: "Python plugins cannot run in Ferry", instead: "use TokenFile, ReadOnlyTokenFile, TokenFileName, JWTTokenApi or UnixDomainSocketDirectory")
+            throw ConfigurationError(flag: "--token-plugin", value: plugin, problem: "Python plugins cannot run in Ferry", instead: "use TokenFile, ReadOnlyTokenFile, TokenFileName, JWTTokenApi, TokenRedis or UnixDomainSocketDirectory")
+        }
+    }
+
+    /// TokenRedis's `host[:port[:db[:password[:namespace]]]]` (a field in double quotes may hold
+    /// colons; an empty field is its default) as a `--token-redis` URL.
+    static func redisURL(_ source: String) throws(ConfigurationError) -> String {
+        let fields = Self.sourceFields(source)
+        let expected = "host[:port[:db[:password[:namespace]]]], e.g. redis.internal:6379:0:secret:ferry"
+        let shown = RedisEndpoint.redactedSource(source)
+        guard fields.count <= 5, let host = fields.first, !host.isEmpty else {
+            throw ConfigurationError(flag: "--token-source", value: shown, problem: "not a TokenRedis source", expected: expected)
+        }
+        func field(_ index: Int) -> String { index < fields.count ? fields[index] : "" }
+        let port = field(1).isEmpty ? 6379 : Int(field(1)) ?? 0
+        guard (1...65535).contains(port) else {
+            throw ConfigurationError(flag: "--token-source", value: shown, problem: "the port '\(field(1))' is not a port number", expected: expected)
+        }
+        let database = field(2).isEmpty ? 0 : Int(field(2)) ?? -1
+        guard database >= 0 else {
+            throw ConfigurationError(flag: "--token-source", value: shown, problem: "the database '\(field(2))' is not a number", expected: expected)
+        }
+        return RedisEndpoint.url(host: host, port: port, database: database, password: field(3), namespace: field(4))
+    }
+
+    /// websockify's split of a plugin source at colons, where a whole field in double quotes keeps its colons.
+    static func sourceFields(_ source: String) -> [String] {
+        var fields: [String] = []
+        var rest = source[...]
+        while true {
+            if rest.hasPrefix("\""), let close = rest.dropFirst().firstIndex(of: "\""), close > rest.index(after: rest.startIndex) {
+                let after = rest[rest.index(after: close)...]
+                if after.isEmpty || after.hasPrefix(":") {
+                    fields.append(String(rest[rest.index(after: rest.startIndex)..<close]))
+                    if after.isEmpty { return fields }
+                    rest = after.dropFirst()
+                    continue
+                }
+            }
+            guard let colon = rest.firstIndex(of: ":") else {
+                fields.append(String(rest))
+                return fields
+            }
+            fields.append(String(rest[..<colon]))
+            rest = rest[rest.index(after: colon)...]
         }
     }
 

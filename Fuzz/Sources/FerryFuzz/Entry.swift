@@ -3,7 +3,7 @@ import Foundation
 
 /// The fuzz targets, chosen at start-up by `FERRY_FUZZ_TARGET` (one binary, one link).
 enum FuzzTarget: String, CaseIterable, Sendable {
-    case frame, http, proxy, tokenfile, jwt, path, websockify
+    case frame, http, proxy, tokenfile, jwt, path, websockify, redis
 
     static let selected: FuzzTarget = {
         let name = ProcessInfo.processInfo.environment["FERRY_FUZZ_TARGET"] ?? ""
@@ -24,6 +24,7 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         case .jwt: JWTTarget.run(input)
         case .path: PathTarget.run(input)
         case .websockify: WebsockifyTarget.run(input)
+        case .redis: RedisTarget.run(input)
         }
     }
 }

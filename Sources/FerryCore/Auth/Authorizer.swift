@@ -5,12 +5,13 @@ import NIOCore
 /// The token part of the upgrade decision, for routes with `auth=token` and for `dynamic` routes.
 ///
 /// Token sources are asked in order: token tables (`--token-file`, `--token-filenames`), the socket
-/// folder (`--token-sockets`: the token names a socket in it), then a JWT. A table entry authorizes a
+/// folder (`--token-sockets`: the token names a socket in it), a JWT, then Redis (`--token-redis`,
+/// which names the target like a table entry). A table entry authorizes a
 /// route whose target is the entry's target; a JWT authorizes a route its `route` claim names, or
 /// whose target its `host`/`port` (or `unix`) claims name. On a dynamic route the token names the
 /// target, which must pass the ``TargetAllowlist`` (a socket from the socket folder is allowed by
 /// that folder). Answers: no token 401; an invalid, expired or unsuitable token 403; a target not
-/// allowed 403; an address with too many failures 429.
+/// allowed 403; an address with too many failures 429; Redis unreachable 503.
 public final class Authorizer: Sendable {
     /// What a valid token grants.
     public struct Grant: Sendable, Equatable {
@@ -24,22 +25,32 @@ public final class Authorizer: Sendable {
     public let options: AuthOptions
     /// `--token-file` and `--token-filenames`, in that order.
     public let tokenTables: [TokenFileSource]
+    /// `--token-redis`.
+    public let redis: RedisTokenSource?
     private let jwt = NIOLockedValueBox<JWTVerifier?>(nil)
     private let allowlist: TargetAllowlist
     private let limiter: FailureLimiter
 
-    public init(options: AuthOptions, tokenTables: [TokenFileSource]) {
+    public init(options: AuthOptions, tokenTables: [TokenFileSource], redis: RedisTokenSource? = nil) {
         self.options = options
         self.tokenTables = tokenTables
+        self.redis = redis
         self.allowlist = TargetAllowlist(rules: options.allowedTargets, allowsAny: options.allowsAnyTarget)
         self.limiter = FailureLimiter(limit: options.failureLimit, window: TimeAmount(options.failureWindow))
     }
 
     /// Loads the JWT key (jwt-kit's key store is an actor, so this is async and runs before listening).
+    /// Also connects to Redis (a refused password is a start-up error).
     public func prepare() async throws(ConfigurationError) {
+        try await self.redis?.start()
         guard let path = self.options.jwtKeyPath else { return }
         let verifier = try await JWTVerifier(keyPath: path, issuer: self.options.jwtIssuer, audience: self.options.jwtAudience, leeway: self.options.jwtLeeway, secretEncoding: self.options.jwtSecretEncoding)
         self.jwt.withLockedValue { $0 = verifier }
+    }
+
+    /// Stops what ``prepare()`` started (the Redis connections).
+    public func shutdown() async {
+        await self.redis?.stop()
     }
 
     public func authorize(
@@ -81,6 +92,18 @@ public final class Authorizer: Sendable {
                     let expiry = self.options.enforceExpiryOnSession ? claims.exp?.value : nil
                     return self.grant(target: target, route: route, fingerprint: fingerprint, expiresAt: expiry, eventLoop: eventLoop)
                 }
+        } else if let redis = self.redis {
+            let value = token.value
+            result = redis.lookup(value, on: eventLoop).flatMap { target in
+                guard let target else {
+                    return eventLoop.makeFailedFuture(HandshakeRejection(.forbidden, "invalid token"))
+                }
+                return self.grant(target: target, route: route, fingerprint: fingerprint, expiresAt: nil, eventLoop: eventLoop).map { grant in
+                    // The key's removal (or a new target in it) ends this session.
+                    redis.watch(token: value, fingerprint: fingerprint, target: target)
+                    return grant
+                }
+            }
         } else {
             result = eventLoop.makeFailedFuture(HandshakeRejection(.forbidden, "invalid token"))
         }

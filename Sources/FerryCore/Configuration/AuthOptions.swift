@@ -19,6 +19,10 @@ public struct AuthOptions: Sendable, Equatable {
     /// The token is the request's host name, without port (websockify's `--host-token`); no other
     /// carrier is read.
     public var tokenFromHost = false
+    /// Tokens kept in Redis (`--token-redis`), shared by every replica.
+    public var redis: RedisEndpoint?
+    /// Extra CA certificates for a `rediss://` Redis (`--token-redis-ca`).
+    public var redisCAPath: String?
     /// An HMAC secret, a PEM key, or a JWKS file.
     public var jwtKeyPath: String?
     /// How an HMAC secret in the key file is written.
@@ -50,6 +54,7 @@ public struct AuthOptions: Sendable, Equatable {
 
     public var hasTokenSource: Bool {
         self.tokenFilePath != nil || self.tokenFilenamesPath != nil || self.tokenSocketFolder != nil || self.jwtKeyPath != nil
+            || self.redis != nil
     }
 }
 

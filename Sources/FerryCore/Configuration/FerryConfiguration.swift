@@ -69,7 +69,7 @@ public struct FerryConfiguration: Sendable {
             throw ConfigurationError(flag: "--listen", value: "\(listener),proxy-protocol", problem: "needs the load balancers' addresses", expected: "--trusted-proxy CIDR")
         }
         if !auth.hasTokenSource, let route = routes.first(where: \.needsToken) {
-            throw ConfigurationError(flag: "--route", value: route.description, problem: "needs tokens but no token source is given", expected: "--token-file PATH, --token-filenames DIR, --token-sockets DIR or --jwt-key FILE")
+            throw ConfigurationError(flag: "--route", value: route.description, problem: "needs tokens but no token source is given", expected: "--token-file PATH, --token-filenames DIR, --token-sockets DIR, --jwt-key FILE or --token-redis URL")
         }
         if tls == nil, let route = routes.first(where: { !$0.options.clientNames.isEmpty }) {
             throw ConfigurationError(flag: "--route", value: route.description, problem: "client-cn needs client certificates", expected: "--tls-cert, --tls-key and --tls-client-ca")

@@ -230,6 +230,13 @@ public final class SessionRegistry: Sendable {
         return handles.count
     }
 
+    /// The token fingerprints of sessions open or connecting (what token watchers still need).
+    public var tokenFingerprintsInUse: Set<String> {
+        self.state.withLockedValue { state in
+            Set(state.connecting.values).union(state.live.values.compactMap(\.tokenFingerprint))
+        }
+    }
+
     /// The live sessions by id (the sessions API).
     public var liveSessions: [UInt64: Handle] {
         self.state.withLockedValue { $0.live }

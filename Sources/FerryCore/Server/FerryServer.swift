@@ -73,6 +73,7 @@ public final class FerryServer: Service, Sendable {
                 bound.append(try await self.bind(address))
             } catch {
                 for listener in bound { await listener.close() }
+                await self.environment.policy.authorizer?.shutdown()
                 if let error = error as? ConfigurationError { throw error }
                 throw ListenFailure.configurationError(flag: "--listen", value: address.description, error: error)
             }
@@ -94,6 +95,7 @@ public final class FerryServer: Service, Sendable {
                 // No half-started relay: the listeners bound so far close again.
                 await self.closeListeners()
                 self.stopTrimming()
+                await self.environment.policy.authorizer?.shutdown()
                 throw error
             }
             self.admin.withLockedValue { $0 = channel }
@@ -206,6 +208,7 @@ public final class FerryServer: Service, Sendable {
             logger.info("stopped")
         }
         try? await self.admin.withLockedValue({ $0 })?.close()
+        await self.environment.policy.authorizer?.shutdown()
         self.stopTrimming()
     }
 

@@ -69,7 +69,21 @@ public struct RelayEnvironment: Sendable {
         let needsAuth = configuration.routes.routes.contains(where: \.needsToken)
         let needsBackendTLS = configuration.routes.routes.contains { $0.target.usesTLS }
         let backendTLS = needsBackendTLS ? try BackendTLSContexts(options: configuration.backendTLS) : nil
-        let authorizer = needsAuth ? Authorizer(options: configuration.auth, tokenTables: tokenTables) : nil
+        let redis = try configuration.auth.redis.flatMap { (endpoint) throws(ConfigurationError) -> RedisTokenSource? in
+            guard needsAuth else { return nil }
+            return try RedisTokenSource(
+                endpoint: endpoint,
+                caPath: configuration.auth.redisCAPath,
+                group: group,
+                logger: logger,
+                inUse: { registry.tokenFingerprintsInUse },
+                onRevoked: { revoked in
+                    // A key deleted or expired in Redis ends its live sessions, on every replica.
+                    registry.closeSessions(tokenFingerprints: revoked, code: 1008, reason: "token revoked")
+                }
+            )
+        }
+        let authorizer = needsAuth ? Authorizer(options: configuration.auth, tokenTables: tokenTables, redis: redis) : nil
         let staticFiles = try configuration.web.map { (options) throws(ConfigurationError) in try StaticFileServer(options: options) }
         let payloadPools = PayloadBufferPools(group: group)
         self.configuration = configuration

@@ -414,8 +414,7 @@ struct WebsockifyCommandLineTests {
             ("JSONTokenApi", "JWTTokenApi"),
             ("BaseTokenAPI", "JWTTokenApi"),
             ("websockify.token_plugins.JSONTokenApi", "JWTTokenApi"),
-            ("TokenRedis", "TokenFile"),
-            ("mycompany.tokens.VaultTokens", "TokenFile, ReadOnlyTokenFile, TokenFileName, JWTTokenApi or UnixDomainSocketDirectory"),
+            ("mycompany.tokens.VaultTokens", "TokenFile, ReadOnlyTokenFile, TokenFileName, JWTTokenApi, TokenRedis or UnixDomainSocketDirectory"),
             ("NoSuchPlugin", "TokenFile"),
         ]
         for (plugin, fix) in cases {

@@ -703,7 +703,6 @@ extension WebsockifyProcessTests {
                 (["--inetd"], "--inetd"),
                 (["--syslog", "/dev/log"], "--syslog"),
                 (["--token-plugin", "JSONTokenApi", "--token-source", "http://127.0.0.1:1/%s"], "JSONTokenApi"),
-                (["--token-plugin", "TokenRedis", "--token-source", "127.0.0.1:6379"], "TokenRedis"),
             ]
             for (flags, name) in cases {
                 let target = flags.first == "--token-plugin" ? [] : ["127.0.0.1:9"]
