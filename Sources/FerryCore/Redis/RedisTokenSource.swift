@@ -13,8 +13,8 @@ import NIOSSL
 /// notifications for the namespace, so a `del`, `unlink`, `expired` or `evicted` ends the token's
 /// sessions with 1008 at once, and a `set` has the key checked again. Ferry does not change the
 /// server's configuration, so notifications arrive only if the operator enables them
-/// (`notify-keyspace-events Kgx`); every second the watched keys are also read again (pipelined
-/// GETs), which keeps revocation within 2 s without them, and catches what a dropped subscriber
+/// (`notify-keyspace-events Kgx`); twice a second the watched keys are also read again (pipelined
+/// GETs), which keeps revocation within 2 s without them (with room for a busy moment), and catches what a dropped subscriber
 /// connection missed. A key that is gone, or now names another target, revokes its token.
 public final class RedisTokenSource: Sendable {
     public struct Timing: Sendable {
@@ -22,7 +22,7 @@ public final class RedisTokenSource: Sendable {
         public var connectTimeout: TimeAmount = .seconds(1)
         public var commandTimeout: TimeAmount = .seconds(1)
         /// How often the watched keys are read again (the fallback for missing notifications).
-        public var recheckInterval: TimeAmount = .seconds(1)
+        public var recheckInterval: TimeAmount = .milliseconds(500)
         public var firstBackoff: TimeAmount = .milliseconds(100)
         public var maxBackoff: TimeAmount = .seconds(5)
 
