@@ -23,8 +23,9 @@ protocol ByteStreamOwner: AnyObject {
 /// cannot take more (connect-proxy's `GlueHandler` pattern). The channel allows half-closure, so
 /// EOF still leaves the way back open until the session ends.
 ///
-/// Generic over its owner rather than holding an existential, so each splice's data path is
-/// specialised and its calls are static.
+/// Generic over its owner, so each use names its splice's type (`BackendHandler`, `LocalSideHandler`)
+/// and a handler cannot be given the wrong splice. The owner is called through its protocol: one
+/// indirect call per read burst, as NIO's own call into the handler is.
 final class ByteStreamHandler<Owner: ByteStreamOwner>: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
