@@ -58,6 +58,21 @@ public struct AuthenticationFlags: ParsableArguments {
     @Flag(help: "Close a session with 1008 when its JWT expires.")
     var jwtEnforceExpiryOnSession = false
 
+    @Option(help: ArgumentHelp("An HTTP service that decides handshakes on routes with auth=url, and on dynamic routes no token source decides (as nginx's auth_request): a GET with the request's facts in headers; 2xx allows (X-Ferry-Target or a JSON body names a dynamic target), 401/403 refuse, anything else is 503. {token} (or %s) in the URL is the percent-encoded token.", valueName: "url"))
+    var authUrl: String?
+
+    @Option(help: ArgumentHelp("How long a request to --auth-url may take (always within the handshake's budget). (default: 2s)", valueName: "duration"))
+    var authTimeout: String?
+
+    @Option(help: ArgumentHelp("The longest an --auth-url answer's Cache-Control: max-age is honoured; 0 asks the service on every handshake. Refusals are kept at most 5 s. (default: 60s)", valueName: "duration"))
+    var authCacheMax: String?
+
+    @Option(help: ArgumentHelp("Ask --auth-url again about each live session it let in at this interval; a 401 or 403 then closes the session with 1008. (default: never)", valueName: "duration"))
+    var authRevalidate: String?
+
+    @Option(help: ArgumentHelp("CA certificates (PEM) to trust for an https:// --auth-url, besides the system's.", valueName: "file"))
+    var authCa: String?
+
     /// Parses the token, target and Basic authentication flags (`web`: the `--web` folder, which
     /// `--basic-auth-web` protects).
     func authOptions(web: String?) throws(ConfigurationError) -> AuthOptions {
@@ -138,8 +153,33 @@ public struct AuthenticationFlags: ParsableArguments {
                 throw ConfigurationError(flag: "--basic-auth-web", value: "", problem: "there are no files to protect", expected: "--web DIR")
             }
         }
-        if options.tokenFromHost && !options.hasTokenSource {
-            throw ConfigurationError(flag: "--token-from-host", value: "", problem: "needs a token source", expected: "--token-file, --token-filenames, --token-sockets, --jwt-key or --token-redis")
+        options.callback = try self.callbackOptions()
+        if options.tokenFromHost && !options.hasTokenSource && options.callback == nil {
+            throw ConfigurationError(flag: "--token-from-host", value: "", problem: "needs a token source", expected: "--token-file, --token-filenames, --token-sockets, --jwt-key, --token-redis or --auth-url")
+        }
+        return options
+    }
+
+    /// `--auth-url` and the flags that only mean something with it.
+    private func callbackOptions() throws(ConfigurationError) -> AuthCallbackOptions? {
+        guard let url = self.authUrl else {
+            for (flag, value) in [("--auth-timeout", self.authTimeout), ("--auth-cache-max", self.authCacheMax), ("--auth-revalidate", self.authRevalidate), ("--auth-ca", self.authCa)] {
+                if let value { throw ConfigurationError(flag: flag, value: value, problem: "needs the service to ask", expected: "--auth-url URL") }
+            }
+            return nil
+        }
+        var options = try AuthCallbackOptions.parse(url)
+        options.timeout = try FlagValue.duration("--auth-timeout", self.authTimeout, default: options.timeout, allowZero: false)
+        options.cacheMax = try FlagValue.duration("--auth-cache-max", self.authCacheMax, default: options.cacheMax, allowZero: true)
+        if let text = self.authRevalidate {
+            options.revalidate = try FlagValue.duration("--auth-revalidate", text, default: .seconds(60), allowZero: false)
+        }
+        if let path = self.authCa {
+            guard url.lowercased().hasPrefix("https://") else {
+                throw ConfigurationError(flag: "--auth-ca", value: path, problem: "only applies to a service reached over TLS", expected: "--auth-url https://…")
+            }
+            try FlagValue.checkReadable(path, flag: "--auth-ca")
+            options.caPath = path
         }
         return options
     }

@@ -38,7 +38,7 @@ extension WebsockifyCommandLine {
         Supported: --cert, --key, --ssl-only, --ssl-target, --verify-client, --cafile, --ssl-version,
         --ssl-ciphers, --web, --file-only, --heartbeat, --idle-timeout, --timeout, --run-once,
         --unix-listen, --unix-listen-mode, --unix-target, --host-token, --token-plugin and
-        --token-source (TokenFile, ReadOnlyTokenFile, TokenFileName, JWTTokenApi, TokenRedis,
+        --token-source (TokenFile, ReadOnlyTokenFile, TokenFileName, JWTTokenApi, JSONTokenApi, TokenRedis,
         UnixDomainSocketDirectory), --target-config, --auth-plugin and --auth-source (ExpectOrigin,
         ClientCertCNAuth, BasicHTTPAuth with --web-auth), -v/--verbose, --log-file, -6/--prefer-ipv6, --record.
         Accepted with a warning: -D/--daemon, --libserver, --traffic.

@@ -20,12 +20,15 @@ extension WebsockifyCommandLine {
             return ["--token-sockets", Self.absolute(source)]
         case "JWTTokenApi":
             return ["--jwt-key", source, "--jwt-secret-encoding", "base64url"]
-        case "BaseTokenAPI", "JSONTokenApi":
-            throw ConfigurationError(flag: "--token-plugin", value: plugin, problem: "Ferry does not ask an HTTP service per connection", instead: "have the service issue JWTs (--token-plugin JWTTokenApi) or write a token file Ferry reloads on change (--token-plugin TokenFile)")
+        case "JSONTokenApi":
+            // websockify GETs the source with the token in place of %s and reads {"host": …, "port": …}.
+            return ["--auth-url", source]
+        case "BaseTokenAPI":
+            throw ConfigurationError(flag: "--token-plugin", value: plugin, problem: "BaseTokenAPI's answer is read by a Python subclass, which cannot run in Ferry", instead: "have the service answer JSON {\"host\": …, \"port\": …} and use --token-plugin JSONTokenApi")
         case "TokenRedis":
             return ["--token-redis", try Self.redisURL(source)]
         default:
-            throw ConfigurationError(flag: "--token-plugin", value: plugin, problem: "Python plugins cannot run in Ferry", instead: "use TokenFile, ReadOnlyTokenFile, TokenFileName, JWTTokenApi, TokenRedis or UnixDomainSocketDirectory")
+            throw ConfigurationError(flag: "--token-plugin", value: plugin, problem: "Python plugins cannot run in Ferry", instead: "use TokenFile, ReadOnlyTokenFile, TokenFileName, JWTTokenApi, JSONTokenApi, TokenRedis or UnixDomainSocketDirectory")
         }
     }
 

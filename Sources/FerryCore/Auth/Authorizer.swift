@@ -12,14 +12,21 @@ import NIOCore
 /// target, which must pass the ``TargetAllowlist`` (a socket from the socket folder is allowed by
 /// that folder). Answers: no token 401; an invalid, expired or unsuitable token 403; a target not
 /// allowed 403; an address with too many failures 429; Redis unreachable 503.
+///
+/// The `--auth-url` service (``AuthCallback``) decides routes with `auth=url` alone, and `dynamic`
+/// routes when no token source does (no token, or one they refuse); its 401 and 403 reach the client,
+/// and anything else from it is 503.
 public final class Authorizer: Sendable {
     /// What a valid token grants.
     public struct Grant: Sendable, Equatable {
         public var target: BackendTarget
-        /// The token's fingerprint, for logs and revocation.
-        public var tokenFingerprint: String
+        /// The token's fingerprint, for logs and revocation; nil when the service let in a client
+        /// that presented no token.
+        public var tokenFingerprint: String?
         /// When the session must end (`--jwt-enforce-expiry-on-session`).
         public var expiresAt: Date?
+        /// What the `--auth-url` service was asked, when it decided (`--auth-revalidate` asks again).
+        public var callbackRequest: AuthCallbackRequest? = nil
     }
 
     public let options: AuthOptions
@@ -27,41 +34,120 @@ public final class Authorizer: Sendable {
     public let tokenTables: [TokenFileSource]
     /// `--token-redis`.
     public let redis: RedisTokenSource?
+    /// `--auth-url`.
+    public let callback: AuthCallback?
+    /// `--auth-revalidate`.
+    public let revalidation: AuthRevalidation?
     private let jwt = NIOLockedValueBox<JWTVerifier?>(nil)
     private let allowlist: TargetAllowlist
     private let limiter: FailureLimiter
 
-    public init(options: AuthOptions, tokenTables: [TokenFileSource], redis: RedisTokenSource? = nil) {
+    public init(
+        options: AuthOptions,
+        tokenTables: [TokenFileSource],
+        redis: RedisTokenSource? = nil,
+        callback: AuthCallback? = nil,
+        revalidation: AuthRevalidation? = nil
+    ) {
         self.options = options
         self.tokenTables = tokenTables
         self.redis = redis
+        self.callback = callback
+        self.revalidation = revalidation
         self.allowlist = TargetAllowlist(rules: options.allowedTargets, allowsAny: options.allowsAnyTarget)
         self.limiter = FailureLimiter(limit: options.failureLimit, window: TimeAmount(options.failureWindow))
     }
 
     /// Loads the JWT key (jwt-kit's key store is an actor, so this is async and runs before listening).
-    /// Also connects to Redis (a refused password is a start-up error).
+    /// Also connects to Redis (a refused password is a start-up error) and starts the `--auth-url` client.
     public func prepare() async throws(ConfigurationError) {
         try await self.redis?.start()
-        guard let path = self.options.jwtKeyPath else { return }
-        let verifier = try await JWTVerifier(keyPath: path, issuer: self.options.jwtIssuer, audience: self.options.jwtAudience, leeway: self.options.jwtLeeway, secretEncoding: self.options.jwtSecretEncoding)
-        self.jwt.withLockedValue { $0 = verifier }
+        if let path = self.options.jwtKeyPath {
+            let verifier = try await JWTVerifier(keyPath: path, issuer: self.options.jwtIssuer, audience: self.options.jwtAudience, leeway: self.options.jwtLeeway, secretEncoding: self.options.jwtSecretEncoding)
+            self.jwt.withLockedValue { $0 = verifier }
+        }
+        // Last, as nothing after it can fail: a started client must be shut down.
+        self.callback?.start()
+        self.revalidation?.start()
     }
 
-    /// Stops what ``prepare()`` started (the Redis connections).
+    /// Stops what ``prepare()`` started (the Redis connections, revalidation) and the service's client.
     public func shutdown() async {
         await self.redis?.stop()
+        await self.revalidation?.stop()
+        await self.callback?.shutdown()
     }
 
+    /// - Parameters:
+    ///   - callbackRequest: what the `--auth-url` service would be asked (nil without one).
+    ///   - deadline: the handshake's budget, which a request to the service must end within.
     public func authorize(
         route: Route,
         token: PresentedToken?,
         clientAddress: String,
+        callbackRequest: AuthCallbackRequest? = nil,
+        deadline: NIODeadline? = nil,
         eventLoop: EventLoop
     ) -> EventLoopFuture<Grant> {
         if self.limiter.isBlocked(clientAddress) {
             return eventLoop.makeFailedFuture(HandshakeRejection(.tooManyRequests, "too many failed attempts; try again later"))
         }
+        let result: EventLoopFuture<Grant>
+        let isDynamic = route.target == .dynamic
+        if route.options.asksAuthService || (isDynamic && self.callback != nil && !self.options.hasTokenSource) {
+            result = self.askService(route: route, request: callbackRequest, deadline: deadline, eventLoop: eventLoop)
+        } else if isDynamic && self.callback != nil {
+            // The token sources first; what they cannot grant, the service may.
+            result = self.fromTokenSources(route: route, token: token, eventLoop: eventLoop).flatMapError { error in
+                guard let rejection = error as? HandshakeRejection, rejection.status == .unauthorized || rejection.status == .forbidden else {
+                    return eventLoop.makeFailedFuture(error)
+                }
+                return self.askService(route: route, request: callbackRequest, deadline: deadline, eventLoop: eventLoop)
+            }
+        } else {
+            result = self.fromTokenSources(route: route, token: token, eventLoop: eventLoop)
+        }
+        return result.flatMapErrorThrowing { error in
+            if let rejection = error as? HandshakeRejection, rejection.status == .forbidden {
+                self.limiter.recordFailure(clientAddress)
+            }
+            throw error
+        }
+    }
+
+    /// The `--auth-url` service's decision as a grant: on a dynamic route the target it names, if
+    /// `--allow-target` allows it; elsewhere the route's own target.
+    private func askService(route: Route, request: AuthCallbackRequest?, deadline: NIODeadline?, eventLoop: EventLoop) -> EventLoopFuture<Grant> {
+        guard let callback = self.callback, let request else {
+            return eventLoop.makeFailedFuture(HandshakeRejection(.forbidden, "no authorization service configured"))
+        }
+        let fingerprint = request.token.map(PresentedToken.fingerprint(of:))
+        return callback.decide(request, deadline: deadline, eventLoop: eventLoop).flatMap { decision in
+            switch decision {
+            case .refused(let rejection):
+                return eventLoop.makeFailedFuture(rejection)
+            case .unavailable:
+                return eventLoop.makeFailedFuture(Self.serviceUnavailable)
+            case .allowed(let named):
+                guard case .dynamic = route.target else {
+                    return eventLoop.makeSucceededFuture(Grant(target: route.target, tokenFingerprint: fingerprint, expiresAt: nil, callbackRequest: request))
+                }
+                guard let named else {
+                    return eventLoop.makeFailedFuture(HandshakeRejection(.serviceUnavailable, "the authorization service named no target; try again later"))
+                }
+                return self.allowlist.check(named, on: eventLoop).flatMapThrowing { checked in
+                    guard let checked else { throw HandshakeRejection(.forbidden, "target not allowed") }
+                    return Grant(target: checked, tokenFingerprint: fingerprint, expiresAt: nil, callbackRequest: request)
+                }
+            }
+        }
+    }
+
+    /// Handshakes get this when the `--auth-url` service cannot decide (the reason is logged).
+    static let serviceUnavailable = HandshakeRejection(.serviceUnavailable, "authorization service unavailable; try again later")
+
+    /// Token files and folders, the socket folder, JWTs, then Redis.
+    private func fromTokenSources(route: Route, token: PresentedToken?, eventLoop: EventLoop) -> EventLoopFuture<Grant> {
         guard let token else {
             return eventLoop.makeFailedFuture(HandshakeRejection(.unauthorized, "a token is required"))
         }
@@ -107,12 +193,7 @@ public final class Authorizer: Sendable {
         } else {
             result = eventLoop.makeFailedFuture(HandshakeRejection(.forbidden, "invalid token"))
         }
-        return result.flatMapErrorThrowing { error in
-            if let rejection = error as? HandshakeRejection, rejection.status == .forbidden {
-                self.limiter.recordFailure(clientAddress)
-            }
-            throw error
-        }
+        return result
     }
 
     /// A static route accepts only a token for its own target; a dynamic one checks the allowlist.

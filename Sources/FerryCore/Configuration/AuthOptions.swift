@@ -46,6 +46,8 @@ public struct AuthOptions: Sendable, Equatable {
     public var allowsAnyTarget = false
     /// `--basic-auth`: users and passwords the upgrade (and with `--basic-auth-web`, `--web`) needs.
     public var basicCredentials: BasicCredentials?
+    /// `--auth-url`: an HTTP service that decides handshakes; nil: none.
+    public var callback: AuthCallbackOptions?
     /// Failed token checks from one address before it gets 429, and for how long.
     public var failureLimit = 10
     public var failureWindow: Duration = .seconds(60)

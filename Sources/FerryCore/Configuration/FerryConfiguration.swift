@@ -68,8 +68,14 @@ public struct FerryConfiguration: Sendable {
         if trustedProxies.isEmpty, let listener = listeners.first(where: { $0.proxyProtocol && $0.unixPath == nil }) {
             throw ConfigurationError(flag: "--listen", value: "\(listener),proxy-protocol", problem: "needs the load balancers' addresses", expected: "--trusted-proxy CIDR")
         }
-        if !auth.hasTokenSource, let route = routes.first(where: \.needsToken) {
-            throw ConfigurationError(flag: "--route", value: route.description, problem: "needs tokens but no token source is given", expected: "--token-file PATH, --token-filenames DIR, --token-sockets DIR, --jwt-key FILE or --token-redis URL")
+        if !auth.hasTokenSource, let route = routes.first(where: { $0.needsToken && !($0.target == .dynamic && auth.callback != nil) }) {
+            throw ConfigurationError(flag: "--route", value: route.description, problem: "needs tokens but no token source is given", expected: "--token-file PATH, --token-filenames DIR, --token-sockets DIR, --jwt-key FILE or --token-redis URL (or --auth-url URL for a dynamic route)")
+        }
+        if auth.callback == nil, let route = routes.first(where: \.options.asksAuthService) {
+            throw ConfigurationError(flag: "--route", value: "\(route),auth=url", problem: "auth=url needs the service to ask", expected: "--auth-url URL")
+        }
+        if let callback = auth.callback, !routes.contains(where: { $0.options.asksAuthService || $0.target == .dynamic }) {
+            throw ConfigurationError(flag: "--auth-url", value: callback.url, problem: "no route asks it", expected: "auth=url on a --route (e.g. --route /vnc=127.0.0.1:5900,auth=url), or a dynamic route")
         }
         if tls == nil, let route = routes.first(where: { !$0.options.clientNames.isEmpty }) {
             throw ConfigurationError(flag: "--route", value: route.description, problem: "client-cn needs client certificates", expected: "--tls-cert, --tls-key and --tls-client-ca")

@@ -66,6 +66,8 @@ public struct RouteOptions: Hashable, Sendable {
     public var verifyBackendTLS = true
     /// `auth=token`: a token valid for this route is required.
     public var requiresToken = false
+    /// `auth=url`: the `--auth-url` service decides, and no token source is asked.
+    public var asksAuthService = false
     /// `proxy-protocol=v2`: send the backend a PROXY v2 header with the client's address first.
     public var sendsProxyHeader = false
 
@@ -88,8 +90,13 @@ public struct RouteOptions: Hashable, Sendable {
                 options.verifyBackendTLS = value == "true"
             case "auth" where value == "token":
                 options.requiresToken = true
+                options.asksAuthService = false
+            case "auth" where value == "url":
+                options.asksAuthService = true
+                options.requiresToken = false
             case "auth" where value == "none":
                 options.requiresToken = false
+                options.asksAuthService = false
             case "proxy-protocol" where value == "v2":
                 options.sendsProxyHeader = true
             default:
@@ -97,7 +104,7 @@ public struct RouteOptions: Hashable, Sendable {
                     flag: flag,
                     value: route,
                     problem: "unknown route option '\(item)'",
-                    expected: "auth=token, client-cn=NAME, proxy-protocol=v2 or tls-verify=false"
+                    expected: "auth=token, auth=url, client-cn=NAME, proxy-protocol=v2 or tls-verify=false"
                 )
             }
         }
@@ -126,9 +133,14 @@ public struct RouteTable: Sendable {
 }
 
 extension Route {
-    /// A token must open a session here: the route says `auth=token`, or its target comes from the token.
+    /// A token must open a session here: the route says `auth=token`, or its target comes from the token
+    /// (unless the `--auth-url` service alone decides: `auth=url`).
     public var needsToken: Bool {
+        if self.options.asksAuthService { return false }
         if case .dynamic = self.target { return true }
         return self.options.requiresToken
     }
+
+    /// The ``Authorizer`` decides here: a token or the `--auth-url` service.
+    public var needsAuthorization: Bool { self.needsToken || self.options.asksAuthService }
 }

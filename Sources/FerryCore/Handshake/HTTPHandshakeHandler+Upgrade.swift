@@ -77,6 +77,9 @@ extension HTTPHandshakeHandler {
         backend.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in backend.close(promise: nil) }
         context.channel.read()
         if !session.tokenStillValid { session.splice.close(code: 1008, reason: "token revoked") }
+        if let request = plan.callbackRequest, let revalidation = services.policy.authorizer?.revalidation {
+            revalidation.watch(session: slot, request: request)
+        }
         self.logger.debug("session started", metadata: ["route": "\(plan.route.path)", "target": "\(plan.target)"])
     }
 

@@ -186,13 +186,18 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             }
             guard self.move(to: .deciding, context: context) else { return }
             // The identity comes from the verified certificate only, never from request headers.
-            let identity = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?
-                .peerCertificate.map(ClientIdentity.init(certificate:))
+            let tlsHandler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+            let identity = tlsHandler?.peerCertificate.map(ClientIdentity.init(certificate:))
+            // A decision that waits (the --auth-url service) ends inside the budget; its answer may
+            // take a moment past it to get out.
+            self.httpHandlers.deadline.allowAnswer(grace: Self.answerGrace)
             self.services.policy.decide(
                 head: head,
                 handshake: handshake,
                 clientIdentity: identity,
                 clientAddress: self.clientKey,
+                secure: tlsHandler != nil,
+                deadline: self.httpHandlers.deadline.deadline,
                 eventLoop: context.eventLoop
             )
                 .assumeIsolated()

@@ -11,11 +11,14 @@ public struct UpgradePlan: Sendable, Equatable {
     public var tokenFingerprint: String? = nil
     /// When the session must be closed because its token expires.
     public var expiresAt: Date? = nil
+    /// What the `--auth-url` service was asked, when it let the session in (`--auth-revalidate`).
+    public var callbackRequest: AuthCallbackRequest? = nil
 }
 
-/// The upgrade decision: route, then Origin, then client certificate, then Basic credentials, then tokens. It answers with a
-/// future because token checks can wait (a JWT signature check, a DNS lookup for a dynamic target);
-/// a failed future carries a ``HandshakeRejection``.
+/// The upgrade decision: route, then Origin, then client certificate, then Basic credentials, then tokens
+/// (or the `--auth-url` service). It answers with a future because token checks can wait (a JWT
+/// signature check, a DNS lookup for a dynamic target, the service's answer); a failed future carries
+/// a ``HandshakeRejection``.
 public struct UpgradePolicy: Sendable {
     public var routes: RouteTable
     public var originPolicy: OriginPolicy
@@ -35,6 +38,8 @@ public struct UpgradePolicy: Sendable {
         handshake: WebSocketHandshake,
         clientIdentity: ClientIdentity? = nil,
         clientAddress: String = "",
+        secure: Bool = false,
+        deadline: NIODeadline? = nil,
         eventLoop: EventLoop
     ) -> EventLoopFuture<UpgradePlan> {
         let plan: UpgradePlan
@@ -43,16 +48,34 @@ public struct UpgradePolicy: Sendable {
         } catch {
             return eventLoop.makeFailedFuture(error)
         }
-        guard plan.route.needsToken else { return eventLoop.makeSucceededFuture(plan) }
+        guard plan.route.needsAuthorization else { return eventLoop.makeSucceededFuture(plan) }
         guard let authorizer = self.authorizer else {
             return eventLoop.makeFailedFuture(HandshakeRejection(.forbidden, "no token source configured"))
         }
         let token = PresentedToken.find(in: head, cookieName: authorizer.options.tokenCookie, fromHost: authorizer.options.tokenFromHost)
-        return authorizer.authorize(route: plan.route, token: token, clientAddress: clientAddress, eventLoop: eventLoop).map { grant in
+        let callbackRequest = authorizer.callback.map { _ in
+            AuthCallbackRequest(
+                head: head,
+                route: plan.route.path,
+                token: token?.value,
+                clientAddress: clientAddress,
+                clientCertificateCN: clientIdentity?.commonName,
+                secure: secure
+            )
+        }
+        return authorizer.authorize(
+            route: plan.route,
+            token: token,
+            clientAddress: clientAddress,
+            callbackRequest: callbackRequest,
+            deadline: deadline,
+            eventLoop: eventLoop
+        ).map { grant in
             var authorized = plan
             authorized.target = grant.target
             authorized.tokenFingerprint = grant.tokenFingerprint
             authorized.expiresAt = grant.expiresAt
+            authorized.callbackRequest = grant.callbackRequest
             return authorized
         }
     }

@@ -66,7 +66,7 @@ public struct RelayEnvironment: Sendable {
                 }
             )
         }
-        let needsAuth = configuration.routes.routes.contains(where: \.needsToken)
+        let needsAuth = configuration.routes.routes.contains(where: \.needsAuthorization)
         let needsBackendTLS = configuration.routes.routes.contains { $0.target.usesTLS }
         let backendTLS = needsBackendTLS ? try BackendTLSContexts(options: configuration.backendTLS) : nil
         let redis = try configuration.auth.redis.flatMap { (endpoint) throws(ConfigurationError) -> RedisTokenSource? in
@@ -83,7 +83,24 @@ public struct RelayEnvironment: Sendable {
                 }
             )
         }
-        let authorizer = needsAuth ? Authorizer(options: configuration.auth, tokenTables: tokenTables, redis: redis) : nil
+        let callback = try configuration.auth.callback.flatMap { (options) throws(ConfigurationError) -> AuthCallback? in
+            guard needsAuth else { return nil }
+            return try AuthCallback(options: options, group: group, logger: logger)
+        }
+        let revalidation = callback.flatMap { callback -> AuthRevalidation? in
+            guard let interval = callback.options.revalidate else { return nil }
+            return AuthRevalidation(
+                interval: interval,
+                callback: callback,
+                eventLoop: group.next(),
+                logger: logger,
+                liveSessions: { Set(registry.liveSessions.keys) },
+                close: { id in _ = registry.closeSession(id: id, code: 1008, reason: "authorization revoked") }
+            )
+        }
+        let authorizer =
+            needsAuth
+            ? Authorizer(options: configuration.auth, tokenTables: tokenTables, redis: redis, callback: callback, revalidation: revalidation) : nil
         let staticFiles = try configuration.web.map { (options) throws(ConfigurationError) in try StaticFileServer(options: options) }
         let payloadPools = PayloadBufferPools(group: group)
         self.configuration = configuration

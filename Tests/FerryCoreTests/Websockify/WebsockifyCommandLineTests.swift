@@ -371,7 +371,7 @@ struct WebsockifyCommandLineTests {
 
     // MARK: Token plugins
 
-    @Test("token plugins: TokenFile, ReadOnlyTokenFile, TokenFileName, JWTTokenApi, UnixDomainSocketDirectory, --target-config")
+    @Test("token plugins: TokenFile, ReadOnlyTokenFile, TokenFileName, JWTTokenApi, JSONTokenApi, UnixDomainSocketDirectory, --target-config")
     func tokenPlugins() throws {
         let files = try TranslationFiles()
         let cases: [(String, String, [String])] = [
@@ -383,6 +383,8 @@ struct WebsockifyCommandLineTests {
             ("JWTTokenApi", files.jwtSecret, ["--jwt-key", files.jwtSecret, "--jwt-secret-encoding", "base64url"]),
             ("websockify.token_plugins.JWTTokenApi", files.jwtSecret, ["--jwt-key", files.jwtSecret, "--jwt-secret-encoding", "base64url"]),
             ("UnixDomainSocketDirectory", files.directory, ["--token-sockets", files.directory]),
+            ("JSONTokenApi", "http://127.0.0.1:9/token/%s", ["--auth-url", "http://127.0.0.1:9/token/%s"]),
+            ("websockify.token_plugins.JSONTokenApi", "https://auth.example/t?token=%s", ["--auth-url", "https://auth.example/t?token=%s"]),
         ]
         for (plugin, source, expected) in cases {
             let translation = try translate(["--token-plugin", plugin, "--token-source", source, "127.0.0.1:6080"])
@@ -411,10 +413,9 @@ struct WebsockifyCommandLineTests {
     @Test("token plugins Ferry does not run: an error naming the plugin and the Ferry way")
     func unsupportedTokenPlugins() throws {
         let cases: [(String, String)] = [
-            ("JSONTokenApi", "JWTTokenApi"),
-            ("BaseTokenAPI", "JWTTokenApi"),
-            ("websockify.token_plugins.JSONTokenApi", "JWTTokenApi"),
-            ("mycompany.tokens.VaultTokens", "TokenFile, ReadOnlyTokenFile, TokenFileName, JWTTokenApi, TokenRedis or UnixDomainSocketDirectory"),
+            ("BaseTokenAPI", "JSONTokenApi"),
+            ("websockify.token_plugins.BaseTokenAPI", "JSONTokenApi"),
+            ("mycompany.tokens.VaultTokens", "TokenFile, ReadOnlyTokenFile, TokenFileName, JWTTokenApi, JSONTokenApi, TokenRedis or UnixDomainSocketDirectory"),
             ("NoSuchPlugin", "TokenFile"),
         ]
         for (plugin, fix) in cases {

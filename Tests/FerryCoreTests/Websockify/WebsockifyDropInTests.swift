@@ -342,6 +342,33 @@ extension WebsockifyProcessTests {
             }
         }
 
+        @Test("--token-plugin JSONTokenApi --token-source URL: the service's {\"host\", \"port\"} answer picks the target")
+        func jsonTokenApi() async throws {
+            let folder = try WebsockifyFolder("json-token-api")
+            defer { folder.remove() }
+            let backend = try await TestBackend.start(.echo)
+            defer { Task { await backend.close() } }
+            // websockify's JSONTokenApi GETs the source with the token in place of %s and reads host and port.
+            let service = try await TestAuthService.start { asked in
+                asked.uri == "/token/abc"
+                    ? TestAuthService.Reply(headers: [("Content-Type", "application/json")], body: #"{"host": "127.0.0.1", "port": \#(backend.port)}"#)
+                    : TestAuthService.Reply(status: 404, body: "no such token")
+            }
+            defer { Task { await service.close() } }
+            let source = service.base + "/token/%s"
+            let port = try await FreePort.on()
+            try await folder.run(["--token-plugin", "JSONTokenApi", "--token-source", source, "127.0.0.1:\(port)"], listening: "127.0.0.1:\(port)") { ferry in
+                #expect(ferry.runningAs?.contains("--auth-url \(source) --route /=dynamic --allow-target any") == true, "\(ferry.output)")
+                let address = try DropInClient.local(port)
+                try await DropInEcho.check(try await DropInClient.upgrade(address, path: "/websockify?token=abc"))
+                #expect(backend.accepted == 1)
+                // websockify refuses a token the service does not know; Ferry fails closed with 503.
+                #expect(try await DropInClient.status(address, path: "/websockify?token=nope") == 503)
+                #expect(backend.accepted == 1)
+                #expect(service.requests.map(\.uri) == ["/token/abc", "/token/nope"])
+            }
+        }
+
         @Test("--token-plugin TokenFile --token-source DIR: a token folder, OpenStack style, and a file added later")
         func tokenDirectory() async throws {
             let folder = try WebsockifyFolder("token-dir")
@@ -702,7 +729,7 @@ extension WebsockifyProcessTests {
                 (["--key-password", "x"], "--key-password"),
                 (["--inetd"], "--inetd"),
                 (["--syslog", "/dev/log"], "--syslog"),
-                (["--token-plugin", "JSONTokenApi", "--token-source", "http://127.0.0.1:1/%s"], "JSONTokenApi"),
+                (["--token-plugin", "BaseTokenAPI", "--token-source", "http://127.0.0.1:1/%s"], "BaseTokenAPI"),
             ]
             for (flags, name) in cases {
                 let target = flags.first == "--token-plugin" ? [] : ["127.0.0.1:9"]
