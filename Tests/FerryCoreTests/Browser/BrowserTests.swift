@@ -14,24 +14,27 @@ struct BrowserTests {
         .enabled(if: BrowserTests.chromium != nil, OutsideTools.installHint("chromium")),
         .enabled(if: OutsideTools.python("websockets"), OutsideTools.pipHint("websockets"))
     )
-    func pagesAndDemoInHeadlessChromium() throws {
+    func pagesAndDemoInHeadlessChromium() async throws {
         let ferry = try #require(FerryExecutable.path, "the ferry executable was not built next to the tests")
         let script = Repository.tests.appendingPathComponent("Browser/run_browser_tests.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path, ferry]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let log = String(decoding: data, as: UTF8.self)
+        // The suite takes a minute or more: waited for off the concurrency pool.
+        let (status, log) = try await BlockingWork.run { () throws -> (Int32, String) in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", script.path, ferry]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
         // The demo's screenshots are review artifacts: say where they are even when all passes.
         for line in log.split(separator: "\n") where line.contains("screenshot:") {
             print("browser suite \(line.trimmingCharacters(in: .whitespaces))")
         }
-        #expect(process.terminationStatus == 0, "browser suite failed:\n\(log)")
+        #expect(status == 0, "browser suite failed:\n\(log)")
         #expect(log.contains("PASS page"), "\(log)")
         #expect(log.contains("PASS demo"), "\(log)")
         #expect(log.contains("PASS admin"), "\(log)")

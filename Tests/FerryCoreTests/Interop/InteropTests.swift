@@ -33,8 +33,11 @@ struct InteropTests {
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        let text = try await Task.detached { try output.fileHandleForReading.readToEnd() }.value
-        process.waitUntilExit()
+        let text = try await BlockingWork.run { () throws -> Data? in
+            let text = try output.fileHandleForReading.readToEnd()
+            process.waitUntilExit()
+            return text
+        }
         let log = String(decoding: text ?? Data(), as: UTF8.self)
 
         #expect(process.terminationStatus == 0, "python websockets client failed (is `pip install websockets` done?):\n\(log)")
