@@ -44,6 +44,10 @@ public final class AuthCallback: Sendable {
             decompression: .disabled
         )
         configuration.httpVersion = .http1Only
+        // A refused connection fails the request at once, with its reason in the log, instead of
+        // being retried with backoff until the handshake's budget is spent: the client is told 503
+        // a second or two sooner, and the operator reads "connection refused", not a timeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
         self.configuration = configuration
         self.group = group
         self.cache = NIOLockedValueBox(
