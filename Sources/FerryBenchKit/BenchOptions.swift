@@ -3,7 +3,7 @@ import NIOCore
 /// What a benchmark run measures, and how much.
 public struct BenchOptions: Sendable {
     public enum Scenario: String, CaseIterable, Sendable {
-        case throughput, latency, idle, handshakes, stall, bigframe, unmask, tls, hostile, client
+        case throughput, latency, idle, handshakes, stall, bigframe, unmask, tls, hostile, client, auth
     }
 
     /// The relays measured next to plain TCP; the first is the one targets are checked on.
@@ -15,6 +15,11 @@ public struct BenchOptions: Sendable {
     /// Client ends (`ferry connect --listen`, websocat's `tcp-l:`) measured in front of the first relay
     /// in the client scenario: `{port}` is their local port, `{target}` the relay's address.
     public var clients: [RelayLauncher] = []
+    /// The `ferry` executable the auth scenario starts with its own flags (a token file, `--auth-url`,
+    /// `--token-redis`); without it that scenario is skipped.
+    public var ferryExecutable: String?
+    /// `redis-server`, for the auth scenario's `--token-redis` row; without it the row is skipped.
+    public var redisServer: String?
     /// Idle local sessions opened through each client end to read its memory per session.
     public var clientIdleSessions = 1000
     public var scenarios: [Scenario] = Scenario.allCases

@@ -31,10 +31,13 @@ public struct BenchReport: Codable, Sendable {
         self.measurements.first { $0.scenario == scenario && $0.metric == metric && $0.path == path }?.value
     }
 
-    /// A plain-text table: one row per metric, a column per path, and each relay's ratio to plain TCP.
+    /// A plain-text table: one row per metric, a column per path, and each relay's ratio to plain TCP
+    /// (for the paths that have one: the auth scenario's have no plain-TCP counterpart).
     public func table() -> String {
         let paths = self.paths
-        let relays = paths.filter { $0 != "tcp" }
+        let relays = paths.filter { path in
+            path != "tcp" && self.metrics.contains { self.value($0.0, $0.1, path) != nil && self.value($0.0, $0.1, "tcp") != nil }
+        }
         var rows: [[String]] = [["scenario", "metric", "unit"] + paths + relays.map { "\($0)/tcp" }]
         for (scenario, metric) in self.metrics {
             let sample = self.measurements.first { $0.scenario == scenario && $0.metric == metric }!

@@ -37,11 +37,11 @@ extension BenchRunner {
     }
 
     /// One sequential run and one run with `parallelHandshakeClients` clients; with a relay, its CPU
-    /// per handshake over the parallel run.
-    private func leanHandshakes(
-        port: Int, mode: LeanHandshakeClient.Mode, relay: RunningRelay?
+    /// per handshake over the parallel run. `path` is the upgrade's request target.
+    func leanHandshakes(
+        port: Int, mode: LeanHandshakeClient.Mode, path: String = "/", relay: RunningRelay?
     ) async throws -> (sequential: LeanHandshakeClient.Result, parallel: LeanHandshakeClient.Result, relayCPUMicros: Double?) {
-        let client = LeanHandshakeClient(port: port, mode: mode)
+        let client = LeanHandshakeClient(port: port, mode: mode, path: path)
         let limit = Double(self.options.handshakeSeconds.nanoseconds) / 1e9
         let sequential = await client.run(clients: 1, perClient: self.options.sequentialHandshakes, limitSeconds: limit)
         let cpuBefore = relay?.cpuNanoseconds()

@@ -61,6 +61,7 @@ public struct BenchRunner: Sendable {
             case .tls: measurements += try await self.tls(backends)
             case .hostile: measurements += try await self.hostile(backends)
             case .client: measurements += try await self.client(backends)
+            case .auth: measurements += try await self.auth()
             }
         }
         return measurements

@@ -41,10 +41,13 @@ public struct LeanHandshakeClient: Sendable {
 
     public let port: Int
     public let mode: Mode
+    /// The request target of the upgrade (a route, and a `?token=` for the auth scenario).
+    public let path: String
 
-    public init(port: Int, mode: Mode) {
+    public init(port: Int, mode: Mode, path: String = "/") {
         self.port = port
         self.mode = mode
+        self.path = path
     }
 
     /// Runs `clients` threads, each making up to `perClient` handshakes one after another, all
@@ -52,6 +55,7 @@ public struct LeanHandshakeClient: Sendable {
     public func run(clients: Int, perClient: Int, limitSeconds: Double) async -> Result {
         let port = self.port
         let mode = self.mode
+        let path = self.path
         let results = NIOLockedValueBox<[ClientTally]>([])
         let start = monotonicNanoseconds()
         let deadline = start + UInt64(limitSeconds * 1e9)
@@ -59,7 +63,7 @@ public struct LeanHandshakeClient: Sendable {
             let remaining = NIOLockedValueBox(clients)
             for _ in 0..<clients {
                 let thread = Thread {
-                    let tally = Self.loop(port: port, mode: mode, count: perClient, deadline: deadline)
+                    let tally = Self.loop(port: port, mode: mode, path: path, count: perClient, deadline: deadline)
                     results.withLockedValue { $0.append(tally) }
                     let last = remaining.withLockedValue { count -> Bool in
                         count -= 1
@@ -89,10 +93,10 @@ public struct LeanHandshakeClient: Sendable {
     }
 
     /// One client's loop. Everything it needs is made before the first connection.
-    private static func loop(port: Int, mode: Mode, count: Int, deadline: UInt64) -> ClientTally {
+    private static func loop(port: Int, mode: Mode, path: String, count: Int, deadline: UInt64) -> ClientTally {
         var tally = ClientTally()
         tally.durations.reserveCapacity(count)
-        let request = Array(LeanWebSocket.upgradeRequest(port: port).utf8)
+        let request = Array(LeanWebSocket.upgradeRequest(port: port, path: path).utf8)
         let closeFrame = LeanWebSocket.maskedCloseFrame
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
         defer { buffer.deallocate() }
@@ -162,8 +166,8 @@ struct HeaderEndFinder {
 
 /// The fixed bytes the lean clients send.
 enum LeanWebSocket {
-    static func upgradeRequest(port: Int) -> String {
-        "GET / HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    static func upgradeRequest(port: Int, path: String = "/") -> String {
+        "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     }
 

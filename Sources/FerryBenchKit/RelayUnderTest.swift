@@ -119,7 +119,8 @@ public enum RelayLauncher: Sendable {
         throw BenchError.relayDidNotStart("\(command): not listening after 15 s")
     }
 
-    private static func freePort() throws -> Int {
+    /// A loopback port free a moment ago (bound and released).
+    static func freePort() throws -> Int {
         let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .bind(host: "127.0.0.1", port: 0).wait()
         let port = channel.localAddress!.port!

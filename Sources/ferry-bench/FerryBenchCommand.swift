@@ -118,6 +118,8 @@ struct FerryBenchCommand: AsyncParsableCommand {
         }
         options.tcpRelays = tcpLaunchers
         options.clients = clientLaunchers
+        if FileManager.default.isExecutableFile(atPath: ferry) { options.ferryExecutable = ferry }
+        options.redisServer = Self.program(named: "redis-server")
         if let megabytes { options.bulkBytes = megabytes << 20 }
         if let idleSteps { options.idleSteps = idleSteps.split(separator: ",").compactMap { Int($0) } }
         if let stallSeconds { options.stallSeconds = stallSeconds }
@@ -128,6 +130,13 @@ struct FerryBenchCommand: AsyncParsableCommand {
         }
         let report = try await runner.run(command: CommandLine.arguments.joined(separator: " "))
         try self.output(report)
+    }
+
+    /// The first executable `name` on `PATH` (or in /usr/sbin, where Debian puts some servers).
+    private static func program(named name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        let folders = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/local/sbin"]
+        return folders.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     private func output(_ report: BenchReport) throws {

@@ -9,12 +9,13 @@ extension AuthTests {
     /// `--auth-url` end to end: a relay, an HTTP service written here (``TestAuthService``), an echo backend.
     @Suite("Auth URL (real sockets)")
     struct AuthCallbackTests {
-        /// Starts a service answering as `reply`, runs `body`, and always closes it.
-        private static func withService<T: Sendable>(
+        /// Starts a service answering as `reply` (over HTTPS with `tls`), runs `body`, and always closes it.
+        static func withService<T: Sendable>(
+            tls: TestCertificatePair? = nil,
             _ reply: @escaping @Sendable (TestAuthService.Asked) -> TestAuthService.Reply,
             _ body: (TestAuthService) async throws -> T
         ) async throws -> T {
-            let service = try await TestAuthService.start(reply)
+            let service = try await TestAuthService.start(tls: tls, reply)
             do {
                 let result = try await body(service)
                 await service.close()
@@ -25,12 +26,14 @@ extension AuthTests {
             }
         }
 
-        /// A relay whose `--auth-url` is `url`, with `adjust` applied to its options.
-        private static func withRelay<T: Sendable>(
+        /// A relay whose `--auth-url` is `url`, with `adjust` applied to its options (and listener TLS
+        /// with `tls`).
+        static func withRelay<T: Sendable>(
             routes: [String],
             url: String,
             allowTargets: [String] = [],
             logger: Logger = Relay.logger,
+            tls: ListenerTLSOptions? = nil,
             adjust: (inout AuthCallbackOptions) -> Void = { _ in },
             _ body: (RunningRelay) async throws -> T
         ) async throws -> T {
@@ -42,10 +45,10 @@ extension AuthTests {
                 $0.allowedTargets = rules
             }
             let parsed = try routes.map { (text) throws(ConfigurationError) in try Route.parse(text) }
-            return try await AuthRelay.with(routes: parsed, auth: auth, logger: logger, body)
+            return try await AuthRelay.with(routes: parsed, auth: auth, logger: logger, tls: tls, body)
         }
 
-        private static func token(_ asked: TestAuthService.Asked) -> String? { asked.headers.first(name: "X-Ferry-Token") }
+        static func token(_ asked: TestAuthService.Asked) -> String? { asked.headers.first(name: "X-Ferry-Token") }
 
         @Test("2xx lets the session in; 401 and 403 reach the client with the first line of the service's body")
         func allowAndDeny() async throws {

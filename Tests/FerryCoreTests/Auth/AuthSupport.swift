@@ -35,12 +35,14 @@ enum AuthRelay {
         auth: AuthOptions,
         logger: Logger = Relay.logger,
         limits: Limits = Relay.testLimits(),
+        tls: ListenerTLSOptions? = nil,
         _ body: (RunningRelay) async throws -> T
     ) async throws -> T {
         let configuration = try FerryConfiguration(
             listeners: [ListenAddress(host: "127.0.0.1", port: 0)],
             routes: routes,
             limits: limits,
+            tls: tls,
             auth: auth
         )
         let server = try FerryServer(configuration: configuration, group: IntegrationLoops.group, logger: logger)

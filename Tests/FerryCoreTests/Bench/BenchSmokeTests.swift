@@ -10,6 +10,8 @@ struct BenchSmokeTests {
         var options = BenchOptions.quick(relays: [.inProcess])
         options.stallSeconds = 1
         let ferry = try #require(FerryExecutable.path, "the ferry executable is built with the tests")
+        options.ferryExecutable = ferry
+        options.redisServer = OutsideTools.program("redis-server")
         options.clients = [.command(name: "ferry connect", template: "\(ferry) connect ws://{target}/ --listen 127.0.0.1:{port} --log-level error")]
         let runner = BenchRunner(options: options) { _ in }
         let report = try await runner.run(command: "smoke")
@@ -21,6 +23,15 @@ struct BenchSmokeTests {
         #expect((report.value("throughput", "download, 1 connection", "tcp") ?? 0) > 0)
         #expect(report.value("idle", "50 sessions: working", relay) == 50)
         #expect((report.value("client", "upload, 1 connection", "ferry connect") ?? 0) > 0)
+        // Each authorization source let the lean client in; without caching, one request per handshake.
+        for source in ["--token-file", "--auth-url, cache off", "--auth-url, cache on"] {
+            #expect((report.value("auth", "sequential", "ferry: \(source)") ?? 0) > 0, "no handshakes with \(source)")
+        }
+        #expect(report.value("auth", "requests to the service per handshake", "ferry: --auth-url, cache off") == 1)
+        #expect((report.value("auth", "requests to the service per handshake", "ferry: --auth-url, cache on") ?? 1) < 0.5)
+        if options.redisServer != nil {
+            #expect((report.value("auth", "sequential", "ferry: --token-redis") ?? 0) > 0)
+        }
         #expect(!report.targets.isEmpty)
         #expect(report.table().contains("ferry (in-process)/tcp"))
         #expect(report.svgChart().hasPrefix("<svg"))

@@ -16,35 +16,44 @@ final class RedisTestServer: @unchecked Sendable {
     let port: Int
     let password: String?
     let notifications: Bool
+    /// With a certificate, the server speaks only TLS (`--tls-port`; no plaintext port).
+    let tls: TLS?
     let folder: String
     private var process: ChildProcess
 
-    private init(port: Int, password: String?, notifications: Bool, folder: String, process: ChildProcess) {
+    /// The server's certificate and the CA that `redis-cli` trusts for it.
+    struct TLS: Sendable {
+        var pair: TestCertificatePair
+        var caPath: String
+    }
+
+    private init(port: Int, password: String?, notifications: Bool, tls: TLS?, folder: String, process: ChildProcess) {
         self.port = port
         self.password = password
         self.notifications = notifications
+        self.tls = tls
         self.folder = folder
         self.process = process
     }
 
-    /// `redis://[:PASSWORD@]127.0.0.1:PORT/0` plus `suffix` (e.g. `?namespace=ns`).
-    func url(password: String? = nil, suffix: String = "") -> String {
+    /// `redis://[:PASSWORD@]127.0.0.1:PORT/0` (`rediss://` with TLS) plus `suffix` (e.g. `?namespace=ns`).
+    func url(password: String? = nil, host: String = "127.0.0.1", suffix: String = "") -> String {
         let secret = password ?? self.password
-        return "redis://" + (secret.map { ":\($0)@" } ?? "") + "127.0.0.1:\(self.port)/0" + suffix
+        return (self.tls == nil ? "redis://" : "rediss://") + (secret.map { ":\($0)@" } ?? "") + "\(host):\(self.port)/0" + suffix
     }
 
-    static func start(password: String? = nil, notifications: Bool = true) async throws -> RedisTestServer {
+    static func start(password: String? = nil, notifications: Bool = true, tls: TLS? = nil) async throws -> RedisTestServer {
         let folder = try TLSFiles.makeDirectory("redis")
         let port = try await FreePort.on()
-        let process = try Self.launch(port: port, password: password, notifications: notifications, folder: folder)
-        let server = RedisTestServer(port: port, password: password, notifications: notifications, folder: folder, process: process)
+        let process = try Self.launch(port: port, password: password, notifications: notifications, tls: tls, folder: folder)
+        let server = RedisTestServer(port: port, password: password, notifications: notifications, tls: tls, folder: folder, process: process)
         try await server.waitUntilReady()
         return server
     }
 
     /// Runs `body` with a started server, and stops it whatever happens.
-    static func with<T>(password: String? = nil, notifications: Bool = true, _ body: (RedisTestServer) async throws -> T) async throws -> T {
-        let server = try await Self.start(password: password, notifications: notifications)
+    static func with<T>(password: String? = nil, notifications: Bool = true, tls: TLS? = nil, _ body: (RedisTestServer) async throws -> T) async throws -> T {
+        let server = try await Self.start(password: password, notifications: notifications, tls: tls)
         do {
             let result = try await body(server)
             await server.stop()
@@ -55,8 +64,16 @@ final class RedisTestServer: @unchecked Sendable {
         }
     }
 
-    private static func launch(port: Int, password: String?, notifications: Bool, folder: String) throws -> ChildProcess {
-        var arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", folder, "--daemonize", "no"]
+    private static func launch(port: Int, password: String?, notifications: Bool, tls: TLS?, folder: String) throws -> ChildProcess {
+        var arguments = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", folder, "--daemonize", "no"]
+        if let tls {
+            arguments += [
+                "--port", "0", "--tls-port", "\(port)", "--tls-cert-file", tls.pair.certificatePath, "--tls-key-file", tls.pair.keyPath,
+                "--tls-ca-cert-file", tls.caPath, "--tls-auth-clients", "no",
+            ]
+        } else {
+            arguments += ["--port", "\(port)"]
+        }
         if let password { arguments += ["--requirepass", password] }
         arguments += ["--notify-keyspace-events", notifications ? "Kgx" : ""]
         let program = try #require(OutsideTools.program("redis-server"))
@@ -85,7 +102,7 @@ final class RedisTestServer: @unchecked Sendable {
     /// Stops the server and starts a new, empty one on the same port.
     func restart() async throws {
         await self.stop(removingFolder: false)
-        self.process = try Self.launch(port: self.port, password: self.password, notifications: self.notifications, folder: self.folder)
+        self.process = try Self.launch(port: self.port, password: self.password, notifications: self.notifications, tls: self.tls, folder: self.folder)
         try await self.waitUntilReady()
     }
 
@@ -94,6 +111,7 @@ final class RedisTestServer: @unchecked Sendable {
     func cli(_ arguments: String...) async throws -> String {
         var all = ["-h", "127.0.0.1", "-p", "\(self.port)"]
         if let password { all += ["-a", password, "--no-auth-warning"] }
+        if let tls { all += ["--tls", "--cacert", tls.caPath] }
         let program = try #require(OutsideTools.program("redis-cli"))
         let child = try ChildProcess(executable: program, arguments: all + arguments, logPath: self.folder + "/cli-\(UUID().uuidString.prefix(8)).log")
         defer { try? FileManager.default.removeItem(atPath: child.logPath) }

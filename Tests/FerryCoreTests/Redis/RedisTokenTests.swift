@@ -15,9 +15,10 @@ import Testing
     .enabled(if: OutsideTools.have("redis-server", "redis-cli"), OutsideTools.installHint("redis-server", "redis-cli"))
 )
 struct RedisTokenTests {
-    static func auth(_ url: String, allow: [String] = []) throws -> AuthOptions {
+    static func auth(_ url: String, allow: [String] = [], caPath: String? = nil) throws -> AuthOptions {
         AuthRelay.options {
             $0.redis = try? RedisEndpoint.parse(url)
+            $0.redisCAPath = caPath
             $0.allowedTargets = allow.compactMap { try? TargetRule.parse($0) }
         }
     }
@@ -66,6 +67,7 @@ struct RedisTokenTests {
     static func fleet(
         redis: RedisTestServer,
         echo: TestBackend,
+        caPath: String? = nil,
         _ body: (_ token: String, _ doomed: [WSTestClient], _ survivors: [WSTestClient]) async throws -> Void
     ) async throws {
         let token = authRandomToken("fleet")
@@ -73,7 +75,7 @@ struct RedisTokenTests {
         try await redis.cli("SET", "ferry:\(token)", echo.target.description)
         try await redis.cli("SET", "ferry:\(staying)", echo.target.description)
         let routes = [try Route.parse("/vnc=\(echo.target),auth=token")]
-        let auth = try Self.auth(redis.url(suffix: "?namespace=ferry"))
+        let auth = try Self.auth(redis.url(suffix: "?namespace=ferry"), caPath: caPath)
         try await AuthRelay.with(routes: routes, auth: auth) { first in
             try await AuthRelay.with(routes: routes, auth: auth) { second in
                 var doomed: [WSTestClient] = []
@@ -111,6 +113,32 @@ struct RedisTokenTests {
                     #expect(try await redis.cli("DEL", "ferry:\(token)") == "1")
                     try await Self.expectRevoked(doomed, since: started, within: .seconds(2))
                 }
+            }
+        }
+    }
+
+    @Test("rediss://: verified against --token-redis-ca, lookups and fleet revocation over TLS; an untrusted server means 503, logged")
+    func overTLS() async throws {
+        let pki = try TestPKI.shared()
+        try await withAuthEchoBackend { echo in
+            try await RedisTestServer.with(password: "tls-pw", tls: .init(pair: pki.localhost, caPath: pki.caPath)) { redis in
+                #expect(redis.url().hasPrefix("rediss://"))
+                try await Self.fleet(redis: redis, echo: echo, caPath: pki.caPath) { token, doomed, _ in
+                    let started = ContinuousClock.now
+                    #expect(try await redis.cli("DEL", "ferry:\(token)") == "1")
+                    try await Self.expectRevoked(doomed, since: started, within: .seconds(2))
+                }
+                // The same server, but the relay does not trust its CA: the token is never asked about.
+                let token = authRandomToken("tls")
+                try await redis.cli("SET", "ferry:\(token)", echo.target.description)
+                let logs = AuthLogCapture()
+                let routes = [try Route.parse("/vnc=\(echo.target),auth=token")]
+                try await AuthRelay.with(routes: routes, auth: try Self.auth(redis.url(suffix: "?namespace=ferry")), logger: logs.logger()) { relay in
+                    let refused = try await AuthClient.refusal(relay, path: "/vnc", token: token)
+                    #expect(refused.status == 503, "\(refused)")
+                }
+                #expect(logs.text.contains("Redis token store unavailable"), "\(logs.text)")
+                #expect(!logs.text.contains("tls-pw") && !logs.text.contains(token))
             }
         }
     }

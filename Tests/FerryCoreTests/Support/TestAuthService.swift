@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 final class TestAuthService: Sendable {
     struct Reply: Sendable {
@@ -38,29 +39,39 @@ final class TestAuthService: Sendable {
     private let channel: Channel
 
     var port: Int { self.channel.localAddress?.port ?? 0 }
-    /// `http://127.0.0.1:PORT` (add a path).
-    var base: String { "http://127.0.0.1:\(self.port)" }
+    /// `http://127.0.0.1:PORT` (add a path); `https://` for a service started with TLS.
+    var base: String { (self.usesTLS ? "https" : "http") + "://127.0.0.1:\(self.port)" }
+    let usesTLS: Bool
 
-    private init(channel: Channel, reply: NIOLockedValueBox<@Sendable (Asked) -> Reply>, asked: NIOLockedValueBox<[Asked]>) {
+    private init(channel: Channel, usesTLS: Bool, reply: NIOLockedValueBox<@Sendable (Asked) -> Reply>, asked: NIOLockedValueBox<[Asked]>) {
         self.channel = channel
+        self.usesTLS = usesTLS
         self.reply = reply
         self.asked = asked
     }
 
-    static func start(_ reply: @escaping @Sendable (Asked) -> Reply) async throws -> TestAuthService {
+    /// Starts the service; with `tls`, it speaks HTTPS with that certificate.
+    static func start(tls: TestCertificatePair? = nil, _ reply: @escaping @Sendable (Asked) -> Reply) async throws -> TestAuthService {
         let box = NIOLockedValueBox<@Sendable (Asked) -> Reply>(reply)
         let asked = NIOLockedValueBox<[Asked]>([])
+        let context = try tls.map { pair in
+            try NIOSSLContext(configuration: .makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(pair.certificatePath).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: pair.keyPath, format: .pem))
+            ))
+        }
         let channel = try await ServerBootstrap(group: IntegrationLoops.group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let context { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(Handler(reply: box, asked: asked))
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
             .get()
-        return TestAuthService(channel: channel, reply: box, asked: asked)
+        return TestAuthService(channel: channel, usesTLS: tls != nil, reply: box, asked: asked)
     }
 
     /// The requests so far.
