@@ -144,7 +144,11 @@ struct Ferry: AsyncParsableCommand {
         _ = try await exitOnConfigurationError { try await server.start() }
         Background.reportReady()
         // Always: SIGHUP reloads what can be reloaded, and says so when there is nothing.
-        let services: [any Service] = [server, ReloadService(reloadables: server.reloadables, logger: logger)]
+        var reloadables = server.reloadables
+        if let layers = StartLayers.current.withLockedValue({ $0 }), let file = ConfigFileReload(layers: layers, server: server, logger: logger) {
+            reloadables.append(file)
+        }
+        let services: [any Service] = [server, ReloadService(reloadables: reloadables, logger: logger)]
         try await runUntilSignalled(services, signals: signals, logger: logger)
         // `--record` files are written off the event loops: let those of ended sessions reach the disk.
         if let recording = server.environment.recording, await !recording.waitUntilWritten(timeout: .seconds(2)) {
