@@ -19,6 +19,7 @@ public struct FerryOptions: ParsableArguments {
     @OptionGroup(title: "Production") var production: ProductionFlags
     @OptionGroup(title: "Lifetime and recording") var lifetime: LifetimeFlags
     @OptionGroup(title: "Logging") public var logging: LoggingFlags
+    @OptionGroup(title: "Configuration file") public var configFile: ConfigFileFlags
 
     @Argument(help: ArgumentHelp("websockify style: [ADDR:]PORT TARGET, where TARGET is HOST:PORT or unix:/path.", valueName: "listen-and-target"))
     var positional: [String] = []

@@ -20,6 +20,9 @@ public struct ProductionFlags: ParsableArguments {
     @Option(help: ArgumentHelp("On SIGTERM, let live sessions go on this long after the listeners close; then they get close 1001. (default: 25s)", valueName: "duration"))
     var drainTimeout: String?
 
+    @Option(help: ArgumentHelp("After a reload of --config removes a session's route or points it elsewhere, let the session go on this long; then it gets close 1001 'route removed'. Unset: such sessions go on until they end.", valueName: "duration"))
+    var reloadGrace: String?
+
     @Option(help: ArgumentHelp("Also append the session-end lines to this file (in the --log-format).", valueName: "file"))
     var accessLog: String?
 
@@ -27,6 +30,9 @@ public struct ProductionFlags: ParsableArguments {
     func applyDrain(to limits: inout Limits) throws(ConfigurationError) {
         limits.drainDelay = try FlagValue.duration("--drain-delay", self.drainDelay, default: limits.drainDelay, allowZero: true)
         limits.drainTimeout = try FlagValue.duration("--drain-timeout", self.drainTimeout, default: limits.drainTimeout, allowZero: true)
+        if let reloadGrace {
+            limits.reloadGrace = try FlagValue.duration("--reload-grace", reloadGrace, default: .zero, allowZero: true)
+        }
     }
 
     /// The `--trusted-proxy` blocks (`unix` is not one: see ``trustsUnixSocketPeers``).

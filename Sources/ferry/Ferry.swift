@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import FerryCommandLine
 import FerryCore
 import FerryDemo
@@ -34,7 +35,22 @@ enum FerryMain {
         } else if arguments.first == "connect" {
             await Connect.main(Array(arguments.dropFirst()))
         } else {
-            await Ferry.main(arguments)
+            await Ferry.main(Self.layered(arguments))
+        }
+    }
+
+    /// The command line with the `--config` file and the `FERRY_*` variables under it (kept in
+    /// ``StartLayers`` for `--check`, for messages and for reloads). `--help` and `--version` read
+    /// neither, so that they answer whatever the environment holds.
+    static func layered(_ arguments: [String]) -> [String] {
+        if arguments.contains(where: { ["--help", "-h", "--version"].contains($0) }) { return arguments }
+        do {
+            let layers = try ConfigLayers.resolve(commandLine: arguments, environment: ProcessInfo.processInfo.environment)
+            StartLayers.current.withLockedValue { $0 = layers }
+            return layers.arguments
+        } catch {
+            FerryLogHandler.standardError("ferry: \(error)\n")
+            exit(2)
         }
     }
 
@@ -104,6 +120,11 @@ struct Ferry: AsyncParsableCommand {
 
     func run() async throws {
         let (configuration, loggingOptions) = try exitOnConfigurationError { try self.options.configuration() }
+        if self.options.configFile.check {
+            let layers = StartLayers.current.withLockedValue { $0 }
+            printNow(layers.map(EffectiveConfiguration.render) ?? "# ferry --check: the configuration is valid.\n")
+            return
+        }
         let logger = try bootstrapLogging(loggingOptions)
         logger.info("starting", metadata: ["version": "\(FerryVersion.current)"])
         FileLimit.raise(forMaxConnections: configuration.limits.maxConnections, logger: logger)
@@ -123,7 +144,11 @@ struct Ferry: AsyncParsableCommand {
         _ = try await exitOnConfigurationError { try await server.start() }
         Background.reportReady()
         // Always: SIGHUP reloads what can be reloaded, and says so when there is nothing.
-        let services: [any Service] = [server, ReloadService(reloadables: server.reloadables, logger: logger)]
+        var reloadables = server.reloadables
+        if let layers = StartLayers.current.withLockedValue({ $0 }), let file = ConfigFileReload(layers: layers, server: server, logger: logger) {
+            reloadables.append(file)
+        }
+        let services: [any Service] = [server, ReloadService(reloadables: reloadables, logger: logger)]
         try await runUntilSignalled(services, signals: signals, logger: logger)
         // `--record` files are written off the event loops: let those of ended sessions reach the disk.
         if let recording = server.environment.recording, await !recording.waitUntilWritten(timeout: .seconds(2)) {
@@ -188,7 +213,7 @@ func exitOnConfigurationError<T>(_ body: () async throws -> T) async throws -> T
     do {
         return try await body()
     } catch let error as ConfigurationError {
-        FerryLogHandler.standardError("ferry: \(error)\n")
+        FerryLogHandler.standardError("ferry: \(StartLayers.placed(error))\n")
         throw ExitCode(2)
     }
 }
@@ -197,7 +222,7 @@ func exitOnConfigurationError<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as ConfigurationError {
-        FerryLogHandler.standardError("ferry: \(error)\n")
+        FerryLogHandler.standardError("ferry: \(StartLayers.placed(error))\n")
         throw ExitCode(2)
     }
 }

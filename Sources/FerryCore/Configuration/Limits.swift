@@ -32,6 +32,9 @@ public struct Limits: Sendable, Equatable {
     public var drainDelay: TimeAmount = .seconds(5)
     /// On SIGTERM: how long live sessions may go on after the listeners close; then they get 1001.
     public var drainTimeout: TimeAmount = .seconds(25)
+    /// After a reload removes a session's route or changes its target, how long the session may go
+    /// on before it gets close 1001 "route removed" (`--reload-grace`); nil: it goes on until it ends.
+    public var reloadGrace: TimeAmount?
 
     public init() {}
 }

@@ -20,15 +20,17 @@ public struct UpgradePlan: Sendable, Equatable {
 /// signature check, a DNS lookup for a dynamic target, the service's answer); a failed future carries
 /// a ``HandshakeRejection``.
 public struct UpgradePolicy: Sendable {
-    public var routes: RouteTable
-    public var originPolicy: OriginPolicy
+    /// The routes and Origin rules, which a configuration reload replaces while the relay runs.
+    public let live: LiveRouting
     public var authorizer: Authorizer?
     /// `--basic-auth`; nil: none asked for.
     public var basicCredentials: BasicCredentials?
 
+    public var routes: RouteTable { self.live.current.routes }
+    public var originPolicy: OriginPolicy { self.live.current.originPolicy }
+
     public init(routes: RouteTable, originPolicy: OriginPolicy, authorizer: Authorizer? = nil, basicCredentials: BasicCredentials? = nil) {
-        self.routes = routes
-        self.originPolicy = originPolicy
+        self.live = LiveRouting(routes: routes, originPolicy: originPolicy)
         self.authorizer = authorizer
         self.basicCredentials = basicCredentials
     }
@@ -87,11 +89,12 @@ public struct UpgradePolicy: Sendable {
         handshake: WebSocketHandshake,
         clientIdentity: ClientIdentity? = nil
     ) throws(HandshakeRejection) -> UpgradePlan {
-        guard let route = self.routes.match(requestTarget: head.uri) else {
+        let live = self.live.current
+        guard let route = live.routes.match(requestTarget: head.uri) else {
             throw .notFound("no route for this path")
         }
         let origin = head.headers.first(name: "Origin")
-        if let refusal = self.originPolicy.refusal(origin: origin, host: head.headers.first(name: "Host")) {
+        if let refusal = live.originPolicy.refusal(origin: origin, host: head.headers.first(name: "Host")) {
             throw .forbidden(refusal)
         }
         if !route.options.clientNames.isEmpty {

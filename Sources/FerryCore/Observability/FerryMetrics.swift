@@ -101,6 +101,12 @@ public final class FerryMetrics: Sendable {
         Counter(label: "ferry_tls_handshake_failures_total", factory: self.factory).increment()
     }
 
+    /// A configuration reload: `applied` (something changed live), `unchanged`, or `failed` (the file
+    /// was broken; the last good configuration stays).
+    public func configurationReloaded(result: String) {
+        Counter(label: "ferry_config_reloads_total", dimensions: [("result", result)], factory: self.factory).increment()
+    }
+
     func setDraining(_ draining: Bool) {
         Meter(label: "ferry_draining", factory: self.factory).set(draining ? 1 : 0)
     }

@@ -29,6 +29,9 @@ public final class FerryServer: Service, Sendable {
     let acceptGate: AcceptGate
     /// Returns freed memory to the system after load falls; runs from ``start()`` until the end.
     let trimmer = NIOLockedValueBox<MemoryTrimmer?>(nil)
+    /// The configuration as the last reload left it (its routes and Origin rules are the live ones);
+    /// nil until the first reload.
+    let applied = NIOLockedValueBox<FerryConfiguration?>(nil)
 
     /// Builds the server's collaborators (``RelayEnvironment``); a certificate, key or file that cannot
     /// be loaded is a start-up error.

@@ -8,13 +8,13 @@ import Darwin
 
 /// What changes when a file is replaced or rewritten: size, modification time, inode. Certificates
 /// and token files compare stamps to notice a change without reading the file.
-struct FileStamp: Equatable, Sendable {
+public struct FileStamp: Equatable, Sendable {
     var size: Int64 = -1
     var seconds: Int = 0
     var nanoseconds: Int = 0
     var inode: UInt64 = 0
 
-    init(_ path: String) {
+    public init(_ path: String) {
         var info = stat()
         guard stat(path, &info) == 0 else { return }
         self.size = Int64(info.st_size)

@@ -49,14 +49,21 @@ final class ChildProcess {
     let process = Process()
     let logPath: String
 
-    /// - Parameter directory: the working folder; nil keeps the test's.
-    init(executable: String, arguments: [String], directory: String? = nil, logPath: String) throws {
+    /// - Parameters:
+    ///   - directory: the working folder; nil keeps the test's.
+    ///   - environment: variables set (or, with nil values, removed) on top of the test's own.
+    init(executable: String, arguments: [String], directory: String? = nil, environment: [String: String?] = [:], logPath: String) throws {
         self.logPath = logPath
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         guard let log = FileHandle(forWritingAtPath: logPath) else { throw POSIXFailure(call: "open \(logPath)", code: errno) }
         self.process.executableURL = URL(fileURLWithPath: executable)
         self.process.arguments = arguments
         if let directory { self.process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        if !environment.isEmpty {
+            var merged = ProcessInfo.processInfo.environment
+            for (name, value) in environment { merged[name] = value }
+            self.process.environment = merged
+        }
         self.process.standardOutput = log
         self.process.standardError = log
         self.process.standardInput = FileHandle.nullDevice

@@ -1,0 +1,39 @@
+import Foundation
+
+/// Reads the `FERRY_*` environment variables: `FERRY_BUFFER_SIZE=1MiB` is `--buffer-size 1MiB`. An
+/// option that repeats takes several values separated by spaces or newlines
+/// (`FERRY_ROUTE="/vnc=10.0.0.5:5900 /ssh=10.0.0.6:22"`); a switch takes true or false. A `FERRY_`
+/// variable that names no option is an error, with the nearest name: a misspelt setting silently
+/// ignored is worse than a refusal to start.
+public enum EnvironmentSettings {
+    public static let prefix = "FERRY_"
+
+    public static func read(_ environment: [String: String], table: OptionTable = .relay) throws(ConfigSourceError) -> [Setting] {
+        var settings: [Setting] = []
+        for (variable, text) in environment.sorted(by: { $0.key < $1.key }) where variable.hasPrefix(Self.prefix) {
+            let name = variable.dropFirst(Self.prefix.count).lowercased().replacingOccurrences(of: "_", with: "-")
+            let source = SettingSource.environment(variable)
+            guard let option = table.option(named: name) else {
+                let hint = table.suggestion(for: name).map { "did you mean \(OptionTable.Option(name: $0, takesValue: true, repeats: false).environmentName)?" }
+                throw ConfigSourceError(
+                    source: source,
+                    problem: "names no option of ferry" + (hint.map { "; \($0)" } ?? ""),
+                    expected: hint == nil ? "FERRY_ and a long flag of ferry --help in capitals, dashes as underscores, e.g. FERRY_BUFFER_SIZE" : nil
+                )
+            }
+            guard option.takesValue else {
+                guard let isOn = ConfigFileReader.boolean(text.trimmingCharacters(in: .whitespaces)) else {
+                    throw ConfigSourceError(source: source, problem: "a switch takes true or false, not '\(text)'", expected: "\(variable)=true")
+                }
+                settings.append(Setting(switch: option, isOn: isOn, source: source))
+                continue
+            }
+            let values = option.repeats ? text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).map(String.init) : [text]
+            guard !values.isEmpty, !values.contains(where: \.isEmpty) else {
+                throw ConfigSourceError(source: source, problem: "is empty", expected: "a value, or the variable unset")
+            }
+            settings.append(Setting(option: option, values: values, sources: values.map { _ in source }, source: source))
+        }
+        return settings
+    }
+}

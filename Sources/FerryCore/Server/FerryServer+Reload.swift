@@ -1,0 +1,62 @@
+import NIOCore
+
+extension FerryServer {
+    /// Applies what of `new` may change while the relay runs, the routes and the Origin rules, and
+    /// says what else differs (left as it is until a restart). New handshakes see the new table at
+    /// once; live sessions keep the target they were given. With `--reload-grace`, sessions whose route
+    /// was removed or now leads elsewhere get close 1001 "route removed" when the grace is over.
+    /// Routes that need what this relay started without (an authorizer, backend TLS) are not applied.
+    @discardableResult
+    public func reload(to new: FerryConfiguration) -> ConfigurationChange {
+        let running = self.applied.withLockedValue { $0 } ?? self.environment.configuration
+        let change = ConfigurationChange(from: running, to: new) { route in self.missing(for: route) }
+        var nowRunning = running
+        if !change.routesHeldBack {
+            nowRunning.routes = new.routes
+        }
+        nowRunning.originPolicy = new.originPolicy
+        self.environment.policy.live.replace(with: .init(routes: nowRunning.routes, originPolicy: nowRunning.originPolicy))
+        self.applied.withLockedValue { $0 = nowRunning }
+        if let grace = new.limits.reloadGrace {
+            self.endDisplacedSessions(old: running.routes, new: nowRunning.routes, after: grace)
+        }
+        let live = !(change.addedRoutes.isEmpty && change.removedRoutes.isEmpty && change.changedRoutes.isEmpty) && !change.routesHeldBack || change.originsChanged
+        self.metrics.configurationReloaded(result: live ? "applied" : "unchanged")
+        return change
+    }
+
+    /// Counts a reload that could not be read (the last good configuration stays).
+    public func reloadFailed() {
+        self.metrics.configurationReloaded(result: "failed")
+    }
+
+    /// What the running relay lacks for `route`, if anything.
+    func missing(for route: Route) -> String? {
+        if route.needsAuthorization && self.environment.policy.authorizer == nil {
+            return "it needs authorization, and this relay started without a token source"
+        }
+        if route.target.usesTLS && self.environment.connector.tls == nil {
+            return "a tls:// backend, and this relay started without one"
+        }
+        return nil
+    }
+
+    /// Schedules close 1001 "route removed" for the live sessions whose route is gone from `new` or
+    /// leads to another target there.
+    private func endDisplacedSessions(old: RouteTable, new: RouteTable, after grace: TimeAmount) {
+        let kept = Dictionary(uniqueKeysWithValues: new.routes.map { ($0.path, $0.target.description) })
+        let oldTargets = Dictionary(uniqueKeysWithValues: old.routes.map { ($0.path, $0.target.description) })
+        let displaced = Set(oldTargets.compactMap { path, target in kept[path] == target ? nil : path })
+        guard !displaced.isEmpty else { return }
+        let registry = self.environment.registry
+        let ids = registry.liveSessions.filter { displaced.contains($0.value.facts.route) }.map(\.key)
+        guard !ids.isEmpty else { return }
+        self.environment.logger.notice(
+            "sessions on removed or changed routes end after the reload grace",
+            metadata: ["sessions": "\(ids.count)", "routes": "\(displaced.sorted().joined(separator: " "))", "grace": "\(grace)"]
+        )
+        self.group.next().scheduleTask(in: grace) {
+            for id in ids { _ = registry.closeSession(id: id, code: 1001, reason: "route removed") }
+        }
+    }
+}
