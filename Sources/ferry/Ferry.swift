@@ -47,6 +47,7 @@ enum FerryMain {
         do {
             let layers = try ConfigLayers.resolve(commandLine: arguments, environment: ProcessInfo.processInfo.environment)
             StartLayers.current.withLockedValue { $0 = layers }
+            for warning in layers.warnings { FerryLogHandler.standardError("ferry: warning: \(warning)\n") }
             return layers.arguments
         } catch {
             FerryLogHandler.standardError("ferry: \(error)\n")
@@ -125,7 +126,9 @@ struct Ferry: AsyncParsableCommand {
             printNow(layers.map(EffectiveConfiguration.render) ?? "# ferry --check: the configuration is valid.\n")
             return
         }
-        let logger = try bootstrapLogging(loggingOptions)
+        // One level for every logger, which a reload of --config may change.
+        let liveLevel = LiveLogLevel(loggingOptions.level)
+        let logger = try bootstrapLogging(loggingOptions, live: liveLevel)
         logger.info("starting", metadata: ["version": "\(FerryVersion.current)"])
         FileLimit.raise(forMaxConnections: configuration.limits.maxConnections, logger: logger)
         var accessLogger: Logger?
@@ -145,7 +148,9 @@ struct Ferry: AsyncParsableCommand {
         Background.reportReady()
         // Always: SIGHUP reloads what can be reloaded, and says so when there is nothing.
         var reloadables = server.reloadables
-        if let layers = StartLayers.current.withLockedValue({ $0 }), let file = ConfigFileReload(layers: layers, server: server, logger: logger) {
+        if let layers = StartLayers.current.withLockedValue({ $0 }),
+            let file = ConfigFileReload(layers: layers, server: server, logging: loggingOptions, liveLevel: liveLevel, logger: logger)
+        {
             reloadables.append(file)
         }
         let services: [any Service] = [server, ReloadService(reloadables: reloadables, logger: logger)]
@@ -229,7 +234,7 @@ func exitOnConfigurationError<T>(_ body: () throws -> T) throws -> T {
 
 /// Logs to standard error, and also to `--log-file` when given (a file that cannot be opened ends the
 /// start with status 2).
-func bootstrapLogging(_ options: LoggingOptions) throws -> Logger {
+func bootstrapLogging(_ options: LoggingOptions, live: LiveLogLevel? = nil) throws -> Logger {
     var sink: @Sendable (String) -> Void = FerryLogHandler.standardError
     if let path = options.file {
         guard let file = FerryLogHandler.appending(to: path) else {
@@ -241,7 +246,7 @@ func bootstrapLogging(_ options: LoggingOptions) throws -> Logger {
             file(line)
         }
     }
-    LoggingSystem.bootstrap { [sink] label in FerryLogHandler(label: label, options: options, sink: sink) }
+    LoggingSystem.bootstrap { [sink] label in FerryLogHandler(label: label, options: options, live: live, sink: sink) }
     return Logger(label: "ferry")
 }
 

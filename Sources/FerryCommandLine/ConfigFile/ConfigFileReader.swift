@@ -103,28 +103,31 @@ public enum ConfigFileReader {
                 throw ConfigSourceError(source: Self.place(value, path), key: key, problem: "takes one value, not a list", expected: "\(key): VALUE")
             }
             for item in items {
-                values.append(try Self.text(of: item, option: option, key: key, path: path))
-                sources.append(Self.place(item, path))
+                let texts = try Self.texts(of: item, option: option, key: key, path: path)
+                values += texts
+                sources += texts.map { _ in Self.place(item, path) }
             }
         default:
-            values.append(try Self.text(of: value, option: option, key: key, path: path))
-            sources.append(Self.place(value, path))
+            let texts = try Self.texts(of: value, option: option, key: key, path: path)
+            values += texts
+            sources += texts.map { _ in Self.place(value, path) }
         }
         return Setting(option: option, values: values, sources: sources, source: place)
     }
 
-    /// One value: a scalar as written, or (for routes and listeners) a mapping turned into the flag's text.
-    private static func text(of node: Node, option: OptionTable.Option, key: String, path: String) throws(ConfigSourceError) -> String {
+    /// One entry's values: a scalar as written, or (for routes and listeners) a mapping turned into
+    /// the flag's text; a route with `targets:` gives one `--route` per target (a pool).
+    private static func texts(of node: Node, option: OptionTable.Option, key: String, path: String) throws(ConfigSourceError) -> [String] {
         switch node {
         case .scalar(let scalar):
             guard !scalar.string.isEmpty else {
                 throw ConfigSourceError(source: Self.place(node, path), key: key, problem: "no value")
             }
-            return scalar.string
+            return [scalar.string]
         case .mapping(let mapping) where option.name == "route":
-            return try Self.routeText(mapping, node: node, path: path)
+            return try Self.routeTexts(mapping, node: node, path: path)
         case .mapping(let mapping) where option.name == "listen":
-            return try Self.listenerText(mapping, node: node, path: path)
+            return [try Self.listenerText(mapping, node: node, path: path)]
         case .alias:
             throw ConfigSourceError(source: Self.place(node, path), key: key, problem: "YAML aliases are not read", expected: "the value written out")
         default:
@@ -133,16 +136,22 @@ public enum ConfigFileReader {
     }
 
     /// `{path: /vnc, target: 10.0.0.5:5900, auth: token, client-cn: [alice, bob]}` →
-    /// `/vnc=10.0.0.5:5900,auth=token,client-cn=alice,client-cn=bob`.
-    private static func routeText(_ mapping: Node.Mapping, node: Node, path: String) throws(ConfigSourceError) -> String {
+    /// `/vnc=10.0.0.5:5900,auth=token,client-cn=alice,client-cn=bob`; with `targets: [a, b]`, one
+    /// text per target (the options on the first).
+    private static func routeTexts(_ mapping: Node.Mapping, node: Node, path: String) throws(ConfigSourceError) -> [String] {
         var routePath: String?
-        var target: String?
+        var targets: [String] = []
         var options: [String] = []
         for (keyNode, valueNode) in mapping {
             let key = keyNode.string ?? ""
             switch key {
             case "path": routePath = try Self.scalar(valueNode, key: "routes: path", path: path)
-            case "target": target = try Self.scalar(valueNode, key: "routes: target", path: path)
+            case "target": targets.append(try Self.scalar(valueNode, key: "routes: target", path: path))
+            case "targets":
+                guard case .sequence(let items) = valueNode, items.count > 0 else {
+                    throw ConfigSourceError(source: Self.place(valueNode, path), key: "routes: targets", problem: "expected a list of targets", expected: "targets: [10.0.0.1:1883, 10.0.0.2:1883]")
+                }
+                for item in items { targets.append(try Self.scalar(item, key: "routes: targets", path: path)) }
             default:
                 if case .sequence(let items) = valueNode {
                     for item in items { options.append("\(key)=\(try Self.scalar(item, key: "routes: \(key)", path: path))") }
@@ -151,10 +160,10 @@ public enum ConfigFileReader {
                 }
             }
         }
-        guard let routePath, let target else {
+        guard let routePath, let first = targets.first else {
             throw ConfigSourceError(source: Self.place(node, path), key: "routes", problem: "a route needs a path and a target", expected: "- path: /vnc\n    target: 127.0.0.1:5900")
         }
-        return ([routePath + "=" + target] + options).joined(separator: ",")
+        return [([routePath + "=" + first] + options).joined(separator: ",")] + targets.dropFirst().map { routePath + "=" + $0 }
     }
 
     /// `{address: 0.0.0.0:6080, proxy-protocol: true}` → `0.0.0.0:6080,proxy-protocol`.

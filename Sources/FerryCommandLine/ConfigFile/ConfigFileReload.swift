@@ -13,19 +13,26 @@ public final class ConfigFileReload: Reloadable {
     private struct State {
         var layers: ConfigLayers
         var stamp: FileStamp
+        /// The logging the relay runs with (its level changes live; format and file do not).
+        var logging: LoggingOptions
     }
 
     private let state: NIOLockedValueBox<State>
     private let server: FerryServer
+    private let liveLevel: LiveLogLevel?
     private let logger: Logger
     public let path: String
 
     /// Nil when the relay was started without a configuration file.
-    public init?(layers: ConfigLayers, server: FerryServer, logger: Logger) {
+    /// - Parameters:
+    ///   - logging: what the relay's logging was started with.
+    ///   - liveLevel: the level every logger reads, which a reload sets.
+    public init?(layers: ConfigLayers, server: FerryServer, logging: LoggingOptions, liveLevel: LiveLogLevel?, logger: Logger) {
         guard let path = layers.configPath else { return nil }
         self.path = path
-        self.state = NIOLockedValueBox(State(layers: layers, stamp: FileStamp(path)))
+        self.state = NIOLockedValueBox(State(layers: layers, stamp: FileStamp(path), logging: logging))
         self.server = server
+        self.liveLevel = liveLevel
         self.logger = logger
     }
 
@@ -41,6 +48,7 @@ public final class ConfigFileReload: Reloadable {
         self.state.withLockedValue { $0.stamp = stamp }
         let layers: ConfigLayers
         let configuration: FerryConfiguration
+        let logging: LoggingOptions
         do {
             layers = try previous.reread()
             let options: FerryOptions
@@ -50,16 +58,29 @@ public final class ConfigFileReload: Reloadable {
                 return self.failed(FerryOptions.message(for: error))
             }
             do {
-                (configuration, _) = try options.configuration()
+                (configuration, logging) = try options.configuration()
             } catch {
                 return self.failed(layers.placed(error))
             }
         } catch {
             return self.failed(error.description)
         }
-        self.state.withLockedValue { $0.layers = layers }
-        let change = self.server.reload(to: configuration)
-        self.logger.notice("configuration reloaded: \(change.summary)", metadata: ["file": "\(self.path)"])
+        let running = self.state.withLockedValue { state in
+            state.layers = layers
+            return state.logging
+        }
+        var change = self.server.reload(to: configuration)
+        var notes: [String] = []
+        if logging.level != running.level, let liveLevel = self.liveLevel {
+            liveLevel.set(logging.level)
+            self.state.withLockedValue { $0.logging.level = logging.level }
+            notes.append("log level \(logging.level)")
+        }
+        if logging.format != running.format || logging.file != running.file {
+            change.needsRestart.append("--log-format, --log-file")
+        }
+        let summary = change.isEmpty ? (notes.isEmpty ? "no change" : notes.joined(separator: "; ")) : ([change.summary] + notes).joined(separator: "; ")
+        self.logger.notice("configuration reloaded: \(summary)", metadata: ["file": "\(self.path)"])
         return true
     }
 

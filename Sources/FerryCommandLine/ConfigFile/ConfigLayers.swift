@@ -18,6 +18,8 @@ public struct ConfigLayers: Sendable {
     public let arguments: [String]
     /// Every option set, from the place that won, in the option table's order.
     public let effective: [Setting]
+    /// What was read but not used (a `FERRY_` variable that names no option), to be printed at start.
+    public let warnings: [ConfigSourceError]
 
     /// Merges the three places; the file is read now.
     public static func resolve(
@@ -27,7 +29,7 @@ public struct ConfigLayers: Sendable {
         readFile: (String) throws(ConfigSourceError) -> [Setting] = { (path) throws(ConfigSourceError) in try ConfigFileReader.read(path: path) }
     ) throws(ConfigSourceError) -> ConfigLayers {
         let given = Self.commandLineSettings(commandLine, table: table)
-        let fromEnvironment = try EnvironmentSettings.read(environment, table: table)
+        let (fromEnvironment, warnings) = try EnvironmentSettings.read(environment, table: table)
         let configPath = given.first { $0.option.name == "config" }?.values.last ?? fromEnvironment.first { $0.option.name == "config" }?.values.last
         let fromFile = try configPath.map { (path) throws(ConfigSourceError) in try readFile(path) } ?? []
 
@@ -41,7 +43,7 @@ public struct ConfigLayers: Sendable {
 
         let winners = fileKept + environmentKept + given
         let effective = table.options.compactMap { option in winners.first { $0.option.name == option.name } }
-        return ConfigLayers(commandLine: commandLine, environment: environment, configPath: configPath, arguments: arguments, effective: effective)
+        return ConfigLayers(commandLine: commandLine, environment: environment, configPath: configPath, arguments: arguments, effective: effective, warnings: warnings)
     }
 
     /// The same command line and environment with the file read again (a reload).

@@ -5,6 +5,7 @@ import Foundation
 public enum EffectiveConfiguration {
     public static func render(_ layers: ConfigLayers) -> String {
         var lines = ["# ferry --check: the configuration is valid.", "# Each option as set, and where: the file (FILE:LINE:COLUMN), a FERRY_* variable or the command line."]
+        for warning in layers.warnings { lines.append("# warning: \(warning)") }
         if layers.effective.isEmpty { lines.append("# (no option set: every default applies)") }
         for setting in layers.effective where setting.option.name != "config" && setting.option.name != "check" {
             let name = setting.option.name

@@ -2,24 +2,34 @@ import Foundation
 
 /// Reads the `FERRY_*` environment variables: `FERRY_BUFFER_SIZE=1MiB` is `--buffer-size 1MiB`. An
 /// option that repeats takes several values separated by spaces or newlines
-/// (`FERRY_ROUTE="/vnc=10.0.0.5:5900 /ssh=10.0.0.6:22"`); a switch takes true or false. A `FERRY_`
-/// variable that names no option is an error, with the nearest name: a misspelt setting silently
-/// ignored is worse than a refusal to start.
+/// (`FERRY_ROUTE="/vnc=10.0.0.5:5900 /ssh=10.0.0.6:22"`); a switch takes true or false. A bad value
+/// is an error. A `FERRY_` variable that names no option is warned about, with the nearest name, and
+/// ignored, not refused: the prefix is shared with other tools (the systemd unit's `FERRY_ARGS`, the
+/// fuzzing script's `FERRY_FUZZ_*`, whatever a platform sets), and a relay must not fail to start
+/// over a variable meant for something else.
 public enum EnvironmentSettings {
     public static let prefix = "FERRY_"
 
-    public static func read(_ environment: [String: String], table: OptionTable = .relay) throws(ConfigSourceError) -> [Setting] {
+    /// Variables of other tools, never warned about.
+    static func isOthers(_ variable: String) -> Bool {
+        variable == "FERRY_ARGS" || variable.hasPrefix("FERRY_FUZZ_")
+    }
+
+    /// The settings, and a warning for each `FERRY_` variable that names no option.
+    public static func read(_ environment: [String: String], table: OptionTable = .relay) throws(ConfigSourceError) -> (settings: [Setting], warnings: [ConfigSourceError]) {
         var settings: [Setting] = []
-        for (variable, text) in environment.sorted(by: { $0.key < $1.key }) where variable.hasPrefix(Self.prefix) {
+        var warnings: [ConfigSourceError] = []
+        for (variable, text) in environment.sorted(by: { $0.key < $1.key }) where variable.hasPrefix(Self.prefix) && !Self.isOthers(variable) {
             let name = variable.dropFirst(Self.prefix.count).lowercased().replacingOccurrences(of: "_", with: "-")
             let source = SettingSource.environment(variable)
             guard let option = table.option(named: name) else {
                 let hint = table.suggestion(for: name).map { "did you mean \(OptionTable.Option(name: $0, takesValue: true, repeats: false).environmentName)?" }
-                throw ConfigSourceError(
+                warnings.append(ConfigSourceError(
                     source: source,
-                    problem: "names no option of ferry" + (hint.map { "; \($0)" } ?? ""),
+                    problem: "names no option of ferry, and is ignored" + (hint.map { "; \($0)" } ?? ""),
                     expected: hint == nil ? "FERRY_ and a long flag of ferry --help in capitals, dashes as underscores, e.g. FERRY_BUFFER_SIZE" : nil
-                )
+                ))
+                continue
             }
             guard option.takesValue else {
                 guard let isOn = ConfigFileReader.boolean(text.trimmingCharacters(in: .whitespaces)) else {
@@ -34,6 +44,6 @@ public enum EnvironmentSettings {
             }
             settings.append(Setting(option: option, values: values, sources: values.map { _ in source }, source: source))
         }
-        return settings
+        return (settings, warnings)
     }
 }

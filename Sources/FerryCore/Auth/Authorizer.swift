@@ -196,13 +196,14 @@ public final class Authorizer: Sendable {
         return result
     }
 
-    /// A static route accepts only a token for its own target; a dynamic one checks the allowlist.
+    /// A static route accepts only a token for its own target (any of a pool's, granting the pool);
+    /// a dynamic one checks the allowlist.
     private func grant(target: BackendTarget, route: Route, fingerprint: String, expiresAt: Date?, eventLoop: EventLoop) -> EventLoopFuture<Grant> {
         guard case .dynamic = route.target else {
-            guard target == route.target else {
+            guard route.targets.contains(target) else {
                 return eventLoop.makeFailedFuture(HandshakeRejection(.forbidden, "token not valid for this route"))
             }
-            return eventLoop.makeSucceededFuture(Grant(target: target, tokenFingerprint: fingerprint, expiresAt: expiresAt))
+            return eventLoop.makeSucceededFuture(Grant(target: route.target, tokenFingerprint: fingerprint, expiresAt: expiresAt))
         }
         return self.allowlist.check(target, on: eventLoop).flatMapThrowing { checked in
             guard let checked else { throw HandshakeRejection(.forbidden, "target not allowed") }

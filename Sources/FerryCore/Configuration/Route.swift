@@ -1,15 +1,31 @@
-/// A URL path prefix and the backend its sessions are relayed to.
+/// A URL path prefix and the backend its sessions are relayed to: one target, or a pool of them
+/// (the same path routed more than once), tried in the order of the route's `balance=`.
 public struct Route: Hashable, Sendable, CustomStringConvertible {
     /// Starts with `/`; has no trailing `/` unless it is `/` itself.
     public var path: String
+    /// The first (or only) target; the one a token for this route must name.
     public var target: BackendTarget
     public var options: RouteOptions
+    /// Every target, `target` first; more than one makes a pool.
+    public var targets: [BackendTarget]
 
     public init(path: String, target: BackendTarget, options: RouteOptions = RouteOptions()) {
         self.path = path
         self.target = target
         self.options = options
+        self.targets = [target]
     }
+
+    /// A route to several targets.
+    public init(path: String, pool: [BackendTarget], options: RouteOptions = RouteOptions()) {
+        precondition(!pool.isEmpty, "a pool has at least one target")
+        self.path = path
+        self.target = pool[0]
+        self.options = options
+        self.targets = pool
+    }
+
+    public var isPool: Bool { self.targets.count > 1 }
 
     static let expected = "PATH=HOST:PORT or PATH=unix:/path (PATH=tls://HOST:PORT for a TLS backend)"
 
@@ -55,7 +71,7 @@ public struct Route: Hashable, Sendable, CustomStringConvertible {
         return rest.isEmpty || rest.first == UInt8(ascii: "/")
     }
 
-    public var description: String { "\(self.path)=\(self.target)" }
+    public var description: String { "\(self.path)=" + self.targets.map(\.description).joined(separator: "|") }
 }
 
 /// Per-route settings given after the target: `--route /vnc=127.0.0.1:5900,client-cn=alice`.
@@ -70,6 +86,18 @@ public struct RouteOptions: Hashable, Sendable {
     public var asksAuthService = false
     /// `proxy-protocol=v2`: send the backend a PROXY v2 header with the client's address first.
     public var sendsProxyHeader = false
+    /// `balance=`: the order a pool's targets are tried in. `nil` when not given (round-robin).
+    public var balance: Balance?
+
+    /// How a pool picks the target to try first.
+    public enum Balance: String, Hashable, Sendable, CaseIterable {
+        /// Each new session starts at the next target.
+        case roundRobin = "round-robin"
+        /// The target with the fewest live sessions first.
+        case leastSessions = "least-sessions"
+        /// The same client address always starts at the same target (affinity), as long as it is up.
+        case hashClient = "hash-client"
+    }
 
     public init(clientNames: Set<String> = [], verifyBackendTLS: Bool = true, requiresToken: Bool = false) {
         self.clientNames = clientNames
@@ -99,12 +127,17 @@ public struct RouteOptions: Hashable, Sendable {
                 options.asksAuthService = false
             case "proxy-protocol" where value == "v2":
                 options.sendsProxyHeader = true
+            case "balance":
+                guard let balance = Balance(rawValue: value) else {
+                    throw ConfigurationError(flag: flag, value: route, problem: "unknown balance '\(value)'", expected: "balance=round-robin, balance=least-sessions or balance=hash-client")
+                }
+                options.balance = balance
             default:
                 throw ConfigurationError(
                     flag: flag,
                     value: route,
                     problem: "unknown route option '\(item)'",
-                    expected: "auth=token, auth=url, client-cn=NAME, proxy-protocol=v2 or tls-verify=false"
+                    expected: "auth=token, auth=url, balance=MODE, client-cn=NAME, proxy-protocol=v2 or tls-verify=false"
                 )
             }
         }
@@ -117,12 +150,52 @@ public struct RouteTable: Sendable {
     /// Sorted longest path first, so the first match is the most specific.
     public let routes: [Route]
 
+    /// Routes to the same path make one pool, in the order given: `--route /mqtt=10.0.0.1:1883
+    /// --route /mqtt=10.0.0.2:1883,balance=least-sessions`. Options given on one of them hold for the
+    /// pool; two that say different things, a `dynamic` target or the same target twice are refused.
     public init(_ routes: [Route]) throws(ConfigurationError) {
-        var seen = Set<String>()
-        for route in routes where !seen.insert(route.path).inserted {
-            throw ConfigurationError(flag: "--route", value: route.description, problem: "path \(route.path) is routed twice", expected: "one --route per path")
+        var merged: [Route] = []
+        var index: [String: Int] = [:]
+        for route in routes {
+            guard let at = index[route.path] else {
+                index[route.path] = merged.count
+                merged.append(route)
+                continue
+            }
+            merged[at] = try Self.pooled(merged[at], route)
         }
-        self.routes = routes.sorted { $0.path.count > $1.path.count }
+        self.routes = merged.sorted { $0.path.count > $1.path.count }
+    }
+
+    /// `first` with `next`'s targets added, and their options combined.
+    private static func pooled(_ first: Route, _ next: Route) throws(ConfigurationError) -> Route {
+        func refuse(_ problem: String, _ expected: String) -> ConfigurationError {
+            ConfigurationError(flag: "--route", value: next.description, problem: problem, expected: expected)
+        }
+        if first.target == .dynamic || next.target == .dynamic {
+            throw refuse("path \(next.path) is routed twice, and a dynamic route cannot be a pool", "one --route per path for a dynamic target")
+        }
+        if let repeated = next.targets.first(where: { first.targets.contains($0) }) {
+            throw refuse("path \(next.path) is routed twice to \(repeated)", "each target of a pool once")
+        }
+        var mine = first.options
+        var theirs = next.options
+        let balances = (mine.balance, theirs.balance)
+        mine.balance = nil
+        theirs.balance = nil
+        if let a = balances.0, let b = balances.1, a != b {
+            throw refuse("the routes of pool \(next.path) give different balance= modes", "balance= on one of the pool's --route flags")
+        }
+        var options: RouteOptions
+        if mine == RouteOptions() {
+            options = theirs
+        } else if theirs == RouteOptions() || theirs == mine {
+            options = mine
+        } else {
+            throw refuse("the routes of pool \(next.path) give different options", "the options on one of the pool's --route flags, or the same on each")
+        }
+        options.balance = balances.0 ?? balances.1
+        return Route(path: first.path, pool: first.targets + next.targets, options: options)
     }
 
     /// The route for a request target (path and optional query); the query is ignored.

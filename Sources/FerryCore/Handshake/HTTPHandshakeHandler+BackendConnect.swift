@@ -52,17 +52,23 @@ extension HTTPHandshakeHandler {
             self.services.registry.release(slot)
             return
         }
-        self.services.connector.connect(
-            to: plan.target,
-            options: plan.route.options,
+        // A pool's targets in its balance order; a token-granted (dynamic) target alone.
+        let targets = plan.target == plan.route.target ? self.services.pools.order(plan.route, client: self.clientKey) : [plan.target]
+        PoolConnect.connect(
+            targets: targets,
+            route: plan.route,
+            pools: self.services.pools,
+            connector: self.services.connector,
             proxyHeader: proxyHeader,
-            timeout: budget,
+            deadline: started + budget,
             attempt: attempt,
             on: context.eventLoop
         )
             .assumeIsolated()
             .whenComplete { result in
-                self.connectFinished(result, plan: plan, head: head, slot: slot, started: started, context: context)
+                var connected = plan
+                if case .success(let (_, target)) = result { connected.target = target }
+                self.connectFinished(result.map(\.0), plan: connected, head: head, slot: slot, started: started, context: context)
             }
     }
 

@@ -31,7 +31,8 @@ extension HTTPHandshakeHandler {
                 expiresAt: plan.expiresAt,
                 // From the verified certificate, as the policy saw it; never from request headers.
                 clientCertificateCN: (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?
-                    .peerCertificate.flatMap { ClientIdentity(certificate: $0).commonName }
+                    .peerCertificate.flatMap { ClientIdentity(certificate: $0).commonName },
+                inPool: plan.route.isPool
             ),
             slot: slot,
             started: started,

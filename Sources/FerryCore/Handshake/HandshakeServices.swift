@@ -9,6 +9,8 @@ struct HandshakeServices: Sendable {
     /// a pending connect run on an `EmbeddedChannel`, with no socket.
     var connector: any BackendConnecting
     var registry: SessionRegistry
+    /// The order a pool's targets are tried in, and their health.
+    var pools: BackendPools
     var limits: Limits
     var metrics: FerryMetrics
     /// `--max-handshakes-per-second-per-ip`; nil when off.

@@ -12,16 +12,28 @@ import Darwin
 /// or `json` (one object per line, for log collectors). Values are escaped so that nothing a client
 /// sends can forge a line.
 public struct FerryLogHandler: LogHandler {
-    public var logLevel: Logger.Level
+    /// The shared level when there is one (``LiveLogLevel``); setting a level on a logger detaches
+    /// that copy from it.
+    public var logLevel: Logger.Level {
+        get { self.live?.level ?? self.level }
+        set {
+            self.level = newValue
+            self.live = nil
+        }
+    }
+    private var level: Logger.Level
+    private var live: LiveLogLevel?
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
     private let format: LogFormat
     private let label: String
     private let sink: @Sendable (String) -> Void
 
-    public init(label: String, options: LoggingOptions, sink: @escaping @Sendable (String) -> Void = FerryLogHandler.standardError) {
+    /// - Parameter live: a level shared with other loggers and changed by reloads; nil: `options.level`.
+    public init(label: String, options: LoggingOptions, live: LiveLogLevel? = nil, sink: @escaping @Sendable (String) -> Void = FerryLogHandler.standardError) {
         self.label = label
-        self.logLevel = options.level
+        self.level = options.level
+        self.live = live
         self.format = options.format
         self.sink = sink
     }

@@ -101,6 +101,17 @@ public final class FerryMetrics: Sendable {
         Counter(label: "ferry_tls_handshake_failures_total", factory: self.factory).increment()
     }
 
+    /// A connect to one of a pool's targets failed; the target backs off.
+    func poolTargetFailed(route: String, target: String) {
+        Counter(label: "ferry_pool_target_failures_total", dimensions: [("route", route), ("target", target)], factory: self.factory).increment()
+    }
+
+    /// A session of a pool's route started on `target` (`delta` 1) or ended (-1).
+    func poolTargetSessions(route: String, target: String, delta: Double) {
+        let meter = Meter(label: "ferry_pool_target_sessions_active", dimensions: [("route", route), ("target", target)], factory: self.factory)
+        if delta > 0 { meter.increment(by: delta) } else { meter.decrement(by: -delta) }
+    }
+
     /// A configuration reload: `applied` (something changed live), `unchanged`, or `failed` (the file
     /// was broken; the last good configuration stays).
     public func configurationReloaded(result: String) {

@@ -140,6 +140,9 @@ public final class BackendConnectAttempt {
 
     public init() {}
 
+    /// Called off (the client left, or the handshake's budget ran out).
+    public var isCancelled: Bool { self.cancelled }
+
     fileprivate func opened(_ channel: Channel) {
         if self.cancelled {
             channel.close(promise: nil)

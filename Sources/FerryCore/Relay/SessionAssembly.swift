@@ -20,6 +20,8 @@ struct SessionAssembly {
         var expiresAt: Date?
         /// The common name of the client's verified certificate.
         var clientCertificateCN: String? = nil
+        /// The route is a pool: its sessions are counted per target in `/metrics`.
+        var inPool = false
     }
 
     /// The building blocks a session uses, shared by every session of a server.
@@ -57,8 +59,12 @@ struct SessionAssembly {
         var accessLogger = shared.accessLogger
         accessLogger[metadataKey: "client"] = logger[metadataKey: "client"]
         let registry = shared.registry
+        let metrics = shared.metrics
+        let inPool = description.inPool
+        if inPool { metrics.poolTargetSessions(route: description.route, target: description.target, delta: 1) }
         let splice = Splice(summary: summary, logger: accessLogger, metrics: shared.metrics, recorder: shared.recording?.startSession(logger: logger)) {
             registry.release(slot)
+            if inPool { metrics.poolTargetSessions(route: summary.route, target: summary.target, delta: -1) }
         }
         let expiresIn = description.expiresAt.map { TimeAmount.milliseconds(Int64(max(0, $0.timeIntervalSinceNow) * 1000)) }
         self.clientHandler = WebSocketSessionHandler(splice: splice, limits: shared.limits, expiresIn: expiresIn)

@@ -27,6 +27,8 @@ public final class SessionRegistry: Sendable {
         var reserved = 0
         var nextID: UInt64 = 0
         var live: [UInt64: Handle] = [:]
+        /// Live sessions per target (its description), for pools that balance on it.
+        var perTarget: [String: Int] = [:]
         /// Slots still connecting, by the fingerprint of their token, so a revocation that comes
         /// before the session is live is not missed.
         var connecting: [UInt64: String] = [:]
@@ -102,6 +104,7 @@ public final class SessionRegistry: Sendable {
     public func activate(_ id: UInt64, handle: Handle) -> Bool {
         let (valid, observer) = self.state.withLockedValue { state in
             state.live[id] = handle
+            state.perTarget[handle.facts.target, default: 0] += 1
             state.connecting[id] = nil
             state.activated += 1
             return (state.revokedWhileConnecting.remove(id) == nil, state.observer)
@@ -114,7 +117,10 @@ public final class SessionRegistry: Sendable {
     public func release(_ id: UInt64) {
         let observer = self.state.withLockedValue { state -> (@Sendable () -> Void)? in
             state.reserved -= 1
-            state.live[id] = nil
+            if let handle = state.live.removeValue(forKey: id) {
+                let left = state.perTarget[handle.facts.target, default: 1] - 1
+                state.perTarget[handle.facts.target] = left > 0 ? left : nil
+            }
             state.connecting[id] = nil
             state.revokedWhileConnecting.remove(id)
             if let address = state.addressOf.removeValue(forKey: id) {
@@ -235,6 +241,11 @@ public final class SessionRegistry: Sendable {
         self.state.withLockedValue { state in
             Set(state.connecting.values).union(state.live.values.compactMap(\.tokenFingerprint))
         }
+    }
+
+    /// Live sessions relayed to `target` (its description).
+    public func liveSessions(onTarget target: String) -> Int {
+        self.state.withLockedValue { $0.perTarget[target, default: 0] }
     }
 
     /// The live sessions by id (the sessions API).

@@ -9,6 +9,11 @@ extension FerryServer {
     @discardableResult
     public func reload(to new: FerryConfiguration) -> ConfigurationChange {
         let running = self.applied.withLockedValue { $0 } ?? self.environment.configuration
+        // The relay's own names join the configured ones, as at start (RelayEnvironment).
+        var new = new
+        for name in RelayEnvironment.ownNames(tls: self.environment.tls) where !new.originPolicy.serverNames.contains(name) {
+            new.originPolicy.serverNames.append(name)
+        }
         let change = ConfigurationChange(from: running, to: new) { route in self.missing(for: route) }
         var nowRunning = running
         if !change.routesHeldBack {

@@ -130,6 +130,7 @@ public struct RelayEnvironment: Sendable {
             policy: self.policy,
             connector: self.connector,
             registry: registry,
+            pools: BackendPools(registry: registry, metrics: self.metrics),
             limits: configuration.limits,
             metrics: self.metrics,
             handshakeRate: handshakeRate,

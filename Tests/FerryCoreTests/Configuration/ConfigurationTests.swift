@@ -238,15 +238,17 @@ struct ConfigurationUnitTests {
         #expect(missingFolder.contains("folder /nonexistent-ferry-unit/dir does not exist"), "\(missingFolder)")
     }
 
-    @Test("duplicate route paths are refused, also when they differ only by a trailing slash")
-    func duplicateRoutes() {
-        for routes in [["/vnc=a:1", "/vnc=b:2"], ["/vnc=a:1", "/vnc/=b:2"], ["/=a:1", "/=a:1"]] {
-            let error = parseError(baseArguments(route: routes))
-            #expect(error?.flag == "--route", "\(routes)")
-            #expect(error?.problem.contains("routed twice") == true, "\(routes): \(String(describing: error))")
+    @Test("a path routed twice makes a pool (also when the paths differ only by a trailing slash); the same target twice is refused")
+    func duplicateRoutes() throws {
+        for routes in [["/vnc=a:1", "/vnc=b:2"], ["/vnc=a:1", "/vnc/=b:2"]] {
+            let (configuration, _) = try FerryFlags.configuration(baseArguments(route: routes))
+            #expect(configuration.routes.routes.map(\.targets) == [[.tcp(host: "a", port: 1), .tcp(host: "b", port: 2)]], "\(routes)")
         }
-        // websockify form plus a --route / is a duplicate too.
-        let both = baseArguments(listen: [], route: ["/=a:1"]) + ["6080", "b:2"]
+        let error = parseError(baseArguments(route: ["/=a:1", "/=a:1"]))
+        #expect(error?.flag == "--route")
+        #expect(error?.problem.contains("routed twice to a:1") == true, "\(String(describing: error))")
+        // websockify's form plus a --route / to the same target is that too.
+        let both = baseArguments(listen: [], route: ["/=a:1"]) + ["6080", "a:1"]
         #expect(parseError(both)?.problem.contains("routed twice") == true)
     }
 
@@ -461,7 +463,7 @@ extension ConfigurationUnitTests {
 }
 
 /// One listener and one route, so each test adds only the flags it is about.
-private func baseArguments(listen: [String] = ["127.0.0.1:6080"], route: [String] = ["/vnc=localhost:5900"]) -> [String] {
+func baseArguments(listen: [String] = ["127.0.0.1:6080"], route: [String] = ["/vnc=localhost:5900"]) -> [String] {
     listen.flatMap { ["--listen", $0] } + route.flatMap { ["--route", $0] }
 }
 

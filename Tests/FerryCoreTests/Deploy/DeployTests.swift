@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 
+@testable import FerryCommandLine
+
 /// Checks the files in deploy/: a real HAProxy and nginx in front of Ferry processes
 /// (Tests/Deploy/load_balancer_test.py), `systemd-analyze verify` on the unit, and the Kubernetes
 /// YAML parsing. `.ci/run` installs haproxy and nginx; where a tool is missing its test is skipped
@@ -59,8 +61,25 @@ struct DeployTests {
             path,
         ])
         #expect(status == 0, "\(output)")
-        for kind in ["Deployment", "Service", "PodDisruptionBudget", "Secret", "Ingress"] {
+        for kind in ["Deployment", "Service", "PodDisruptionBudget", "Secret", "Ingress", "ConfigMap"] {
             #expect(output.contains(kind), "no \(kind) in ferry.yaml: \(output)")
         }
+        // The ConfigMap's file is one Ferry reads: every key an option, every value accepted.
+        let (configStatus, config) = try Self.run([
+            "python3", "-c",
+            "import sys, yaml; print(next(d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d['kind'] == 'ConfigMap')['data']['ferry.yaml'], end='')",
+            path,
+        ])
+        #expect(configStatus == 0, "\(config)")
+        let layers = try ConfigLayers.resolve(commandLine: ["--config", "/etc/ferry/config/ferry.yaml"], environment: [:]) { (file) throws(ConfigSourceError) in
+            try ConfigFileReader.parse(config, path: file)
+        }
+        let folder = try TLSFiles.makeDirectory("k8s-config")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try "change-me: vnc-backend:5900\n".write(toFile: "\(folder)/tokens", atomically: true, encoding: .utf8)
+        let arguments = layers.arguments.map { $0 == "/etc/ferry/secrets/tokens" ? "\(folder)/tokens" : $0 }
+        let (configuration, _) = try FerryFlags.configuration(arguments)
+        #expect(configuration.routes.routes.map(\.path) == ["/vnc"])
+        #expect(layers.effective.map(\.option.name).contains("token-file"))
     }
 }
