@@ -18,6 +18,9 @@ public final class ConfigFileReload: Reloadable {
     }
 
     private let state: NIOLockedValueBox<State>
+    /// Held for a whole reload: SIGHUP and the watch run in different tasks, and two reloads that
+    /// overlapped could apply an older file after a newer one.
+    private let reloading = NIOLock()
     private let server: FerryServer
     private let liveLevel: LiveLogLevel?
     private let logger: Logger
@@ -43,6 +46,10 @@ public final class ConfigFileReload: Reloadable {
 
     @discardableResult
     public func reload() -> Bool {
+        self.reloading.withLock { self.reloadNow() }
+    }
+
+    private func reloadNow() -> Bool {
         let (previous, stamp) = self.state.withLockedValue { ($0.layers, FileStamp(self.path)) }
         // The stamp is taken before the read: a write during the read shows as a change next time.
         self.state.withLockedValue { $0.stamp = stamp }

@@ -46,19 +46,26 @@ extension FerryServer {
         return nil
     }
 
-    /// Schedules close 1001 "route removed" for the live sessions whose route is gone from `new` or
-    /// leads to another target there.
+    /// Schedules close 1001 "route removed" for the live sessions whose route is gone from `new`, or
+    /// whose target is no longer one of the route's there (a pool that lost a member included). On a
+    /// `dynamic` route, whose sessions' targets came from tokens, only the route's removal (or its
+    /// change to a fixed target) counts.
     private func endDisplacedSessions(old: RouteTable, new: RouteTable, after grace: TimeAmount) {
-        let kept = Dictionary(uniqueKeysWithValues: new.routes.map { ($0.path, $0.target.description) })
-        let oldTargets = Dictionary(uniqueKeysWithValues: old.routes.map { ($0.path, $0.target.description) })
-        let displaced = Set(oldTargets.compactMap { path, target in kept[path] == target ? nil : path })
+        let routes = Dictionary(uniqueKeysWithValues: new.routes.map { ($0.path, $0) })
+        let wasDynamic = Set(old.routes.filter { $0.target == .dynamic }.map(\.path))
+        let displaced = self.environment.registry.liveSessions.filter { _, handle in
+            let facts = handle.facts
+            guard let route = routes[facts.route] else { return true }
+            if route.target == .dynamic { return !wasDynamic.contains(facts.route) }
+            return !route.targets.contains { $0.description == facts.target }
+        }
         guard !displaced.isEmpty else { return }
         let registry = self.environment.registry
-        let ids = registry.liveSessions.filter { displaced.contains($0.value.facts.route) }.map(\.key)
-        guard !ids.isEmpty else { return }
+        let ids = Array(displaced.keys)
+        let paths = Set(displaced.values.map(\.facts.route)).sorted()
         self.environment.logger.notice(
             "sessions on removed or changed routes end after the reload grace",
-            metadata: ["sessions": "\(ids.count)", "routes": "\(displaced.sorted().joined(separator: " "))", "grace": "\(grace)"]
+            metadata: ["sessions": "\(ids.count)", "routes": "\(paths.joined(separator: " "))", "grace": "\(grace)"]
         )
         self.group.next().scheduleTask(in: grace) {
             for id in ids { _ = registry.closeSession(id: id, code: 1001, reason: "route removed") }

@@ -210,8 +210,29 @@ extension IntegrationTests {
                 let change = relay.server.reload(to: next)
                 #expect(change.summary == "routes ~/pool", "\(change.summary)")
                 for _ in 0..<3 { await (try await Self.open(relay)).shutdown() }
-                #expect(live.accepted == 3)
+                #expect(await live.waitForAccepted(3))
                 #expect(relay.server.environment.handshake.pools.health(of: dead)?.failures == 1)
+            }
+        }
+    
+        @Test("--reload-grace: a reload that drops a pool member ends that member's sessions with 1001; the rest of the pool goes on")
+        func reloadDropsPoolMember() async throws {
+            let a = try await TestBackend.start(.echo)
+            let b = try await TestBackend.start(.echo)
+            defer { Task { await a.close(); await b.close() } }
+            try await Relay.with(routes: [Self.pool([a.target, b.target])]) { relay in
+                let onA = try await Self.open(relay)
+                let onB = try await Self.open(relay)
+                #expect(relay.server.environment.registry.liveSessions(onTarget: b.target.description) == 1)
+                var next = relay.server.environment.configuration
+                next.routes = try RouteTable([Route(path: "/pool", target: a.target)])
+                next.limits.reloadGrace = .milliseconds(100)
+                #expect(relay.server.reload(to: next).summary == "routes ~/pool")
+                let close = try await onB.waitForClose(timeout: .seconds(3))
+                #expect(close == WSCloseInfo(code: 1001, reason: "route removed"))
+                try await AuthClient.expectEcho(onA, "still on A")
+                await onA.shutdown()
+                await onB.shutdown()
             }
         }
     }
