@@ -180,7 +180,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         case .rejected(let rejection):
             self.refuse(rejection, head: head, context: context)
         case .upgrade(let handshake):
-            if let rate = self.services.handshakeRate, !rate.allow(self.clientKey) {
+            if !self.services.handshakeRate.allow(self.clientKey) {
                 self.refuse(HandshakeRejection(.tooManyRequests, "too many handshakes from this address; slow down"), head: head, context: context)
                 return
             }

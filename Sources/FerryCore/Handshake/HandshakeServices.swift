@@ -11,10 +11,11 @@ struct HandshakeServices: Sendable {
     var registry: SessionRegistry
     /// The order a pool's targets are tried in, and their health.
     var pools: BackendPools
-    var limits: Limits
+    /// Read per handshake: a reload may change them.
+    var liveLimits: LiveLimits
     var metrics: FerryMetrics
-    /// `--max-handshakes-per-second-per-ip`; nil when off.
-    var handshakeRate: HandshakeRateLimiter?
+    /// `--max-handshakes-per-second-per-ip` (a rate of 0 lets every handshake through).
+    var handshakeRate: HandshakeRateLimiter
     var plainRequests: PlainRequestAnswers
     /// Whose forwarding headers are believed (`--trusted-proxy`).
     var trustedProxies: [AddressBlock]
@@ -23,6 +24,8 @@ struct HandshakeServices: Sendable {
     var sessionParts: SessionAssembly.Shared
     var payloadPools: PayloadBufferPools
     var logger: Logger
+
+    var limits: Limits { self.liveLimits.current }
 }
 
 /// How the handshake opens a session's backend: ``BackendConnector/connect(to:options:proxyHeader:timeout:attempt:on:)``

@@ -12,12 +12,19 @@ import NIOSSL
 /// splice already writes a whole read burst per flush, so Nagle could only hold back the small
 /// messages of interactive sessions by a round trip to the backend.
 public struct BackendConnector: Sendable {
-    public var limits: Limits
+    /// `--connect-timeout` and `--buffer-size`, as a reload leaves them.
+    private let liveLimits: LiveLimits
     /// Contexts for `tls://` targets; nil when no route has one.
     public var tls: BackendTLSContexts?
 
+    public var limits: Limits { self.liveLimits.current }
+
     public init(limits: Limits, tls: BackendTLSContexts? = nil) {
-        self.limits = limits
+        self.init(limits: LiveLimits(limits), tls: tls)
+    }
+
+    public init(limits: LiveLimits, tls: BackendTLSContexts? = nil) {
+        self.liveLimits = limits
         self.tls = tls
     }
 
@@ -50,8 +57,9 @@ public struct BackendConnector: Sendable {
         attempt: BackendConnectAttempt? = nil,
         on eventLoop: EventLoop
     ) -> EventLoopFuture<Channel> {
-        let bufferSize = self.limits.bufferSize
-        let connectTimeout = min(timeout ?? self.limits.connectTimeout, self.limits.connectTimeout)
+        let limits = self.limits
+        let bufferSize = limits.bufferSize
+        let connectTimeout = min(timeout ?? limits.connectTimeout, limits.connectTimeout)
         let boundAttempt = attempt.map { NIOLoopBound($0, eventLoop: eventLoop) }
         var bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)

@@ -27,11 +27,26 @@ struct SessionAssembly {
     /// The building blocks a session uses, shared by every session of a server.
     struct Shared {
         var registry: SessionRegistry
-        var limits: Limits
+        /// Read as each session starts: a reload may change them.
+        var liveLimits: LiveLimits
         var metrics: FerryMetrics
         /// Where session-end lines go.
         var accessLogger: Logger
         var recording: RecordingSink?
+
+        var limits: Limits { self.liveLimits.current }
+
+        init(registry: SessionRegistry, liveLimits: LiveLimits, metrics: FerryMetrics, accessLogger: Logger, recording: RecordingSink?) {
+            self.registry = registry
+            self.liveLimits = liveLimits
+            self.metrics = metrics
+            self.accessLogger = accessLogger
+            self.recording = recording
+        }
+
+        init(registry: SessionRegistry, limits: Limits, metrics: FerryMetrics, accessLogger: Logger, recording: RecordingSink?) {
+            self.init(registry: registry, liveLimits: LiveLimits(limits), metrics: metrics, accessLogger: accessLogger, recording: recording)
+        }
     }
 
     let splice: Splice
@@ -67,8 +82,9 @@ struct SessionAssembly {
             if inPool { metrics.poolTargetSessions(route: summary.route, target: summary.target, delta: -1) }
         }
         let expiresIn = description.expiresAt.map { TimeAmount.milliseconds(Int64(max(0, $0.timeIntervalSinceNow) * 1000)) }
-        self.clientHandler = WebSocketSessionHandler(splice: splice, limits: shared.limits, expiresIn: expiresIn)
-        self.backendHandler = BackendHandler(owner: splice, closeTimeout: shared.limits.closeTimeout)
+        let limits = shared.limits
+        self.clientHandler = WebSocketSessionHandler(splice: splice, limits: limits, expiresIn: expiresIn)
+        self.backendHandler = BackendHandler(owner: splice, closeTimeout: limits.closeTimeout)
         splice.attach(client: self.clientHandler, backend: self.backendHandler)
         self.splice = splice
 

@@ -24,6 +24,8 @@ public final class SessionRegistry: Sendable {
     }
 
     private struct State {
+        var maxConnections = 0
+        var maxConnectionsPerAddress = 0
         var reserved = 0
         var nextID: UInt64 = 0
         var live: [UInt64: Handle] = [:]
@@ -72,21 +74,32 @@ public final class SessionRegistry: Sendable {
         case fullForAddress
     }
 
-    public let maxConnections: Int
-    /// 0: no per-address limit.
-    public let maxConnectionsPerAddress: Int
     private let state = NIOLockedValueBox(State())
 
     public init(maxConnections: Int, maxConnectionsPerAddress: Int = 0) {
-        self.maxConnections = maxConnections
-        self.maxConnectionsPerAddress = maxConnectionsPerAddress
+        self.state.withLockedValue { state in
+            state.maxConnections = maxConnections
+            state.maxConnectionsPerAddress = maxConnectionsPerAddress
+        }
+    }
+
+    public var maxConnections: Int { self.state.withLockedValue { $0.maxConnections } }
+    /// 0: no per-address limit.
+    public var maxConnectionsPerAddress: Int { self.state.withLockedValue { $0.maxConnectionsPerAddress } }
+
+    /// New limits (a reload); open slots stay, new ones count against these.
+    public func setLimits(maxConnections: Int, maxConnectionsPerAddress: Int) {
+        self.state.withLockedValue { state in
+            state.maxConnections = maxConnections
+            state.maxConnectionsPerAddress = maxConnectionsPerAddress
+        }
     }
 
     /// Takes a slot for a client address, within both limits.
     public func reserve(address: String, tokenFingerprint: String? = nil) -> Result<UInt64, Refusal> {
         self.state.withLockedValue { state in
-            guard state.reserved < self.maxConnections else { return .failure(.full) }
-            if self.maxConnectionsPerAddress > 0 && state.perAddress[address, default: 0] >= self.maxConnectionsPerAddress {
+            guard state.reserved < state.maxConnections else { return .failure(.full) }
+            if state.maxConnectionsPerAddress > 0 && state.perAddress[address, default: 0] >= state.maxConnectionsPerAddress {
                 return .failure(.fullForAddress)
             }
             state.reserved += 1

@@ -21,16 +21,29 @@ final class AcceptGate: Sendable {
         var perAddress: [String: Int] = [:]
         /// Every new connection is closed at once (the listeners are about to close).
         var shut = false
+        var limit: Int
+        /// 0: no per-address limit.
+        var perAddressLimit: Int
     }
 
-    let limit: Int
-    /// 0: no per-address limit.
-    let perAddressLimit: Int
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
 
     init(limit: Int, perAddressLimit: Int = 0) {
-        self.limit = limit
-        self.perAddressLimit = perAddressLimit
+        self.state = NIOLockedValueBox(State(limit: limit, perAddressLimit: perAddressLimit))
+    }
+
+    var limit: Int { self.state.withLockedValue { $0.limit } }
+
+    /// New limits (a reload): a higher one lets held listeners accept again at once.
+    func setLimits(limit: Int, perAddressLimit: Int) {
+        let resume = self.state.withLockedValue { state -> [(EventLoop, @Sendable () -> Void)] in
+            state.limit = limit
+            state.perAddressLimit = perAddressLimit
+            guard state.open < limit else { return [] }
+            defer { state.held = [:] }
+            return Array(state.held.values)
+        }
+        for (loop, action) in resume { loop.execute(action) }
     }
 
     var openConnections: Int { self.state.withLockedValue { $0.open } }
@@ -39,17 +52,15 @@ final class AcceptGate: Sendable {
     /// counts under for the per-address limit (nil: not counted per address). Returns false if that
     /// address already has its limit open: the caller closes the connection.
     func accepted(_ channel: Channel, address: String?) -> Bool {
-        let address = self.perAddressLimit > 0 ? address : nil
-        let admitted = self.state.withLockedValue { state -> Bool in
+        let (admitted, counted) = self.state.withLockedValue { state -> (Bool, String?) in
             state.open += 1
-            guard !state.shut else { return false }
-            guard let address else { return true }
+            guard !state.shut else { return (false, nil) }
+            guard state.perAddressLimit > 0, let address else { return (true, nil) }
             let count = state.perAddress[address, default: 0]
-            guard count < self.perAddressLimit else { return false }
+            guard count < state.perAddressLimit else { return (false, nil) }
             state.perAddress[address] = count + 1
-            return true
+            return (true, address)
         }
-        let counted = admitted ? address : nil
         channel.closeFuture.whenComplete { _ in self.closed(address: counted) }
         return admitted
     }
@@ -67,7 +78,7 @@ final class AcceptGate: Sendable {
                 let left = state.perAddress[address, default: 1] - 1
                 state.perAddress[address] = left > 0 ? left : nil
             }
-            guard state.open < self.limit else { return [] }
+            guard state.open < state.limit else { return [] }
             defer { state.held = [:] }
             return Array(state.held.values)
         }
@@ -77,7 +88,7 @@ final class AcceptGate: Sendable {
     /// True if a listener may accept now; otherwise `resume` runs (on `loop`) once it may.
     func mayAccept(listener: ObjectIdentifier, loop: EventLoop, resume: @escaping @Sendable () -> Void) -> Bool {
         self.state.withLockedValue { state in
-            if state.open < self.limit { return true }
+            if state.open < state.limit { return true }
             state.held[listener] = (loop, resume)
             return false
         }

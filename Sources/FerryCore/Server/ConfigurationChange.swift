@@ -1,11 +1,14 @@
 /// What a reload would change: routes added, removed and changed (by path), whether the Origin rules
-/// changed, and which other settings differ. Only routes and Origin rules change while the relay runs;
-/// the rest is named as waiting for a restart, and the relay keeps what it started with.
+/// changed, which limits and timeouts changed, and which other settings differ. Routes, Origin rules
+/// and limits change while the relay runs; the rest is named as waiting for a restart, and the relay
+/// keeps what it started with.
 public struct ConfigurationChange: Sendable, Equatable {
     public var addedRoutes: [String] = []
     public var removedRoutes: [String] = []
     public var changedRoutes: [String] = []
     public var originsChanged = false
+    /// The limits and timeouts that changed (``Limits``' field names), for what comes after the reload.
+    public var changedLimits: [String] = []
     /// Settings that differ but are not changed live (by flag), and why routes could not be applied.
     public var needsRestart: [String] = []
     /// The new routes could not be applied (they need something this relay started without).
@@ -28,11 +31,9 @@ public struct ConfigurationChange: Sendable, Equatable {
                 self.routesHeldBack = true
             }
         }
-        var oldLimits = old.limits
-        oldLimits.reloadGrace = new.limits.reloadGrace
+        self.changedLimits = Self.differingFields(old.limits, new.limits).filter { $0 != "reloadGrace" }
         let restartOnly: [(String, Bool)] = [
             ("--listen", old.listeners != new.listeners),
-            ("limits and timeouts (\(Self.differingFields(oldLimits, new.limits).joined(separator: ", ")))", oldLimits != new.limits),
             ("--tls-*", old.tls != new.tls),
             ("--backend-ca", old.backendTLS != new.backendTLS),
             ("authentication (--token-*, --jwt-*, --auth-*, --basic-auth, --allow-target)", old.auth != new.auth),
@@ -47,7 +48,8 @@ public struct ConfigurationChange: Sendable, Equatable {
     }
 
     public var isEmpty: Bool {
-        self.addedRoutes.isEmpty && self.removedRoutes.isEmpty && self.changedRoutes.isEmpty && !self.originsChanged && self.needsRestart.isEmpty
+        self.addedRoutes.isEmpty && self.removedRoutes.isEmpty && self.changedRoutes.isEmpty && !self.originsChanged
+            && self.changedLimits.isEmpty && self.needsRestart.isEmpty
     }
 
     /// The routes whose sessions lose their route: removed, or changed (target or options).
@@ -60,6 +62,7 @@ public struct ConfigurationChange: Sendable, Equatable {
         let routes = self.addedRoutes.map { "+" + $0 } + self.removedRoutes.map { "-" + $0 } + self.changedRoutes.map { "~" + $0 }
         if !routes.isEmpty { parts.append("routes " + routes.joined(separator: " ") + (self.routesHeldBack ? " (not applied)" : "")) }
         if self.originsChanged { parts.append("origins changed") }
+        if !self.changedLimits.isEmpty { parts.append("limits " + self.changedLimits.joined(separator: " ")) }
         if !self.needsRestart.isEmpty { parts.append("needs a restart: " + self.needsRestart.joined(separator: "; ")) }
         return parts.joined(separator: "; ")
     }

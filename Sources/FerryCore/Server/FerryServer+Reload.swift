@@ -1,9 +1,10 @@
 import NIOCore
 
 extension FerryServer {
-    /// Applies what of `new` may change while the relay runs, the routes and the Origin rules, and
-    /// says what else differs (left as it is until a restart). New handshakes see the new table at
-    /// once; live sessions keep the target they were given. With `--reload-grace`, sessions whose route
+    /// Applies what of `new` may change while the relay runs (the routes, the Origin rules, the limits
+    /// and timeouts) and says what else differs (left as it is until a restart). New handshakes see
+    /// the new table at once, and connections and sessions that start after it the new limits; live
+    /// sessions keep the target and limits they were given. With `--reload-grace`, sessions whose route
     /// was removed or now leads elsewhere get close 1001 "route removed" when the grace is over.
     /// Routes that need what this relay started without (an authorizer, backend TLS) are not applied.
     @discardableResult
@@ -20,12 +21,21 @@ extension FerryServer {
             nowRunning.routes = new.routes
         }
         nowRunning.originPolicy = new.originPolicy
+        nowRunning.limits = new.limits
         self.environment.policy.live.replace(with: .init(routes: nowRunning.routes, originPolicy: nowRunning.originPolicy))
+        if !change.changedLimits.isEmpty {
+            let limits = new.limits
+            self.environment.liveLimits.replace(with: limits)
+            self.environment.registry.setLimits(maxConnections: limits.maxConnections, maxConnectionsPerAddress: limits.maxConnectionsPerIP)
+            self.acceptGate.setLimits(limit: Self.acceptLimit(maxConnections: limits.maxConnections), perAddressLimit: limits.maxConnectionsPerIP)
+            self.environment.handshakeRate.setRate(limits.maxHandshakesPerSecondPerIP)
+        }
         self.applied.withLockedValue { $0 = nowRunning }
         if let grace = new.limits.reloadGrace {
             self.endDisplacedSessions(old: running.routes, new: nowRunning.routes, after: grace)
         }
-        let live = !(change.addedRoutes.isEmpty && change.removedRoutes.isEmpty && change.changedRoutes.isEmpty) && !change.routesHeldBack || change.originsChanged
+        let live = !(change.addedRoutes.isEmpty && change.removedRoutes.isEmpty && change.changedRoutes.isEmpty) && !change.routesHeldBack
+            || change.originsChanged || !change.changedLimits.isEmpty
         self.metrics.configurationReloaded(result: live ? "applied" : "unchanged")
         return change
     }

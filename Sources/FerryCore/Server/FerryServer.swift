@@ -44,14 +44,19 @@ public final class FerryServer: Service, Sendable {
         self.group = group
         // Sessions past --max-connections get 503; a little headroom of open connections lets those
         // answers go out, and past it the listener stops accepting altogether.
-        let maxConnections = configuration.limits.maxConnections
         self.acceptGate = AcceptGate(
-            limit: maxConnections + max(16, maxConnections / 10),
+            limit: Self.acceptLimit(maxConnections: configuration.limits.maxConnections),
             perAddressLimit: configuration.limits.maxConnectionsPerIP
         )
         self.environment = try RelayEnvironment(configuration: configuration, group: group, logger: logger, accessLogger: accessLogger)
         let metrics = self.environment.metrics
         self.environment.readiness.observe { metrics.setDraining($0 == .draining) }
+    }
+
+    /// Connections open at once before the listeners stop accepting: `--max-connections` and some
+    /// headroom, so that the 503s past it still get out.
+    static func acceptLimit(maxConnections: Int) -> Int {
+        maxConnections + max(16, maxConnections / 10)
     }
 
     /// The counters served on `--admin-listen`.

@@ -15,6 +15,10 @@ public struct RelayEnvironment: Sendable {
     public let configuration: FerryConfiguration
     public let policy: UpgradePolicy
     public let connector: BackendConnector
+    /// Limits and timeouts, which a reload may change for what comes after it.
+    public let liveLimits: LiveLimits
+    /// `--max-handshakes-per-second-per-ip`, whose rate a reload may change.
+    let handshakeRate: HandshakeRateLimiter
     public let registry: SessionRegistry
     /// What `/readyz` answers.
     public let readiness = Readiness()
@@ -110,12 +114,15 @@ public struct RelayEnvironment: Sendable {
             authorizer: authorizer,
             basicCredentials: configuration.auth.basicCredentials
         )
-        self.connector = BackendConnector(limits: configuration.limits, tls: backendTLS)
+        let liveLimits = LiveLimits(configuration.limits)
+        self.liveLimits = liveLimits
+        self.connector = BackendConnector(limits: liveLimits, tls: backendTLS)
         self.registry = registry
         self.payloadPools = payloadPools
         self.tls = tls
         let rate = configuration.limits.maxHandshakesPerSecondPerIP
-        let handshakeRate = rate > 0 ? HandshakeRateLimiter(perSecond: rate) : nil
+        let handshakeRate = HandshakeRateLimiter(perSecond: rate)
+        self.handshakeRate = handshakeRate
         self.staticFiles = staticFiles
         self.accessLogger = accessLogger ?? logger
         self.logger = logger
@@ -131,7 +138,7 @@ public struct RelayEnvironment: Sendable {
             connector: self.connector,
             registry: registry,
             pools: BackendPools(registry: registry, metrics: self.metrics),
-            limits: configuration.limits,
+            liveLimits: liveLimits,
             metrics: self.metrics,
             handshakeRate: handshakeRate,
             plainRequests: plainRequests,
@@ -139,7 +146,7 @@ public struct RelayEnvironment: Sendable {
             trustsUnixSocketPeers: configuration.trustsUnixSocketPeers,
             sessionParts: SessionAssembly.Shared(
                 registry: registry,
-                limits: configuration.limits,
+                liveLimits: liveLimits,
                 metrics: self.metrics,
                 accessLogger: self.accessLogger,
                 recording: self.recording
@@ -149,7 +156,8 @@ public struct RelayEnvironment: Sendable {
         )
     }
 
-    public var limits: Limits { self.configuration.limits }
+    /// The limits as the last reload left them (the configuration's until then).
+    public var limits: Limits { self.liveLimits.current }
 
     /// The machine's host name and the DNS names of the listeners' certificates (as they are at start).
     static func ownNames(tls: ServerTLSContextProvider?) -> [String] {

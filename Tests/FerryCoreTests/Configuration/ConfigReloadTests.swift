@@ -80,7 +80,7 @@ extension OperationsTests {
             "routes:\n" + routes.map { "  - path: \($0.0)\n    target: \($0.1)\n" }.joined() + extra
         }
 
-        @Test("SIGHUP applies added, removed and changed routes; live sessions go on; a broken edit and a restart-only change are logged, and the last good routes stay", .timeLimit(.minutes(2)))
+        @Test("SIGHUP applies added, removed and changed routes and limits; live sessions go on; a broken edit and a restart-only change are logged, and the last good routes stay", .timeLimit(.minutes(2)))
         func sighupReload() async throws {
             try await Self.withBackends { backends in
                 let directory = try TLSFiles.makeDirectory("config-reload")
@@ -121,11 +121,12 @@ extension OperationsTests {
                     #expect(ferry.output.contains("the last good one stays: \(path):"), "\(ferry.output)")
                     #expect(try await Self.status(address, "/new") == 101)
 
-                    // A change that needs a restart is named; the routes in the same edit still apply.
-                    let third = Self.yaml(routes: [("/a", backends.aTarget), ("/third", backends.bTarget)], extra: "buffer-size: 1MiB\n")
+                    // Limits change live; a change that needs a restart is named, and the rest of the
+                    // same edit still applies.
+                    let third = Self.yaml(routes: [("/a", backends.aTarget), ("/third", backends.bTarget)], extra: "buffer-size: 1MiB\ntrusted-proxy: [10.0.0.0/8]\n")
                     try PaddedFile.rewriteKeepingStamp(path, contents: Data(third.utf8))
                     #expect(try await Self.hangUp(ferry, untilLogged: "needs a restart"), "\(ferry.output)")
-                    #expect(ferry.output.contains("routes +/third -/b -/new; needs a restart: limits and timeouts (bufferSize)"), "\(ferry.output)")
+                    #expect(ferry.output.contains("routes +/third -/b -/new; limits bufferSize; needs a restart: --trusted-proxy"), "\(ferry.output)")
                     #expect(try await Self.status(address, "/third") == 101)
                     #expect(try await Self.status(address, "/new") == 404)
 

@@ -235,5 +235,30 @@ extension IntegrationTests {
                 await onB.shutdown()
             }
         }
+    
+        @Test("a reload changes limits for what comes after it: a lower --max-connections refuses new sessions (503) and closes none; a higher one admits again")
+        func liveLimits() async throws {
+            let backend = try await TestBackend.start(.echo)
+            defer { Task { await backend.close() } }
+            try await Relay.with(routes: [Route(path: "/pool", target: backend.target)]) { relay in
+                let first = try await Self.open(relay)
+                let second = try await Self.open(relay)
+                var next = relay.server.environment.configuration
+                next.limits.maxConnections = 2
+                next.limits.idleTimeout = .seconds(300)
+                let change = relay.server.reload(to: next)
+                #expect(change.summary == "limits maxConnections idleTimeout", "\(change.summary)")
+                #expect(relay.server.environment.limits.maxConnections == 2)
+                let refused = try await WSTestClient.connect(to: relay, path: "/pool")
+                #expect(refused.response.status == 503, "\(refused.response)")
+                await refused.shutdown()
+                try await AuthClient.expectEcho(first, "open before the reload")
+                next.limits.maxConnections = 3
+                _ = relay.server.reload(to: next)
+                let third = try await Self.open(relay)
+                try await AuthClient.expectEcho(third, "admitted again")
+                for client in [first, second, third] { await client.shutdown() }
+            }
+        }
     }
 }
