@@ -15,6 +15,8 @@ public final class ConfigFileReload: Reloadable {
         var stamp: FileStamp
         /// The logging the relay runs with (its level changes live; format and file do not).
         var logging: LoggingOptions
+        /// `--access-log` as started (it does not change live).
+        var accessLog: String?
     }
 
     private let state: NIOLockedValueBox<State>
@@ -33,7 +35,8 @@ public final class ConfigFileReload: Reloadable {
     public init?(layers: ConfigLayers, server: FerryServer, logging: LoggingOptions, liveLevel: LiveLogLevel?, logger: Logger) {
         guard let path = layers.configPath else { return nil }
         self.path = path
-        self.state = NIOLockedValueBox(State(layers: layers, stamp: FileStamp(path), logging: logging))
+        let accessLog = try? FerryOptions.parse(layers.arguments).accessLog
+        self.state = NIOLockedValueBox(State(layers: layers, stamp: layers.fileStamp ?? FileStamp(path), logging: logging, accessLog: accessLog ?? nil))
         self.server = server
         self.liveLevel = liveLevel
         self.logger = logger
@@ -50,12 +53,15 @@ public final class ConfigFileReload: Reloadable {
     }
 
     private func reloadNow() -> Bool {
-        let (previous, stamp) = self.state.withLockedValue { ($0.layers, FileStamp(self.path)) }
-        // The stamp is taken before the read: a write during the read shows as a change next time.
-        self.state.withLockedValue { $0.stamp = stamp }
+        let previous = self.state.withLockedValue { $0.layers }
+        // The stamp is taken just before the read (``ConfigLayers/fileStamp``): a write during the
+        // read shows as a change next time. A file that cannot be read at all is not read again
+        // until it changes.
+        self.state.withLockedValue { $0.stamp = FileStamp(self.path) }
         let layers: ConfigLayers
         let configuration: FerryConfiguration
         let logging: LoggingOptions
+        let accessLog: String?
         do {
             layers = try previous.reread()
             let options: FerryOptions
@@ -64,6 +70,7 @@ public final class ConfigFileReload: Reloadable {
             } catch {
                 return self.failed(FerryOptions.message(for: error))
             }
+            accessLog = options.accessLog
             do {
                 (configuration, logging) = try options.configuration()
             } catch {
@@ -72,9 +79,10 @@ public final class ConfigFileReload: Reloadable {
         } catch {
             return self.failed(error.description)
         }
-        let running = self.state.withLockedValue { state in
+        let (running, runningAccessLog) = self.state.withLockedValue { state in
             state.layers = layers
-            return state.logging
+            if let stamp = layers.fileStamp { state.stamp = stamp }
+            return (state.logging, state.accessLog)
         }
         var change = self.server.reload(to: configuration)
         var notes: [String] = []
@@ -85,6 +93,9 @@ public final class ConfigFileReload: Reloadable {
         }
         if logging.format != running.format || logging.file != running.file {
             change.needsRestart.append("--log-format, --log-file")
+        }
+        if accessLog != runningAccessLog {
+            change.needsRestart.append("--access-log")
         }
         let summary = change.isEmpty ? (notes.isEmpty ? "no change" : notes.joined(separator: "; ")) : ([change.summary] + notes).joined(separator: "; ")
         self.logger.notice("configuration reloaded: \(summary)", metadata: ["file": "\(self.path)"])

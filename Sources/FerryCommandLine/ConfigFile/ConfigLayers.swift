@@ -14,6 +14,9 @@ public struct ConfigLayers: Sendable {
     public let environment: [String: String]
     /// `--config` (or `FERRY_CONFIG`), if any.
     public let configPath: String?
+    /// The file's size, time and inode, taken just before it was read: a change after that, even one
+    /// made before the relay is up, shows as a change to the watch.
+    public let fileStamp: FileStamp?
     /// The merged arguments, for ``FerryOptions``.
     public let arguments: [String]
     /// Every option set, from the place that won, in the option table's order.
@@ -31,6 +34,7 @@ public struct ConfigLayers: Sendable {
         let given = Self.commandLineSettings(commandLine, table: table)
         let (fromEnvironment, warnings) = try EnvironmentSettings.read(environment, table: table)
         let configPath = given.first { $0.option.name == "config" }?.values.last ?? fromEnvironment.first { $0.option.name == "config" }?.values.last
+        let fileStamp = configPath.map { FileStamp($0) }
         let fromFile = try configPath.map { (path) throws(ConfigSourceError) in try readFile(path) } ?? []
 
         let onCommandLine = Set(given.map(\.option.name))
@@ -43,7 +47,15 @@ public struct ConfigLayers: Sendable {
 
         let winners = fileKept + environmentKept + given
         let effective = table.options.compactMap { option in winners.first { $0.option.name == option.name } }
-        return ConfigLayers(commandLine: commandLine, environment: environment, configPath: configPath, arguments: arguments, effective: effective, warnings: warnings)
+        return ConfigLayers(
+            commandLine: commandLine,
+            environment: environment,
+            configPath: configPath,
+            fileStamp: fileStamp,
+            arguments: arguments,
+            effective: effective,
+            warnings: warnings
+        )
     }
 
     /// The same command line and environment with the file read again (a reload).
