@@ -50,7 +50,7 @@ extension FerryServer {
         if route.needsAuthorization && self.environment.policy.authorizer == nil {
             return "it needs authorization, and this relay started without a token source"
         }
-        if route.target.usesTLS && self.environment.connector.tls == nil {
+        if route.targets.contains(where: \.usesTLS) && self.environment.connector.tls == nil {
             return "a tls:// backend, and this relay started without one"
         }
         return nil

@@ -71,7 +71,7 @@ public struct RelayEnvironment: Sendable {
             )
         }
         let needsAuth = configuration.routes.routes.contains(where: \.needsAuthorization)
-        let needsBackendTLS = configuration.routes.routes.contains { $0.target.usesTLS }
+        let needsBackendTLS = configuration.routes.routes.contains { $0.targets.contains(where: \.usesTLS) }
         let backendTLS = needsBackendTLS ? try BackendTLSContexts(options: configuration.backendTLS) : nil
         let redis = try configuration.auth.redis.flatMap { (endpoint) throws(ConfigurationError) -> RedisTokenSource? in
             guard needsAuth else { return nil }

@@ -93,6 +93,10 @@ struct BackendPoolUnitTests {
             let error = FerryFlags.problem(baseArguments(route: routes))
             #expect(error?.problem.contains(problem) == true, "\(routes): \(String(describing: error))")
         }
+        // A pool with a tls:// member after a plain one still gets the backend TLS contexts.
+        let (mixed, _) = try FerryFlags.configuration(baseArguments(route: ["/x=127.0.0.1:1", "/x=tls://127.0.0.1:2"]))
+        let server = try FerryServer(configuration: mixed, group: IntegrationLoops.group, logger: Relay.logger)
+        #expect(server.environment.connector.tls != nil)
         // The file's form: targets as a list.
         let settings = try ConfigFileReader.parse("routes:\n  - path: /mqtt\n    targets: [10.0.0.1:1883, 10.0.0.2:1883]\n    balance: hash-client\n", path: "f.yaml")
         #expect(settings.first?.values == ["/mqtt=10.0.0.1:1883,balance=hash-client", "/mqtt=10.0.0.2:1883"])
