@@ -80,10 +80,11 @@ final class RedisTestServer: @unchecked Sendable {
         return try ChildProcess(executable: program, arguments: arguments, logPath: folder + "/redis-\(UUID().uuidString.prefix(4)).log")
     }
 
-    /// Polls PING (every 50 ms, at most 10 s).
+    /// Polls PING (every 50 ms, at most 30 s: the first seconds of a full test run, when every suite
+    /// starts at once, have been seen to stall a whole 10 s budget).
     private func waitUntilReady() async throws {
         let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: .seconds(10))
+        let deadline = clock.now.advanced(by: .seconds(30))
         while clock.now < deadline {
             if (try? await self.cli("PING")) == "PONG" { return }
             guard self.process.isRunning else { break }
