@@ -136,9 +136,11 @@ extension IntegrationTests {
                 }
                 #expect(live.accepted == 6)
                 let health = try #require(relay.server.environment.handshake.pools.health(of: dead))
-                #expect(health.failures == 1, "tried once, then skipped while backing off")
+                // Once, then skipped while backing off (1 s): again only if the six took longer than
+                // that, as on a machine stalled by a full test run.
+                #expect((1...3).contains(health.failures), "tried once, then skipped while backing off (\(health.failures))")
                 let metrics = relay.server.metrics.exposition()
-                #expect(metrics.contains(#"ferry_pool_target_failures_total{route="/pool",target="\#(dead)"} 1"#), "\(metrics)")
+                #expect(metrics.contains(#"ferry_pool_target_failures_total{route="/pool",target="\#(dead)"} \#(health.failures)"#), "\(metrics)")
             }
         }
 
@@ -215,7 +217,7 @@ extension IntegrationTests {
                 #expect(change.summary == "routes ~/pool", "\(change.summary)")
                 for _ in 0..<3 { await (try await Self.open(relay)).shutdown() }
                 #expect(await live.waitForAccepted(3))
-                #expect(relay.server.environment.handshake.pools.health(of: dead)?.failures == 1)
+                #expect((1...2).contains(relay.server.environment.handshake.pools.health(of: dead)?.failures ?? 0))
             }
         }
     
