@@ -52,6 +52,14 @@ public final class BenchConnection: Sendable {
         return BenchConnection(channel: channel, driver: driver)
     }
 
+    /// A connection whose pipeline already ends in a ``ClientDriver`` (an HTTP/2 stream).
+    static func wrap(_ channel: Channel) async throws -> BenchConnection {
+        let driver = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ClientDriver.self), eventLoop: channel.eventLoop)
+        }.get()
+        return BenchConnection(channel: channel, driver: driver)
+    }
+
     /// Sends `count` bytes in messages of `messageSize` to a sink and waits for its acknowledgement.
     public func upload(count: Int, messageSize: Int) async throws {
         let driver = self.driver

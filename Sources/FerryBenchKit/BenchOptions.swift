@@ -3,7 +3,7 @@ import NIOCore
 /// What a benchmark run measures, and how much.
 public struct BenchOptions: Sendable {
     public enum Scenario: String, CaseIterable, Sendable {
-        case throughput, latency, idle, handshakes, stall, bigframe, unmask, tls, hostile, client, auth
+        case throughput, latency, idle, handshakes, stall, bigframe, unmask, tls, hostile, client, auth, http2
     }
 
     /// The relays measured next to plain TCP; the first is the one targets are checked on.
@@ -54,6 +54,9 @@ public struct BenchOptions: Sendable {
     public var idleMemoryCeiling: UInt64 = 3 << 30
     /// The relay's `--buffer-size`, for the stalled-reader bound (the template must pass the same value).
     public var relayBufferSize = 256 * 1024
+    /// Idle sessions opened over HTTP/1.1 and then as HTTP/2 streams (100 per connection) in the
+    /// http2 scenario, for the memory per session.
+    public var http2IdleSessions = 1000
 
     public init(relays: [RelayLauncher]) {
         self.relays = relays
@@ -67,6 +70,7 @@ public struct BenchOptions: Sendable {
         options.echoCount = 200
         options.idleSteps = [50]
         options.clientIdleSessions = 20
+        options.http2IdleSessions = 20
         options.sequentialHandshakes = 50
         options.parallelHandshakeClients = 5
         options.handshakesPerClient = 10

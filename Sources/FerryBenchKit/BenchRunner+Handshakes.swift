@@ -65,11 +65,26 @@ extension BenchRunner {
     func handshakeRates(
         _ endpoint: Endpoint, sequential: Int, clients: Int, perClient: Int, relay: RunningRelay? = nil
     ) async throws -> (sequential: Double, parallel: Double, relayCPUMicros: Double?) {
+        try await self.sessionRates(sequential: sequential, clients: clients, perClient: perClient, relay: relay) {
+            try await BenchConnection.connect(to: endpoint, group: self.group)
+        }
+    }
+
+    /// Sessions opened (by `open`) and closed: `sequential` one at a time, then `clients` at once,
+    /// `perClient` each, every loop bounded by the handshake seconds; with the relay's CPU per
+    /// session during the parallel part.
+    func sessionRates(
+        sequential: Int,
+        clients: Int,
+        perClient: Int,
+        relay: RunningRelay?,
+        open: @escaping @Sendable () async throws -> BenchConnection
+    ) async throws -> (sequential: Double, parallel: Double, relayCPUMicros: Double?) {
         let limit = self.options.handshakeSeconds
         var done = 0
         let start = NIODeadline.now()
         while done < sequential && NIODeadline.now() - start < limit {
-            try await BenchConnection.connect(to: endpoint, group: self.group).close()
+            try await open().close()
             done += 1
         }
         let rate = Double(done) / (Double((NIODeadline.now() - start).nanoseconds) / 1e9)
@@ -80,7 +95,7 @@ extension BenchRunner {
                 tasks.addTask {
                     var count = 0
                     while count < perClient && NIODeadline.now() - parallelStart < limit {
-                        try await BenchConnection.connect(to: endpoint, group: self.group).close()
+                        try await open().close()
                         count += 1
                     }
                     return count

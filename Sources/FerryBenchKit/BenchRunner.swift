@@ -62,6 +62,7 @@ public struct BenchRunner: Sendable {
             case .hostile: measurements += try await self.hostile(backends)
             case .client: measurements += try await self.client(backends)
             case .auth: measurements += try await self.auth()
+            case .http2: measurements += try await self.http2(backends)
             }
         }
         return measurements

@@ -23,6 +23,9 @@ public struct LimitFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Largest handshake request head; bigger ones get 431. (default: 16KiB)", valueName: "size"))
     var maxHeaderSize: String?
 
+    @Option(help: ArgumentHelp("WebSocket sessions and page requests open at once on one HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS). (default: 100)", valueName: "n"))
+    var maxStreamsPerConnection: String?
+
     /// Sets the counts and sizes given; the others keep their defaults.
     func apply(to limits: inout Limits) throws(ConfigurationError) {
         limits.maxConnections = try FlagValue.count("--max-connections", self.maxConnections, default: limits.maxConnections, minimum: 1)
@@ -33,5 +36,14 @@ public struct LimitFlags: ParsableArguments {
         limits.bufferSize = try FlagValue.size("--buffer-size", self.bufferSize, default: limits.bufferSize, minimum: 4096)
         limits.maxMessageSize = try FlagValue.size("--max-message-size", self.maxMessageSize, default: limits.maxMessageSize, minimum: 0)
         limits.maxHeaderSize = try FlagValue.size("--max-header-size", self.maxHeaderSize, default: limits.maxHeaderSize, minimum: 1024)
+        limits.maxStreamsPerConnection = try FlagValue.count(
+            "--max-streams-per-connection", self.maxStreamsPerConnection, default: limits.maxStreamsPerConnection, minimum: 1
+        )
+        guard limits.maxStreamsPerConnection <= 10_000 else {
+            throw ConfigurationError(
+                flag: "--max-streams-per-connection", value: "\(limits.maxStreamsPerConnection)", problem: "more than 10000 streams on one connection",
+                expected: "e.g. --max-streams-per-connection 100; to serve more sessions, clients open more connections"
+            )
+        }
     }
 }

@@ -14,6 +14,9 @@ public struct TLSFlags: ParsableArguments {
     @Flag(help: "Refuse plaintext: a plain HTTP client gets 400 'use wss://'. Without it one port serves ws:// and wss://.")
     var tlsOnly = false
 
+    @Option(help: ArgumentHelp("on: ALPN offers h2, and browsers carry WebSockets as streams of one HTTP/2 connection (RFC 8441); off: HTTP/1.1 only. (default: on)", valueName: "on|off"))
+    var http2: String?
+
     @Option(help: ArgumentHelp("Lowest TLS version accepted: 1.2 or 1.3. (default: 1.2)", valueName: "version"))
     var tlsMinVersion: String?
 
@@ -32,7 +35,7 @@ public struct TLSFlags: ParsableArguments {
     /// Parses the listener TLS flags; nil when no certificate is given.
     func listenerTLS() throws(ConfigurationError) -> ListenerTLSOptions? {
         guard !self.tlsCert.isEmpty || !self.tlsKey.isEmpty else {
-            for (flag, given) in [("--tls-only", self.tlsOnly ? "" : nil), ("--tls-min-version", self.tlsMinVersion), ("--tls-client-ca", self.tlsClientCa), ("--tls-client-auth", self.tlsClientAuth), ("--tls-ciphers", self.tlsCiphers)] where given != nil {
+            for (flag, given) in [("--tls-only", self.tlsOnly ? "" : nil), ("--tls-min-version", self.tlsMinVersion), ("--tls-client-ca", self.tlsClientCa), ("--tls-client-auth", self.tlsClientAuth), ("--tls-ciphers", self.tlsCiphers), ("--http2", self.http2)] where given != nil {
                 throw ConfigurationError(flag: flag, value: given ?? "", problem: "needs a certificate", expected: "--tls-cert FILE --tls-key FILE")
             }
             return nil
@@ -49,6 +52,11 @@ public struct TLSFlags: ParsableArguments {
         for path in self.tlsKey { try FlagValue.checkReadable(path, flag: "--tls-key") }
         var options = ListenerTLSOptions(pairs: zip(self.tlsCert, self.tlsKey).map { .init(certificatePath: $0, keyPath: $1) })
         options.tlsOnly = self.tlsOnly
+        switch self.http2 {
+        case nil, "on": options.http2 = true
+        case "off": options.http2 = false
+        case let other?: throw ConfigurationError(flag: "--http2", value: other, problem: "not on or off", expected: "--http2 on (the default) or --http2 off")
+        }
         if let text = self.tlsMinVersion {
             guard let version = ListenerTLSOptions.MinimumVersion(rawValue: text) else {
                 throw ConfigurationError(flag: "--tls-min-version", value: text, problem: "unknown version", expected: "1.2 or 1.3")

@@ -14,6 +14,10 @@ exits non-zero on any failure. Everything listens on 127.0.0.1 and stops by itse
 3. The admin page (`GET /` on --admin-listen, with --admin-token): it asks for the token, then lists
    two live sessions and draws its charts; a screenshot goes to .build/test-artifacts/admin.png; its
    End button closes a session, which the client sees as close 1008.
+4. HTTP/2 (RFC 8441): a page served over https:// opens six WebSockets to an echo backend (1 B ...
+   1 MiB messages, every byte checked, each closed with 1000). DevTools reports the page as `h2` and
+   each WebSocket handshake answered 200 (HTTP/2's answer; HTTP/1.1's is 101); Ferry's /metrics
+   count one HTTP/2 connection carrying all six sessions.
 The browser is driven over the DevTools protocol, so results are read after the async work is
 done (Chromium's --dump-dom would return before it).
 """
@@ -74,6 +78,7 @@ class Browser:
         self.process = subprocess.Popen(
             ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--ignore-certificate-errors", "--remote-debugging-port=0",
+             *([f"--log-net-log={os.environ['FERRY_NETLOG']}", "--net-log-capture-mode=Everything"] if os.environ.get("FERRY_NETLOG") else []),
              f"--user-data-dir={self.profile}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         active = os.path.join(self.profile, "DevToolsActivePort")
@@ -107,6 +112,8 @@ class Page:
     def __init__(self, connection):
         self.connection = connection
         self.next_id = 0
+        # DevTools events that came while waiting for answers (Network.* once enabled).
+        self.events = []
 
     async def call(self, method, params=None):
         """Sends one DevTools command and returns its result (events in between are skipped)."""
@@ -118,6 +125,8 @@ class Page:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
                 return message.get("result", {})
+            if "method" in message and len(self.events) < 10000:
+                self.events.append(message)
 
     async def evaluate(self, expression):
         result = await self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})
@@ -429,11 +438,63 @@ async def admin_test(ferry, browser):
         echo.close()
 
 
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+async def http2_test(ferry, browser):
+    echo = await echo_server()
+    echo_port = echo.sockets[0].getsockname()[1]
+    folder = tempfile.mkdtemp(prefix="ferry-browser-h2-")
+    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    port, admin = free_port(), free_port()
+    relay = start([ferry, "--listen", f"127.0.0.1:{port}", "--web", os.path.join(HERE, "page-h2"),
+                   "--route", f"/echo=127.0.0.1:{echo_port}", "--tls-cert", cert, "--tls-key", key, "--tls-only",
+                   "--admin-listen", f"127.0.0.1:{admin}"])
+    try:
+        wait_port(port)
+        wait_port(admin)
+        page = await browser.open("about:blank")
+        await page.call("Network.enable")
+        await page.call("Page.navigate", {"url": f"https://127.0.0.1:{port}/?n=6"})
+        result = await page.wait_for("document.title === 'PASS' || document.title === 'FAIL' ? document.title : ''")
+        print((await page.evaluate("document.getElementById('log').textContent")).rstrip())
+        await page.evaluate("1")  # collects the events that came meanwhile
+        responses = [e["params"]["response"] for e in page.events if e["method"] == "Network.responseReceived"]
+        for response in responses:
+            print(f"  {response.get('url')} {response.get('protocol')} connection {response.get('connectionId')}")
+        protocols = sorted({r.get("protocol", "?") for r in responses if r.get("url", "").startswith("https:")})
+        handshakes = [e["params"]["response"].get("status") for e in page.events
+                      if e["method"] == "Network.webSocketHandshakeResponseReceived"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        connections = metric(metrics, "ferry_http2_connections_total")
+        sessions = metric(metrics, "ferry_http2_sessions_total")
+        print(f"  DevTools: page protocol(s) {protocols}; WebSocket handshake statuses {handshakes}")
+        print(f"  Ferry /metrics: ferry_http2_connections_total {connections}, ferry_http2_sessions_total {sessions}")
+        ok = (result == "PASS" and protocols == ["h2"] and handshakes == [200] * 6
+              and connections == 1 and sessions == 6)
+        return ok, "six WebSockets as streams of one HTTP/2 connection" if ok else "not over one HTTP/2 connection"
+    finally:
+        relay.terminate()
+        relay.wait(timeout=10)
+        echo.close()
+
+
 async def main(ferry):
     browser = Browser()
     failures = 0
     try:
-        tests = (("page", page_test), ("demo", demo_test), ("admin", admin_test))
+        tests = (("page", page_test), ("demo", demo_test), ("admin", admin_test), ("http2", http2_test))
+        # FERRY_BROWSER_ONLY=http2 runs one of them (when working on it).
+        only = os.environ.get("FERRY_BROWSER_ONLY")
+        tests = tuple(t for t in tests if not only or t[0] == only)
         for name, test in tests:
             try:
                 ok, detail = await asyncio.wait_for(test(ferry, browser), timeout=120)

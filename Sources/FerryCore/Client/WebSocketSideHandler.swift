@@ -118,7 +118,7 @@ final class WebSocketSideHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        self.readGate.read(context: context, allowed: self.splice.relayMayRead)
+        if self.readGate.admit(allowed: self.splice.relayMayRead) { context.read() }
     }
 
     private func receivedClose(code: UInt16?, reason: String, context: ChannelHandlerContext) {
@@ -151,7 +151,7 @@ final class WebSocketSideHandler: ChannelDuplexHandler {
     }
 
     func resumeReading() {
-        self.readGate.resume(context: self.context, allowed: self.splice.relayMayRead)
+        if self.readGate.release(allowed: self.splice.relayMayRead) { self.context?.read() }
     }
 
     /// Starts the close handshake from our side, behind everything already written.

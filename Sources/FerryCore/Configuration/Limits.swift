@@ -26,6 +26,9 @@ public struct Limits: Sendable, Equatable {
     public var pingTimeout: TimeAmount = .seconds(30)
     /// Largest request head (request line and all header fields) of a handshake.
     public var maxHeaderSize: Int = 16 * 1024
+    /// WebSocket sessions (and page requests) open at once on one HTTP/2 connection: the
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` Ferry announces (a client that opens more loses the connection).
+    public var maxStreamsPerConnection: Int = 100
     /// After sending a close frame, how long to wait for the client's before dropping the connection.
     public var closeTimeout: TimeAmount = .seconds(5)
     /// On SIGTERM: how long `/readyz` answers 503 before the listeners close, so load balancers notice.

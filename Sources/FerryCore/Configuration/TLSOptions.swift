@@ -28,6 +28,9 @@ public struct ListenerTLSOptions: Sendable, Equatable {
     public var pairs: [CertificatePair]
     /// Refuse plaintext connections instead of serving `ws://` and `wss://` on one port.
     public var tlsOnly = false
+    /// ALPN offers `h2` besides `http/1.1`, so browsers may carry WebSockets as streams of one
+    /// HTTP/2 connection (RFC 8441); `--http2 off` keeps every connection HTTP/1.1.
+    public var http2 = true
     public var minimumVersion = MinimumVersion.tls12
     /// CA file that signs client certificates (`--tls-client-ca`).
     public var clientCAPath: String?

@@ -89,6 +89,15 @@ extension HTTPHandshakeHandler {
         self.move(to: .deciding, context: context)
         switch result {
         case .success(let backend):
+            guard context.channel.isActive, self.connectionAlive(context: context) else {
+                // An HTTP/2 stream whose connection went while its backend connected: nothing will
+                // ever read from it (and no channelInactive follows), so no session is started.
+                backend.close(promise: nil)
+                self.services.registry.release(slot)
+                self.logger.debug("client gone before its session started")
+                context.close(promise: nil)
+                return
+            }
             do {
                 try self.upgrade(plan, head: head, backend: backend, slot: slot, started: started, context: context)
             } catch {
@@ -108,6 +117,12 @@ extension HTTPHandshakeHandler {
             }
             self.refuse(failure.rejection, head: head, context: context, logger: logger)
         }
+    }
+
+    /// False for an HTTP/2 stream whose connection is ending (see ``HTTP2ConnectionStatus``).
+    func connectionAlive(context: ChannelHandlerContext) -> Bool {
+        guard let connection = self.httpHandlers.http2Connection else { return true }
+        return !connection.isEnding && (context.channel.parent?.isActive ?? false)
     }
 
     /// The client left while its backend was connecting: the connect is called off and the slot

@@ -17,7 +17,7 @@ extension HTTPHandshakeHandler {
         started: NIODeadline,
         context: ChannelHandlerContext
     ) throws {
-        let headers = Self.upgradeResponseHeaders(for: head, subprotocol: plan.subprotocol)
+        let http2Codec = self.httpHandlers.http2Codec
         self.move(to: .done, context: context)
 
         let services = self.services
@@ -30,9 +30,9 @@ extension HTTPHandshakeHandler {
                 tokenFingerprint: plan.tokenFingerprint,
                 expiresAt: plan.expiresAt,
                 // From the verified certificate, as the policy saw it; never from request headers.
-                clientCertificateCN: (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))?
-                    .peerCertificate.flatMap { ClientIdentity(certificate: $0).commonName },
-                inPool: plan.route.isPool
+                clientCertificateCN: self.tlsHandler(context: context)?.peerCertificate.flatMap { ClientIdentity(certificate: $0).commonName },
+                inPool: plan.route.isPool,
+                overHTTP2: http2Codec != nil
             ),
             slot: slot,
             started: started,
@@ -41,9 +41,16 @@ extension HTTPHandshakeHandler {
             eventLoop: context.eventLoop
         )
 
-        // The session is live (a shutdown or a revocation reaches it) before the client can see its 101.
-        context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
-        context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+        // The session is live (a shutdown or a revocation reaches it) before the client can see its
+        // answer: 101 on HTTP/1.1; on HTTP/2 a 200 that leaves the stream open (RFC 8441 §5).
+        if http2Codec != nil {
+            let headers = Self.http2UpgradeResponseHeaders(subprotocol: plan.subprotocol)
+            context.writeAndFlush(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http2, status: .ok, headers: headers))), promise: nil)
+        } else {
+            let headers = Self.upgradeResponseHeaders(for: head, subprotocol: plan.subprotocol)
+            context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
+            context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+        }
 
         try backend.pipeline.syncOperations.addHandler(session.backendHandler)
         if let tlsWaiter = try? backend.pipeline.syncOperations.handler(type: BackendTLSHandshakeHandler.self) {
@@ -51,28 +58,32 @@ extension HTTPHandshakeHandler {
             backend.pipeline.syncOperations.removeHandler(tlsWaiter, promise: nil)
         }
         let pipeline = context.pipeline.syncOperations
-        try pipeline.addHandlers(
-            [
-                WebSocketFrameEncoder(),
-                WebSocketStreamDecoder(
-                    role: .server,
-                    maxMessageSize: services.limits.maxMessageSize,
-                    pool: services.payloadPools.pool(for: context.eventLoop)
-                ),
-                session.clientHandler,
-            ],
-            position: .after(self)
-        )
-        pipeline.removeHandler(self.httpHandlers.encoder, promise: nil)
+        var sessionHandlers: [ChannelHandler] = [
+            WebSocketFrameEncoder(),
+            WebSocketStreamDecoder(
+                role: .server,
+                maxMessageSize: services.limits.maxMessageSize,
+                pool: services.payloadPools.pool(for: context.eventLoop)
+            ),
+            session.clientHandler,
+        ]
+        if let http2Codec {
+            sessionHandlers.insert(HTTP2TunnelHandler(earlyBytes: http2Codec.earlyBytes, closeTimeout: services.limits.closeTimeout), at: 0)
+        }
+        try pipeline.addHandlers(sessionHandlers, position: .after(self))
+        if let encoder = self.httpHandlers.encoder { pipeline.removeHandler(encoder, promise: nil) }
         pipeline.removeHandler(self.httpHandlers.deadline, promise: nil)
         pipeline.removeHandler(context: context, promise: nil)
-        // Removing the decoder hands any bytes that came after the request to the frame decoder, as a
-        // read with no read-complete after it; one is fired so those bytes are flushed to the backend.
-        let channel = context.channel
-        let decoderRemoved = context.eventLoop.makePromise(of: Void.self)
-        pipeline.removeHandler(self.httpHandlers.decoder, promise: decoderRemoved)
-        decoderRemoved.futureResult.assumeIsolated().whenSuccess {
-            channel.pipeline.syncOperations.fireChannelReadComplete()
+        if let http2Codec { pipeline.removeHandler(http2Codec, promise: nil) }
+        if let decoder = self.httpHandlers.decoder {
+            // Removing the decoder hands any bytes that came after the request to the frame decoder, as
+            // a read with no read-complete after it; one is fired so those bytes are flushed to the backend.
+            let channel = context.channel
+            let decoderRemoved = context.eventLoop.makePromise(of: Void.self)
+            pipeline.removeHandler(decoder, promise: decoderRemoved)
+            decoderRemoved.futureResult.assumeIsolated().whenSuccess {
+                channel.pipeline.syncOperations.fireChannelReadComplete()
+            }
         }
 
         backend.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in backend.close(promise: nil) }
@@ -82,6 +93,14 @@ extension HTTPHandshakeHandler {
             revalidation.watch(session: slot, request: request)
         }
         self.logger.debug("session started", metadata: ["route": "\(plan.route.path)", "target": "\(plan.target)"])
+    }
+
+    /// The 200 that opens an HTTP/2 WebSocket stream carries only the chosen subprotocol: no key,
+    /// no accept value (RFC 8441 §5).
+    static func http2UpgradeResponseHeaders(subprotocol: String?) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        if let subprotocol { headers.add(name: "sec-websocket-protocol", value: subprotocol) }
+        return headers
     }
 
     /// The 101 headers. The key was checked by ``UpgradeRequest`` (one base64 value of 16 bytes).

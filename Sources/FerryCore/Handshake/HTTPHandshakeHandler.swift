@@ -17,11 +17,15 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// The handlers an upgrade removes.
+    /// The handlers an upgrade removes: HTTP/1.1's parser and encoder on a connection, the request
+    /// codec on an HTTP/2 stream.
     struct HTTPHandlers {
         var deadline: HandshakeDeadlineHandler
-        var decoder: ByteToMessageHandler<HTTPRequestDecoder>
-        var encoder: HTTPResponseEncoder
+        var decoder: ByteToMessageHandler<HTTPRequestDecoder>?
+        var encoder: HTTPResponseEncoder?
+        var http2Codec: HTTP2RequestCodec? = nil
+        /// On an HTTP/2 stream: whether its connection is ending.
+        var http2Connection: HTTP2ConnectionStatus? = nil
     }
 
     /// How long past the handshake budget a 504 decided at its end may take to get out.
@@ -186,7 +190,7 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
             }
             guard self.move(to: .deciding, context: context) else { return }
             // The identity comes from the verified certificate only, never from request headers.
-            let tlsHandler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+            let tlsHandler = self.tlsHandler(context: context)
             let identity = tlsHandler?.peerCertificate.map(ClientIdentity.init(certificate:))
             // A decision that waits (the --auth-url service) ends inside the budget; its answer may
             // take a moment past it to get out.
@@ -212,6 +216,17 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
     }
 
+}
+
+extension HTTPHandshakeHandler {
+    /// The connection's TLS handler: in this pipeline, or, on an HTTP/2 stream, in its connection's
+    /// (the parent of a stream channel; an accepted connection's parent is the listener, elsewhere).
+    func tlsHandler(context: ChannelHandlerContext) -> NIOSSLServerHandler? {
+        guard self.httpHandlers.http2Codec != nil else {
+            return try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)
+        }
+        return context.channel.parent.flatMap { try? $0.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self) }
+    }
 }
 
 @available(*, unavailable)

@@ -13,6 +13,10 @@ public enum UpgradeRequest: Sendable, Equatable {
     public static let binarySubprotocol = "binary"
 
     public init(_ head: HTTPRequestHead) {
+        if head.version.major == 2 {
+            self = Self.sortHTTP2(head)
+            return
+        }
         let upgrade = head.headers[canonicalForm: "Upgrade"].contains { $0.lowercased() == "websocket" }
         guard upgrade else {
             self = .plain
@@ -42,6 +46,34 @@ public enum UpgradeRequest: Sendable, Equatable {
         guard keys.count == 1, Self.isValidKey(keys[0].trimmingSpaces) else {
             return .failure(.badRequest("Sec-WebSocket-Key must be one base64-encoded 16-byte value"))
         }
+        return Self.chooseSubprotocol(head).map { WebSocketHandshake(offeredSubprotocols: $0.offered, subprotocol: $0.chosen) }
+    }
+
+    /// An HTTP/2 stream (RFC 8441 §4): a WebSocket is an extended CONNECT with `:protocol websocket`
+    /// and `Sec-WebSocket-Version: 13`, with no key and no `Upgrade`/`Connection` headers (HTTP/2
+    /// forbids them). Any other CONNECT is refused: Ferry is not a general HTTP proxy.
+    private static func sortHTTP2(_ head: HTTPRequestHead) -> UpgradeRequest {
+        let extendedProtocol = head.headers[HTTP2RequestCodec.protocolHeader]
+        guard head.method == .CONNECT else {
+            return extendedProtocol.isEmpty ? .plain : .rejected(.badRequest(":protocol is only allowed on CONNECT"))
+        }
+        guard extendedProtocol.count == 1, extendedProtocol[0].lowercased() == "websocket" else {
+            return .rejected(HandshakeRejection(.methodNotAllowed, "CONNECT is only served with :protocol websocket (RFC 8441)"))
+        }
+        guard head.headers["Host"].count == 1, !head.uri.isEmpty else {
+            return .rejected(.badRequest("an extended CONNECT needs :authority and :path"))
+        }
+        guard head.headers["Origin"].count <= 1 else { return .rejected(.badRequest("at most one Origin header is allowed")) }
+        let versions = head.headers["Sec-WebSocket-Version"]
+        guard versions.count == 1, versions[0].trimmingSpaces == "13" else { return .rejected(.unsupportedVersion) }
+        switch Self.chooseSubprotocol(head) {
+        case .success(let choice): return .upgrade(WebSocketHandshake(offeredSubprotocols: choice.offered, subprotocol: choice.chosen))
+        case .failure(let rejection): return .rejected(rejection)
+        }
+    }
+
+    /// The subprotocol answered, from those offered (the same rule on HTTP/1.1 and HTTP/2).
+    private static func chooseSubprotocol(_ head: HTTPRequestHead) -> Result<(offered: [String], chosen: String?), HandshakeRejection> {
         let offered = head.headers[canonicalForm: "Sec-WebSocket-Protocol"].map(String.init)
         // `bearer.TOKEN` entries carry a token, not a protocol: never chosen, never echoed.
         let protocols = offered.filter { !$0.hasPrefix(PresentedToken.subprotocolPrefix) }
@@ -56,7 +88,7 @@ public enum UpgradeRequest: Sendable, Equatable {
         } else {
             subprotocol = nil
         }
-        return .success(WebSocketHandshake(offeredSubprotocols: offered, subprotocol: subprotocol))
+        return .success((offered, subprotocol))
     }
 
     /// Base64 of 16 bytes: 22 characters of the alphabet and `==`.

@@ -97,6 +97,17 @@ public final class FerryMetrics: Sendable {
         self.metrics(route: route).connect.recordNanoseconds(nanoseconds)
     }
 
+    /// A TLS connection that chose `h2` opened its first stream (speculative connections a browser
+    /// opens and never uses are not counted).
+    func http2ConnectionOpened() {
+        Counter(label: "ferry_http2_connections_total", factory: self.factory).increment()
+    }
+
+    /// A session opened as a stream of an HTTP/2 connection (also counted in `ferry_sessions_total`).
+    func http2SessionStarted() {
+        Counter(label: "ferry_http2_sessions_total", factory: self.factory).increment()
+    }
+
     func tlsHandshakeFailed() {
         Counter(label: "ferry_tls_handshake_failures_total", factory: self.factory).increment()
     }

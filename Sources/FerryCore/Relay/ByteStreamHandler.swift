@@ -83,7 +83,7 @@ final class ByteStreamHandler<Owner: ByteStreamOwner>: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        self.readGate.read(context: context, allowed: self.owner.streamMayRead)
+        if self.readGate.admit(allowed: self.owner.streamMayRead) { context.read() }
     }
 
     // MARK: Called by the owner
@@ -97,7 +97,7 @@ final class ByteStreamHandler<Owner: ByteStreamOwner>: ChannelDuplexHandler {
     }
 
     func resumeReading() {
-        self.readGate.resume(context: self.context, allowed: self.owner.streamMayRead)
+        if self.readGate.release(allowed: self.owner.streamMayRead) { self.context?.read() }
     }
 
     /// Closes once every byte already written has reached the socket, or after the close timeout (a

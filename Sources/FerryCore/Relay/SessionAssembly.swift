@@ -22,6 +22,8 @@ struct SessionAssembly {
         var clientCertificateCN: String? = nil
         /// The route is a pool: its sessions are counted per target in `/metrics`.
         var inPool = false
+        /// The session is a stream of an HTTP/2 connection (RFC 8441), not a connection of its own.
+        var overHTTP2 = false
     }
 
     /// The building blocks a session uses, shared by every session of a server.
@@ -68,8 +70,10 @@ struct SessionAssembly {
             started: started,
             tokenFingerprint: description.tokenFingerprint,
             via: description.via,
-            backendConnectMilliseconds: connectNanoseconds / 1_000_000
+            backendConnectMilliseconds: connectNanoseconds / 1_000_000,
+            http: description.overHTTP2 ? "2" : "1.1"
         )
+        if description.overHTTP2 { shared.metrics.http2SessionStarted() }
         shared.metrics.backendConnected(route: description.route, nanoseconds: connectNanoseconds)
         var accessLogger = shared.accessLogger
         accessLogger[metadataKey: "client"] = logger[metadataKey: "client"]

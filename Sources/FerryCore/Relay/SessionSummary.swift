@@ -21,6 +21,8 @@ struct SessionSummary {
     var via: String? = nil
     /// Time from the backend connect starting to it succeeding.
     var backendConnectMilliseconds: Int64 = 0
+    /// The HTTP version the session's handshake came in: "1.1", or "2" for a stream of an HTTP/2 connection.
+    var http = "1.1"
     var bytesToBackend: UInt64 = 0
     var bytesToClient: UInt64 = 0
     var closeCode: UInt16?
@@ -52,6 +54,7 @@ struct SessionSummary {
                 "token": "\(self.tokenFingerprint ?? "none")",
                 "via": "\(self.via ?? "direct")",
                 "backend_connect_ms": "\(self.backendConnectMilliseconds)",
+                "http": "\(self.http)",
             ]
         )
     }

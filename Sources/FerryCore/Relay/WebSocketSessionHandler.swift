@@ -127,7 +127,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        self.readGate.read(context: context, allowed: self.splice.clientMayRead)
+        if self.readGate.admit(allowed: self.splice.clientMayRead) { context.read() }
     }
 
     private func receivedClose(code: UInt16?, reason: String, context: ChannelHandlerContext) {
@@ -160,7 +160,7 @@ final class WebSocketSessionHandler: ChannelDuplexHandler {
     }
 
     func resumeReading() {
-        self.readGate.resume(context: self.context, allowed: self.splice.clientMayRead)
+        if self.readGate.release(allowed: self.splice.clientMayRead) { self.context?.read() }
     }
 
     /// Starts the close handshake from the relay's side.

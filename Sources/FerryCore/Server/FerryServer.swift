@@ -195,6 +195,8 @@ public final class FerryServer: Service, Sendable {
             logger.info("draining", metadata: ["sessions": "\(registry.count)", "delay_ms": "\(delay.nanoseconds / 1_000_000)"])
             try? await Task.sleep(for: .nanoseconds(delay.nanoseconds))
             await self.closeListeners()
+            // HTTP/2 clients learn now (GOAWAY) that no new stream will be served on their connection.
+            self.environment.http2Connections.quiesceAll()
             logger.info("listeners closed; waiting for sessions", metadata: ["sessions": "\(registry.count)"])
             await self.waitForSessions(upTo: timeout)
             if registry.count > 0 {

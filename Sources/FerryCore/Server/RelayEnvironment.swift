@@ -22,6 +22,8 @@ public struct RelayEnvironment: Sendable {
     public let registry: SessionRegistry
     /// What `/readyz` answers.
     public let readiness = Readiness()
+    /// The HTTP/2 connections open, for the drain's GOAWAY.
+    public let http2Connections = HTTP2ConnectionSet()
     /// Counters for `/metrics` on the admin listener.
     public let metrics = FerryMetrics()
     public let payloadPools: PayloadBufferPools

@@ -78,7 +78,7 @@ public final class ServerTLSContextProvider: Reloadable, Sendable {
             privateKey: .privateKey(first.key)
         )
         configuration.minimumTLSVersion = options.minimumVersion == .tls13 ? .tlsv13 : .tlsv12
-        configuration.applicationProtocols = ["http/1.1"]
+        configuration.applicationProtocols = options.http2 ? ["h2", "http/1.1"] : ["http/1.1"]
         if let ciphers = options.cipherSuites {
             configuration.cipherSuites = ciphers
         }

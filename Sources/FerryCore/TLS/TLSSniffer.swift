@@ -10,10 +10,14 @@ final class TLSSniffer: ByteToMessageDecoder {
 
     private static let handshakeRecord: UInt8 = 0x16
     private let provider: ServerTLSContextProvider
+    /// Makes the handler that acts on the protocol the client chose in ALPN (HTTP/2's switch), put
+    /// right after the TLS handler; nil when only HTTP/1.1 is offered.
+    private let negotiation: (() -> ChannelHandler)?
     private var decided = false
 
-    init(provider: ServerTLSContextProvider) {
+    init(provider: ServerTLSContextProvider, negotiation: (() -> ChannelHandler)? = nil) {
         self.provider = provider
+        self.negotiation = negotiation
     }
 
     func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
@@ -25,7 +29,11 @@ final class TLSSniffer: ByteToMessageDecoder {
             // Half-closure is for plain HTTP (an answer after `nc -N`); over TLS, NIOSSL would take a
             // bare FIN for a half-close and wait for its own shutdown timeout.
             try context.channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: false)
-            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: self.provider.context), position: .after(context.handler))
+            let tls = NIOSSLServerHandler(context: self.provider.context)
+            try context.pipeline.syncOperations.addHandler(tls, position: .after(context.handler))
+            if let negotiation = self.negotiation {
+                try context.pipeline.syncOperations.addHandler(negotiation(), position: .after(tls))
+            }
         } else if self.provider.options.tlsOnly {
             let body = "this port speaks TLS only; use wss://\n"
             let response =

@@ -32,6 +32,8 @@ struct BenchSmokeTests {
         if options.redisServer != nil {
             #expect((report.value("auth", "sequential", "ferry: --token-redis") ?? 0) > 0)
         }
+        #expect((report.value("http2", "upload, 1 session", "wss HTTP/2") ?? 0) > 0)
+        #expect((report.value("http2", "new sessions, one at a time", "wss HTTP/2") ?? 0) > 0)
         #expect(!report.targets.isEmpty)
         #expect(report.table().contains("ferry (in-process)/tcp"))
         #expect(report.svgChart().hasPrefix("<svg"))

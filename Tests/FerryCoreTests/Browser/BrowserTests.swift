@@ -3,8 +3,9 @@ import Testing
 
 /// Runs the real-browser suite (Tests/Browser/run_browser_tests.py): headless Chromium loads pages
 /// served by `ferry --web` and talks through Ferry over ws:// and wss://, and two pages plus a raw TCP
-/// client chat through `ferry demo`, and the admin port's live page lists and ends sessions
-/// (screenshots go to .build/test-artifacts/). `.ci/run`
+/// client chat through `ferry demo`, the admin port's live page lists and ends sessions
+/// (screenshots go to .build/test-artifacts/), and a page served over HTTP/2 opens its WebSockets as
+/// streams of its own connection (RFC 8441). `.ci/run`
 /// installs Chromium; on a machine without it this test is skipped (and says so).
 @Suite("Browser (headless Chromium)")
 struct BrowserTests {
@@ -38,5 +39,6 @@ struct BrowserTests {
         #expect(log.contains("PASS page"), "\(log)")
         #expect(log.contains("PASS demo"), "\(log)")
         #expect(log.contains("PASS admin"), "\(log)")
+        #expect(log.contains("PASS http2"), "\(log)")
     }
 }
