@@ -1,6 +1,7 @@
 """An independent HTTP/2 client (Python's `h2`, from PyPI) that drives Ferry's RFC 8441 WebSockets.
 
-Usage: h2_websocket_client.py MODE PORT [ARGS...]. Every mode prints `RESULT key=value ...` lines
+Usage: h2_websocket_client.py MODE PORT [ARGS...] (H2_CLIENT_CERT and H2_CLIENT_KEY: a client
+certificate for mutual TLS). Every mode prints `RESULT key=value ...` lines
 the Swift tests read, and `FAIL ...` on anything wrong; every loop is bounded and stops by itself.
 
   streams PORT N          N WebSockets at once on one connection to /echo: random messages, every byte
@@ -43,6 +44,9 @@ def connect(port):
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     context.set_alpn_protocols(["h2", "http/1.1"])
+    # A client certificate for mutual TLS, when the test gives one.
+    if os.environ.get("H2_CLIENT_CERT"):
+        context.load_cert_chain(os.environ["H2_CLIENT_CERT"], os.environ["H2_CLIENT_KEY"])
     raw = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock = context.wrap_socket(raw, server_hostname="localhost")
     if sock.selected_alpn_protocol() != "h2":

@@ -19,6 +19,7 @@ struct HTTP2RelayTests {
     static func with<T: Sendable>(
         limits: Limits = Relay.testLimits(),
         http2: Bool = true,
+        clientCA: String? = nil,
         extraRoutes: [Route] = [],
         auth: AuthOptions = AuthOptions(),
         _ body: (RunningRelay) async throws -> T
@@ -33,7 +34,13 @@ struct HTTP2RelayTests {
                 Route(path: "/sink", target: sink.target),
             ] + extraRoutes,
             limits: limits,
-            tls: TLSRelay.options([pki.localhost]) { $0.http2 = http2 },
+            tls: TLSRelay.options([pki.localhost]) {
+                $0.http2 = http2
+                if let clientCA {
+                    $0.clientCAPath = clientCA
+                    $0.clientAuthentication = .optional
+                }
+            },
             auth: auth
         )
         let server = try FerryServer(configuration: configuration, group: IntegrationLoops.group, logger: Relay.logger)
@@ -62,10 +69,16 @@ struct HTTP2RelayTests {
 
     static let script = Repository.tests.appendingPathComponent("Interop/h2_websocket_client.py").path
 
-    static func client(_ mode: String, _ relay: RunningRelay, _ arguments: String...) async throws -> ClientRun {
+    static func client(_ mode: String, _ relay: RunningRelay, certificate: TestCertificatePair? = nil, _ arguments: String...) async throws -> ClientRun {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", Self.script, mode, "\(relay.address.port ?? 0)"] + arguments
+        if let certificate {
+            var environment = ProcessInfo.processInfo.environment
+            environment["H2_CLIENT_CERT"] = certificate.certificatePath
+            environment["H2_CLIENT_KEY"] = certificate.keyPath
+            process.environment = environment
+        }
         return try await Self.run(process)
     }
 
@@ -239,6 +252,22 @@ struct HTTP2RelayTests {
                 #expect(wrongToken.output.contains("status=403"), "\(wrongToken.output)")
             }
         }
+    }
+
+    @Test("client-cn over HTTP/2: the name comes from the connection's verified certificate (alice 200, mallory and no certificate 403)")
+    func clientCertificateName() async throws {
+        let pki = try TestPKI.shared()
+        let echo = try await TestBackend.start(.echo)
+        let named = try Route.parse("/alice=\(echo.target),client-cn=alice")
+        try await Self.with(clientCA: pki.caPath, extraRoutes: [named]) { relay in
+            let alice = try await Self.client("open", relay, certificate: pki.alice, "1", "/alice", "binary", "0")
+            let mallory = try await Self.client("open", relay, certificate: pki.mallory, "1", "/alice", "binary", "0")
+            let nobody = try await Self.client("open", relay, "1", "/alice", "binary", "0")
+            #expect(alice.output.contains("status=200"), "\(alice.output)")
+            #expect(mallory.output.contains("status=403"), "\(mallory.output)")
+            #expect(nobody.output.contains("status=403"), "\(nobody.output)")
+        }
+        await echo.close()
     }
 
     @Test("pages and /healthz are served on the same HTTP/2 connection kind")
