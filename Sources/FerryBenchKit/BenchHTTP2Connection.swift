@@ -45,6 +45,7 @@ public final class BenchHTTP2Connection: Sendable {
             connection.initialSettings = [
                 HTTP2Setting(parameter: .initialWindowSize, value: Self.window),
                 HTTP2Setting(parameter: .maxHeaderListSize, value: 16 * 1024),
+                HTTP2Setting(parameter: .maxFrameSize, value: 64 * 1024),
             ]
             connection.targetWindowSize = Self.window * 4
             var stream = NIOHTTP2Handler.StreamConfiguration()
@@ -175,13 +176,36 @@ private final class ExtendedConnectHandler: ChannelDuplexHandler {
         }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        self.answered?.fail(BenchError.timedOut("the stream closed before its answer"))
-        self.answered = nil
-        context.fireChannelInactive()
-    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         context.write(Self.wrapOutboundOut(.data(.init(data: .byteBuffer(Self.unwrapOutboundIn(data))))), promise: promise)
+    }
+
+    /// Ends the stream as a browser does (END_STREAM; the relay answers with its own), not with a
+    /// reset: a relay counts resets, and a client resetting thousands of streams is an attacker
+    /// (CVE-2023-44487). A stream still open a second later is reset after all.
+    private var closing: EventLoopPromise<Void>?
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard mode == .all, context.channel.isActive, self.closing == nil else {
+            context.close(mode: mode, promise: promise)
+            return
+        }
+        let closing = context.eventLoop.makePromise(of: Void.self)
+        self.closing = closing
+        if let promise { closing.futureResult.cascade(to: promise) }
+        context.writeAndFlush(Self.wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))), promise: nil)
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: .seconds(1)) {
+            loopBound.value.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.answered?.fail(BenchError.timedOut("the stream closed before its answer"))
+        self.answered = nil
+        self.closing?.succeed(())
+        self.closing = nil
+        context.fireChannelInactive()
     }
 }

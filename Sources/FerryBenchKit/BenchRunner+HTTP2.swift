@@ -59,35 +59,39 @@ extension BenchRunner {
             await session.close()
         }
 
-        // Idle memory per session: HTTP/1.1 connections against streams, 100 per HTTP/2 connection.
-        let idle = self.options.http2IdleSessions
-        try await Task.sleep(for: .milliseconds(300))
-        var baseline = relay.residentBytes()
-        var h1Open: [BenchConnection] = []
-        for _ in 0..<idle {
-            let session = try await BenchConnection.connect(to: endpoint, group: self.group)
-            _ = try await session.echo(size: 16)
-            h1Open.append(session)
-        }
-        try await Task.sleep(for: .milliseconds(500))
-        record("idle memory per session (\(idle))", h1, Double(relay.residentBytes() &- baseline) / Double(idle) / 1024, "KiB")
-        for session in h1Open { await session.close() }
-        try await Task.sleep(for: .milliseconds(500))
-        baseline = relay.residentBytes()
-        var h2Connections: [BenchHTTP2Connection] = []
-        var h2Open: [BenchConnection] = []
-        for index in 0..<idle {
-            if index % 100 == 0 { h2Connections.append(try await BenchHTTP2Connection.connect(port: relay.port, group: self.group)) }
-            let session = try await h2Connections[h2Connections.count - 1].openSession()
-            _ = try await session.echo(size: 16)
-            h2Open.append(session)
-        }
-        try await Task.sleep(for: .milliseconds(500))
-        record("idle memory per session (\(idle))", h2, Double(relay.residentBytes() &- baseline) / Double(idle) / 1024, "KiB")
-        for session in h2Open { await session.close() }
-        for other in h2Connections { await other.close() }
         await connection.close()
         await relay.stop()
+
+        // Idle memory per session: HTTP/1.1 connections against streams, 100 per HTTP/2 connection,
+        // each in a relay of its own (memory an ended session freed is not read as the next one's).
+        let idle = self.options.http2IdleSessions
+        for path in [h1, h2] {
+            let relay = try await launcher.start(target: echo.localAddress!.port!, bufferSize: self.options.relayBufferSize, tls: pair, group: self.group)
+            let endpoint = Endpoint(port: relay.port, isWebSocket: true, tls: tls)
+            let warm = try await BenchConnection.connect(to: endpoint, group: self.group)
+            _ = try await warm.echo(size: 16)
+            try await Task.sleep(for: .milliseconds(300))
+            let baseline = relay.residentBytes()
+            var connections: [BenchHTTP2Connection] = []
+            var sessions: [BenchConnection] = []
+            for index in 0..<idle {
+                let session: BenchConnection
+                if path == h1 {
+                    session = try await BenchConnection.connect(to: endpoint, group: self.group)
+                } else {
+                    if index % 100 == 0 { connections.append(try await BenchHTTP2Connection.connect(port: relay.port, group: self.group)) }
+                    session = try await connections[connections.count - 1].openSession()
+                }
+                _ = try await session.echo(size: 16)
+                sessions.append(session)
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            record("idle memory per session (\(idle))", path, Double(relay.residentBytes() &- baseline) / Double(idle) / 1024, "KiB")
+            for session in sessions { await session.close() }
+            for connection in connections { await connection.close() }
+            await warm.close()
+            await relay.stop()
+        }
 
         // Throughput: one session, and `parallel` sessions (HTTP/2: all on one connection).
         for kind in [BackendKind.sink, .source] {

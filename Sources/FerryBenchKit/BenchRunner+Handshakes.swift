@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// The handshakes scenario: connections opened and closed per second, with the lean client (blocking
@@ -83,9 +84,19 @@ extension BenchRunner {
         let limit = self.options.handshakeSeconds
         var done = 0
         let start = NIODeadline.now()
+        let failures = NIOLockedValueBox((count: 0, first: String?.none))
+        @Sendable func attempt() async -> Bool {
+            do {
+                try await open().close()
+                return true
+            } catch {
+                failures.withLockedValue { if $0.first == nil { $0.first = "\(error)" }; $0.count += 1 }
+                return false
+            }
+        }
         while done < sequential && NIODeadline.now() - start < limit {
-            try await open().close()
-            done += 1
+            if await attempt() { done += 1 }
+            if failures.withLockedValue({ $0.count }) > 20 { break }
         }
         let rate = Double(done) / (Double((NIODeadline.now() - start).nanoseconds) / 1e9)
         let cpuBefore = relay?.cpuNanoseconds()
@@ -95,8 +106,8 @@ extension BenchRunner {
                 tasks.addTask {
                     var count = 0
                     while count < perClient && NIODeadline.now() - parallelStart < limit {
-                        try await open().close()
-                        count += 1
+                        if await attempt() { count += 1 }
+                        if failures.withLockedValue({ $0.count }) > 20 { break }
                     }
                     return count
                 }
@@ -108,6 +119,11 @@ extension BenchRunner {
         if let before = cpuBefore, let after = relay?.cpuNanoseconds(), total > 0 {
             cpuMicros = Double(after &- before) / 1000 / Double(total)
         }
+        let failed = failures.withLockedValue { $0 }
+        // A session that fails is counted, not fatal: a relay under load may refuse a few; more than
+        // 20 ends the loop, and the run says why.
+        if failed.count > 0 { self.progress("  (\(failed.count) sessions failed to open; the first: \(failed.first ?? "?"))") }
+        guard done + total > 0 else { throw BenchError.handshakeFailed(failed.first ?? "no session opened") }
         return (rate, parallelRate, cpuMicros)
     }
 }

@@ -20,6 +20,8 @@ enum HTTP2Connection {
     static let framesPerWindow = 200
     /// CONTINUATION frames after one HEADERS frame (the 2024 CONTINUATION floods).
     static let maxContinuationFrames = 5
+    /// The largest frame a client may send (`SETTINGS_MAX_FRAME_SIZE`).
+    static let maxFrameSize = 64 * 1024
 
     /// The handler that waits for ALPN and switches a connection that chose `h2`.
     static func negotiation(services: HandshakeServices, connections: HTTP2ConnectionSet) -> ApplicationProtocolNegotiationHandler {
@@ -73,6 +75,9 @@ enum HTTP2Connection {
             HTTP2Setting(parameter: .maxConcurrentStreams, value: limits.maxStreamsPerConnection),
             HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxHeaderSize),
             HTTP2Setting(parameter: .initialWindowSize, value: window),
+            // Clients may send DATA frames up to 64 KiB (the default, 16 KiB, quadruples the reads
+            // and frame headers of an upload); each is within the stream's window anyway.
+            HTTP2Setting(parameter: .maxFrameSize, value: Self.maxFrameSize),
             HTTP2Setting(parameter: .enableConnectProtocol, value: 1),
         ]
         // The connection's window is returned as data arrives, whatever the streams do with it, so a
