@@ -31,35 +31,46 @@ public final class BenchHTTP2Connection: Sendable {
         let settingsSeen = loop.makePromise(of: Void.self)
         let deadline = loop.scheduleTask(in: .seconds(10)) { settingsSeen.fail(BenchError.timedOut("HTTP/2 connect and SETTINGS")) }
         defer { deadline.cancel() }
-        let channel = try await ClientBootstrap(group: loop)
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .initialWindowSize, value: Self.window),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: 16 * 1024),
+            HTTP2Setting(parameter: .maxFrameSize, value: 64 * 1024),
+        ]
+        connection.targetWindowSize = Self.window * 4
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.targetWindowSize = Self.window
+        stream.outboundBufferSizeHighWatermark = 256 * 1024
+        stream.outboundBufferSizeLowWatermark = 128 * 1024
+        let (connectionSettings, streamSettings) = (connection, stream)
+        let configured = loop.makePromise(of: NIOLoopBound<NIOHTTP2Handler.StreamMultiplexer>.self)
+        // The HTTP/2 handlers go in before the connect completes: the server sends its SETTINGS as
+        // soon as the TLS handshake is done, and bytes that came before them would be lost.
+        let connecting = ClientBootstrap(group: loop)
             .connectTimeout(.seconds(10))
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: "localhost"))
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(NIOSSLClientHandler(context: context, serverHostname: "localhost"))
+                    let multiplexer = try sync.configureHTTP2Pipeline(
+                        mode: .client,
+                        connectionConfiguration: connectionSettings,
+                        streamConfiguration: streamSettings
+                    ) { $0.eventLoop.makeSucceededVoidFuture() }
+                    try sync.addHandler(SettingsWaiter(seen: settingsSeen))
+                    configured.succeed(NIOLoopBound(multiplexer, eventLoop: channel.eventLoop))
                 }
             }
-            .connect(host: "127.0.0.1", port: port).get()
-        let multiplexer = try await channel.eventLoop.submit {
-            var connection = NIOHTTP2Handler.ConnectionConfiguration()
-            connection.initialSettings = [
-                HTTP2Setting(parameter: .initialWindowSize, value: Self.window),
-                HTTP2Setting(parameter: .maxHeaderListSize, value: 16 * 1024),
-                HTTP2Setting(parameter: .maxFrameSize, value: 64 * 1024),
-            ]
-            connection.targetWindowSize = Self.window * 4
-            var stream = NIOHTTP2Handler.StreamConfiguration()
-            stream.targetWindowSize = Self.window
-            stream.outboundBufferSizeHighWatermark = 256 * 1024
-            stream.outboundBufferSizeLowWatermark = 128 * 1024
-            let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                mode: .client,
-                connectionConfiguration: connection,
-                streamConfiguration: stream
-            ) { $0.eventLoop.makeSucceededVoidFuture() }
-            try channel.pipeline.syncOperations.addHandler(SettingsWaiter(seen: settingsSeen))
-            return NIOLoopBound(multiplexer, eventLoop: channel.eventLoop)
-        }.get()
+        let channel: Channel
+        do {
+            channel = try await connecting.connect(host: "127.0.0.1", port: port).get()
+        } catch {
+            configured.fail(error)
+            settingsSeen.fail(error)
+            throw error
+        }
+        let multiplexer = try await configured.futureResult.get()
         do {
             try await settingsSeen.futureResult.get()
         } catch {

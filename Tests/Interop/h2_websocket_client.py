@@ -16,6 +16,7 @@ the Swift tests read, and `FAIL ...` on anything wrong; every loop is bounded an
   settings-flood PORT     SETTINGS frames without end.
   hpack-bomb PORT         a 4 KiB header sent once and then referenced by index, decoded size far past
                           the server's SETTINGS_MAX_HEADER_LIST_SIZE.
+  zero-window PORT S      a client that never reads (1 KiB window, never acknowledged) on /flood for S s.
   get PORT PATH           a GET (a page, /healthz): its status.
   open PORT N PATH [PROTOCOLS [HOLD]]
                           N streams opened (Sec-WebSocket-Protocol PROTOCOLS, default binary); prints each one's status or reset, then holds them
@@ -39,7 +40,7 @@ def out(line):
     print(line, flush=True)
 
 
-def connect(port):
+def connect(port, window=1 << 20):
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -54,7 +55,7 @@ def connect(port):
         sys.exit(1)
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
     conn.initiate_connection()
-    conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 20})
+    conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
     sock.sendall(conn.data_to_send())
     client = Client(sock, conn, port)
     # RFC 8441 §3: extended CONNECT only after the server's SETTINGS_ENABLE_CONNECT_PROTOCOL.
@@ -128,6 +129,9 @@ class Client:
         self.settings_seen = False
         self.goaway = None
         self.closed = False
+        # False: received data is never acknowledged, so the server's windows stay shut.
+        self.acknowledges = True
+        self.origin = os.environ.get("H2_ORIGIN", "https://localhost:%d" % port)
 
     def open(self, path, subprotocol=None):
         stream_id = self.conn.get_next_available_stream_id()
@@ -138,7 +142,7 @@ class Client:
             (":path", path),
             (":authority", "localhost:%d" % self.port),
             ("sec-websocket-version", "13"),
-            ("origin", "https://localhost:%d" % self.port),
+            ("origin", self.origin),
         ]
         if subprotocol:
             headers.append(("sec-websocket-protocol", subprotocol))
@@ -199,7 +203,8 @@ class Client:
                 stream.bytes += event.data
                 frames, stream.bytes = parse_frames(stream.bytes)
                 stream.frames.extend(frames)
-            self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            if self.acknowledges:
+                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
         elif isinstance(event, h2.events.StreamEnded):
             if event.stream_id in self.streams:
                 self.streams[event.stream_id].ended = True
@@ -450,6 +455,20 @@ def mode_hpack_bomb(port):
     out("RESULT after=%s" % other.streams[sid].status)
 
 
+def mode_zero_window(port, seconds):
+    """A client that never reads: its stream window is 1 KiB and received data is never acknowledged,
+    while the backend behind /flood writes without end. Holds for `seconds`, reading the socket."""
+    client = connect(port, window=1024)
+    client.acknowledges = False
+    stream = client.open("/flood")
+    client.pump_until(lambda: stream.status is not None, 10)
+    out("RESULT status=%s" % stream.status)
+    out("OPEN")
+    client.pump_until(lambda: client.closed, float(seconds))
+    received = sum(len(p) for (o, p) in stream.frames) + len(stream.bytes)
+    out("RESULT received=%d closed=%d" % (received, 1 if client.closed else 0))
+
+
 def mode_get(port, path):
     """A plain GET on the same connection kind a browser uses for the page."""
     client = connect(port)
@@ -501,6 +520,8 @@ def main():
         mode_hpack_bomb(port)
     elif mode == "open":
         mode_open(port, int(sys.argv[3]), sys.argv[4], *sys.argv[5:7])
+    elif mode == "zero-window":
+        mode_zero_window(port, sys.argv[3])
     elif mode == "get":
         mode_get(port, sys.argv[3])
     else:

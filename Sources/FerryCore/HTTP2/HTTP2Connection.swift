@@ -20,6 +20,8 @@ enum HTTP2Connection {
     static let framesPerWindow = 200
     /// CONTINUATION frames after one HEADERS frame (the 2024 CONTINUATION floods).
     static let maxContinuationFrames = 5
+    /// A stream's flow-control window (`SETTINGS_INITIAL_WINDOW_SIZE`), or `--buffer-size` if larger.
+    static let streamWindow = 1024 * 1024
     /// The largest frame a client may send (`SETTINGS_MAX_FRAME_SIZE`).
     static let maxFrameSize = 64 * 1024
 
@@ -69,7 +71,10 @@ enum HTTP2Connection {
         let sync = channel.pipeline.syncOperations
 
         let limits = services.limits
-        let window = min(max(limits.bufferSize, 65_535), 16 * 1024 * 1024)
+        // A stream's window bounds what a stalled session holds besides its buffer (as a stalled
+        // reader is bounded today: the buffer plus 1 MiB). Smaller, it paces uploads: a 256 KiB
+        // window ran a single stream's upload at under half its HTTP/1.1 rate, 1 MiB close to it.
+        let window = min(max(limits.bufferSize, Self.streamWindow), 16 * 1024 * 1024)
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: limits.maxStreamsPerConnection),

@@ -69,16 +69,23 @@ struct HTTP2RelayTests {
 
     static let script = Repository.tests.appendingPathComponent("Interop/h2_websocket_client.py").path
 
-    static func client(_ mode: String, _ relay: RunningRelay, certificate: TestCertificatePair? = nil, _ arguments: String...) async throws -> ClientRun {
+    static func client(
+        _ mode: String,
+        _ relay: RunningRelay,
+        certificate: TestCertificatePair? = nil,
+        origin: String? = nil,
+        _ arguments: String...
+    ) async throws -> ClientRun {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", Self.script, mode, "\(relay.address.port ?? 0)"] + arguments
+        var environment = ProcessInfo.processInfo.environment
         if let certificate {
-            var environment = ProcessInfo.processInfo.environment
             environment["H2_CLIENT_CERT"] = certificate.certificatePath
             environment["H2_CLIENT_KEY"] = certificate.keyPath
-            process.environment = environment
         }
+        if let origin { environment["H2_ORIGIN"] = origin }
+        process.environment = environment
         return try await Self.run(process)
     }
 
@@ -268,6 +275,39 @@ struct HTTP2RelayTests {
             #expect(nobody.output.contains("status=403"), "\(nobody.output)")
         }
         await echo.close()
+    }
+
+    @Test("the Origin rule holds over HTTP/2: another site's page gets 403")
+    func foreignOrigin() async throws {
+        try await Self.with { relay in
+            let run = try await Self.client("open", relay, origin: "https://evil.example", "1", "/echo", "binary", "0")
+            #expect(run.output.contains("status=403"), "\(run.output)")
+        }
+    }
+
+    @Test("a client that never reads (zero window) stops Ferry reading its backend: the backend's writes stall, bounded")
+    func zeroWindowClient() async throws {
+        let flood = try await TestBackend.start(.flood(total: 512 * 1024 * 1024, pattern: BytePattern(seed: 8)))
+        let route = Route(path: "/flood", target: flood.target)
+        try await Self.with(extraRoutes: [route]) { relay in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", Self.script, "zero-window", "\(relay.address.port ?? 0)", "4"]
+            async let run = Self.run(process)
+            #expect(await Relay.eventually(timeout: .seconds(10)) { relay.server.environment.registry.count == 1 })
+            try await Task.sleep(for: .seconds(2))
+            let early = flood.bytesWritten
+            try await Task.sleep(for: .seconds(1))
+            let later = flood.bytesWritten
+            let result = try await run
+            #expect(result["status"] == "200", "\(result.output)")
+            // The client took at most its 1 KiB window; the relay holds at most its buffer; the rest
+            // of what the backend wrote sits in the kernel's socket buffers. Nothing grows.
+            #expect((result.int("received") ?? .max) <= 64 * 1024, "\(result.output)")
+            #expect(later - early < 1024 * 1024, "the backend kept writing: \(early) then \(later) bytes")
+            #expect(later < 64 * 1024 * 1024, "\(later) bytes written")
+        }
+        await flood.close()
     }
 
     @Test("pages and /healthz are served on the same HTTP/2 connection kind")
