@@ -53,7 +53,6 @@ public enum ConfigFileReader {
             throw ConfigSourceError(source: Self.place(root, path), problem: "the file must be a mapping of option names to values", expected: "e.g. listen: 0.0.0.0:6080")
         }
         var settings: [Setting] = []
-        var seen: [String: SettingSource] = [:]
         for (keyNode, valueNode) in mapping {
             let place = Self.place(keyNode, path)
             guard case .scalar(let keyScalar) = keyNode else {
@@ -70,10 +69,7 @@ public enum ConfigFileReader {
                 let hint = table.suggestion(for: key).map { "did you mean '\($0)'?" }
                 throw ConfigSourceError(source: place, key: nil, problem: problem + (hint.map { "; \($0)" } ?? ""), expected: hint == nil ? "a long flag of ferry --help, without its dashes" : nil)
             }
-            if let earlier = seen[key] {
-                throw ConfigSourceError(source: place, key: key, problem: "given twice (also at \(earlier))", expected: "one entry per key; a list for several values")
-            }
-            seen[key] = place
+            // A key given twice was refused by the YAML parser already, with its place.
             let setting = try Self.setting(option, key: key, value: valueNode, place: place, path: path)
             if let index = settings.firstIndex(where: { $0.option.name == option.name }) {
                 // `route` and `routes` (or `listen` and `listeners`) together: one list.

@@ -1,4 +1,5 @@
 import Foundation
+import FerryCore
 
 /// What `ferry --check` prints: every option set, from the place that won, as a YAML file that reads
 /// back the same (each line says where its value came from), with secrets masked.
@@ -27,17 +28,15 @@ public enum EffectiveConfiguration {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Passwords in `--basic-auth USER:PASSWORD` and in a `--token-redis` URL are shown as `****`.
+    /// Passwords in `--basic-auth USER:PASSWORD` are shown as `****`, in a `--token-redis` URL as `***`.
     static func masked(_ name: String, _ value: String) -> String {
         switch name {
         case "basic-auth" where !value.hasPrefix("@"):
             guard let colon = value.firstIndex(of: ":") else { return "****" }
             return value[..<colon] + ":****"
         case "token-redis":
-            guard let scheme = value.range(of: "://"), let at = value[scheme.upperBound...].lastIndex(of: "@") else { return value }
-            let credentials = value[scheme.upperBound..<at]
-            let user = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-            return value[..<scheme.upperBound] + user + ":****" + value[at...]
+            // As Redis URLs are shown in logs and errors.
+            return RedisEndpoint.redact(value)
         default:
             return value
         }

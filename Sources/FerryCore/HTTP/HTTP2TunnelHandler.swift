@@ -76,45 +76,8 @@ final class HTTP2TunnelHandler: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 
-    /// A frame header written alone, held to go out in one DATA frame with a small payload after it
-    /// (a keystroke is then one DATA frame, not two, each with its own 9-byte frame header and its
-    /// trip through the HTTP/2 stack); a large payload is not copied for it.
-    private var heldHeader: (bytes: ByteBuffer, promise: EventLoopPromise<Void>?)?
-    static let maxHeader = 14
-    static let maxJoinedPayload = 4096
-
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        var bytes = Self.unwrapOutboundIn(data)
-        if let held = self.heldHeader {
-            self.heldHeader = nil
-            if bytes.readableBytes <= Self.maxJoinedPayload {
-                var joined = held.bytes
-                joined.writeBuffer(&bytes)
-                if let promise { held.promise?.futureResult.cascade(to: promise) }
-                self.emit(joined, promise: held.promise ?? promise, context: context)
-                return
-            }
-            self.emit(held.bytes, promise: held.promise, context: context)
-        } else if bytes.readableBytes <= Self.maxHeader {
-            self.heldHeader = (bytes, promise)
-            return
-        }
-        self.emit(bytes, promise: promise, context: context)
-    }
-
-    func flush(context: ChannelHandlerContext) {
-        self.releaseHeld(context: context)
-        context.flush()
-    }
-
-    private func releaseHeld(context: ChannelHandlerContext) {
-        if let held = self.heldHeader {
-            self.heldHeader = nil
-            self.emit(held.bytes, promise: held.promise, context: context)
-        }
-    }
-
-    private func emit(_ bytes: ByteBuffer, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext) {
+        let bytes = Self.unwrapOutboundIn(data)
         context.write(Self.wrapOutboundOut(.data(.init(data: .byteBuffer(bytes)))), promise: promise)
     }
 
@@ -125,7 +88,6 @@ final class HTTP2TunnelHandler: ChannelDuplexHandler {
             context.close(mode: mode, promise: promise)
             return
         }
-        self.releaseHeld(context: context)
         if !self.outputEnded, context.channel.isActive {
             self.outputEnded = true
             context.writeAndFlush(Self.wrapOutboundOut(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true))), promise: nil)
