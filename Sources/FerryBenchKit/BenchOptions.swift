@@ -18,6 +18,8 @@ public struct BenchOptions: Sendable {
     /// The `ferry` executable the auth scenario starts with its own flags (a token file, `--auth-url`,
     /// `--token-redis`); without it that scenario is skipped.
     public var ferryExecutable: String?
+    /// The handshakes scenario's floor: ``MinimalWebSocketRelay`` as a process of its own.
+    public var floorRelay: RelayLauncher?
     /// `redis-server`, for the auth scenario's `--token-redis` row; without it the row is skipped.
     public var redisServer: String?
     /// Idle local sessions opened through each client end to read its memory per session.

@@ -4,7 +4,8 @@ import NIOCore
 /// The handshakes scenario: connections opened and closed per second, with the lean client (blocking
 /// sockets, one thread per client, nothing allocated per connection) so that the figure is the
 /// relay's and not the client's. Its ceiling is shown first, against a minimal WebSocket server
-/// (`MinimalWebSocketServer`: no parser, no backend). The NIO-client rate loop below is the TLS
+/// (`MinimalWebSocketServer`: no parser, no backend), then the floor of a relay on NIO's channels
+/// (`MinimalWebSocketRelay`: accept, backend connect, 101, close, nothing else). The NIO-client rate loop below is the TLS
 /// scenario's (the lean client speaks plaintext only).
 extension BenchRunner {
     func handshakes(_ backends: BenchBackends) async throws -> [Measurement] {
@@ -29,6 +30,19 @@ extension BenchRunner {
         let ceiling = try await self.leanHandshakes(port: minimal.port, mode: .webSocket, relay: nil)
         await minimal.stop()
         record("minimal WebSocket server (client ceiling)", sequential: ceiling.sequential, parallel: ceiling.parallel, cpuMicros: nil)
+
+        if let floor = self.options.floorRelay {
+            let echo = try await BenchBackends.listen(.echo, group: self.group)
+            let relay = try await floor.start(target: echo.localAddress!.port!, bufferSize: nil, group: self.group)
+            let rates = try? await self.leanHandshakes(port: relay.port, mode: .webSocket, relay: relay)
+            await relay.stop()
+            try? await echo.close()
+            if let rates {
+                record(floor.name, sequential: rates.sequential, parallel: rates.parallel, cpuMicros: rates.relayCPUMicros)
+            } else {
+                self.progress("  \(floor.name): no handshake completed; left out")
+            }
+        }
 
         try await self.paths(.echo, backends, ownBackend: true) { path, endpoint, relay in
             let rates = try await self.leanHandshakes(port: endpoint.port, mode: endpoint.isWebSocket ? .webSocket : .tcp, relay: relay)

@@ -69,7 +69,16 @@ struct FerryBenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("from-json"), help: ArgumentHelp("Measure nothing: read a report --json wrote earlier and print it (and write --svg, --markdown) again.", valueName: "file"))
     var fromJSON: String?
 
+    @Option(name: .customLong("serve-minimal-relay"), help: ArgumentHelp("Serve the minimal NIO relay on this address (the handshakes scenario's floor) and measure nothing.", visibility: .hidden))
+    var serveMinimalRelay: String?
+
+    @Option(name: .customLong("minimal-relay-target"), help: ArgumentHelp("The minimal relay's backend, HOST:PORT.", visibility: .hidden))
+    var minimalRelayTarget: String?
+
     func run() async throws {
+        if let serveMinimalRelay {
+            try MinimalWebSocketRelay.serve(listen: serveMinimalRelay, target: self.minimalRelayTarget ?? "")
+        }
         if let fromJSON {
             let report = try JSONDecoder().decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: fromJSON)))
             try self.output(report)
@@ -124,6 +133,10 @@ struct FerryBenchCommand: AsyncParsableCommand {
         if let idleSteps { options.idleSteps = idleSteps.split(separator: ",").compactMap { Int($0) } }
         if let stallSeconds { options.stallSeconds = stallSeconds }
         options.runs = self.runs
+        options.floorRelay = .command(
+            name: "minimal NIO relay (floor)",
+            template: "\(CommandLine.arguments[0]) --serve-minimal-relay 127.0.0.1:{port} --minimal-relay-target {target}"
+        )
 
         let runner = BenchRunner(options: options) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))

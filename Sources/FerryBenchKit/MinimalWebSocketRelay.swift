@@ -1,0 +1,141 @@
+import FerryCore
+import Foundation
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The least a WebSocket relay built on NIO's channels can do per session, run as a process of its
+/// own (`ferry-bench --serve-minimal-relay`) so its CPU is measured like any relay's: the floor for
+/// Ferry's handshake figures. Per connection it does the socket work Ferry does and nothing else:
+/// accept, read the request up to its blank line (no HTTP parser, no checks), connect the backend
+/// with a default `ClientBootstrap`, answer `101`, answer the client's close frame with a close frame,
+/// close both sockets. One listening socket per event loop (`SO_REUSEPORT`), as Ferry. It relays no
+/// data: the handshakes scenario only.
+public enum MinimalWebSocketRelay {
+    /// Serves until the process is killed. Both addresses are `IP:PORT`.
+    public static func serve(listen: String, target: String) throws -> Never {
+        let listen = try Self.address(listen, flag: "--serve-minimal-relay")
+        let target = try Self.address(target, flag: "--minimal-relay-target")
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        var port = listen.port ?? 0
+        for loop in group.makeIterator() {
+            let channel = try ServerBootstrap(group: loop)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(MinimalRelayClientHandler(target: target))
+                    }
+                }
+                .bind(to: try SocketAddress(ipAddress: listen.ipAddress ?? "127.0.0.1", port: port)).wait()
+            port = channel.localAddress?.port ?? port
+        }
+        while true { sleep(3600) }
+    }
+
+    static func address(_ text: String, flag: String) throws -> SocketAddress {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              let address = try? SocketAddress(ipAddress: String(text[..<colon]), port: port)
+        else { throw BenchError.relayDidNotStart("\(flag) '\(text)': expected IP:PORT, e.g. 127.0.0.1:8080") }
+        return address
+    }
+}
+
+/// The client's side: the request, the backend connect, the 101; then any bytes (the close frame)
+/// end the session.
+private final class MinimalRelayClientHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let target: SocketAddress
+    private var request = ByteBuffer()
+    private var backend: Channel?
+    private var state = 0  // 0 reading the request, 1 connecting, 2 upgraded
+
+    init(target: SocketAddress) {
+        self.target = target
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = Self.unwrapInboundIn(data)
+        switch self.state {
+        case 0:
+            self.request.writeBuffer(&bytes)
+            guard let text = self.request.getString(at: self.request.readerIndex, length: self.request.readableBytes),
+                  let end = text.range(of: "\r\n\r\n")
+            else {
+                if self.request.readableBytes > 8192 { context.close(promise: nil) }
+                return
+            }
+            let key = text[..<end.lowerBound].split(separator: "\r\n").first { $0.lowercased().hasPrefix("sec-websocket-key:") }
+                .map { $0.dropFirst("sec-websocket-key:".count).trimmingCharacters(in: .whitespaces) } ?? ""
+            self.state = 1
+            let client = context.channel
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            ClientBootstrap(group: context.eventLoop)
+                .channelInitializer { backend in
+                    backend.eventLoop.makeCompletedFuture {
+                        try backend.pipeline.syncOperations.addHandler(MinimalRelayBackendHandler(client: client))
+                    }
+                }
+                .connect(to: self.target)
+                .whenComplete { result in
+                    let (handler, context) = bound.value
+                    switch result {
+                    case .success(let backend):
+                        handler.backend = backend
+                        handler.state = 2
+                        let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(WebSocketAccept.value(forKey: key))\r\n\r\n"
+                        context.writeAndFlush(Self.wrapOutboundOut(ByteBuffer(string: response)), promise: nil)
+                    case .failure:
+                        context.close(promise: nil)
+                    }
+                }
+        case 2:
+            var close = context.channel.allocator.buffer(capacity: 4)
+            close.writeBytes([0x88, 0x02, 0x03, 0xE8])
+            context.writeAndFlush(Self.wrapOutboundOut(close), promise: nil)
+            context.close(promise: nil)
+            self.backend?.close(promise: nil)
+            self.state = 3
+        default:
+            break
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.backend?.close(promise: nil)
+        context.fireChannelInactive()
+    }
+}
+
+/// The backend's side: its bytes go to the client as they are (the echo backend sends none here);
+/// its end ends the client's connection.
+private final class MinimalRelayBackendHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let client: Channel
+
+    init(client: Channel) {
+        self.client = client
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.client.writeAndFlush(Self.unwrapInboundIn(data), promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.client.close(promise: nil)
+        context.fireChannelInactive()
+    }
+}
+
+@available(*, unavailable)
+extension MinimalRelayClientHandler: Sendable {}
+
+@available(*, unavailable)
+extension MinimalRelayBackendHandler: Sendable {}
