@@ -151,7 +151,7 @@ public struct WebSocketFrameParser: Sendable {
         var maskKey: WebSocketMaskingKey? = nil
         if masked {
             guard bytes.count >= index - bytes.startIndex + 4 else { return nil }
-            maskKey = WebSocketMaskingKey(bytes[index..<(index + 4)])
+            maskKey = MaskKeyBytes.key(bytes[index], bytes[index + 1], bytes[index + 2], bytes[index + 3])
             index += 4
         }
         let header = WebSocketFrameHeader(
@@ -162,5 +162,28 @@ public struct WebSocketFrameParser: Sendable {
             payloadLength: length
         )
         return (header, index - bytes.startIndex)
+    }
+}
+
+/// Makes a `WebSocketMaskingKey` from four bytes without a heap allocation. NIO's public
+/// `init?(_:)` is generic over `Collection` and not specialized across modules: each of its four
+/// subscript reads is a coroutine whose frame is allocated, three or four allocations per frame, the
+/// most of any step of a relayed message. Its inlinable `random(using:)` takes the key as one
+/// 32-bit draw (the first byte in the high bits), so a "generator" that returns the key gives the
+/// same key with no allocation (checked against `init?(_:)` in the parser's tests).
+struct MaskKeyBytes: RandomNumberGenerator {
+    private var value: UInt64
+
+    static func key(_ b0: UInt8, _ b1: UInt8, _ b2: UInt8, _ b3: UInt8) -> WebSocketMaskingKey {
+        var bytes = MaskKeyBytes(value: UInt64(b0) << 24 | UInt64(b1) << 16 | UInt64(b2) << 8 | UInt64(b3))
+        return WebSocketMaskingKey.random(using: &bytes)
+    }
+
+    private init(value: UInt64) {
+        self.value = value
+    }
+
+    mutating func next() -> UInt64 {
+        self.value
     }
 }

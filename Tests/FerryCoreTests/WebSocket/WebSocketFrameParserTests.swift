@@ -8,6 +8,17 @@ import Testing
 struct WebSocketFrameParserUnitTests {
     private static let key: [UInt8] = [0x11, 0x82, 0x43, 0xF4]
 
+    // MARK: Masking keys
+
+    @Test(
+        "a masking key made without allocating equals NIO's from the same bytes",
+        arguments: [[0, 0, 0, 0], [0xFF, 0xFF, 0xFF, 0xFF], [0x11, 0x82, 0x43, 0xF4], [0x80, 0, 0, 1], [1, 2, 3, 4]] as [[UInt8]]
+    )
+    func maskKeyBytes(key: [UInt8]) {
+        #expect(MaskKeyBytes.key(key[0], key[1], key[2], key[3]) == WebSocketMaskingKey(key))
+        #expect(Array(MaskKeyBytes.key(key[0], key[1], key[2], key[3])) == key)
+    }
+
     // MARK: Lengths
 
     @Test(
