@@ -23,7 +23,7 @@ extension HTTPHandshakeHandler {
         let services = self.services
         let session = SessionAssembly(
             SessionAssembly.Description(
-                client: self.clientAddress?.logDescription ?? "unknown",
+                client: self.clientDescription,
                 via: self.clientAddress == context.channel.remoteAddress ? nil : context.channel.remoteAddress?.logDescription,
                 route: plan.route.path,
                 target: plan.target.description,
@@ -47,13 +47,14 @@ extension HTTPHandshakeHandler {
             let headers = Self.http2UpgradeResponseHeaders(subprotocol: plan.subprotocol)
             context.writeAndFlush(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http2, status: .ok, headers: headers))), promise: nil)
         } else {
-            let headers = Self.upgradeResponseHeaders(for: head, subprotocol: plan.subprotocol)
-            context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
-            context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+            // Written as bytes, past the encoder, which leaves first (see `switchingProtocols`).
+            if let encoder = self.httpHandlers.encoder { context.pipeline.syncOperations.removeHandler(encoder, promise: nil) }
+            let response = Self.switchingProtocols(for: head, subprotocol: plan.subprotocol, allocator: context.channel.allocator)
+            context.writeAndFlush(NIOAny(response), promise: nil)
         }
 
         try backend.pipeline.syncOperations.addHandler(session.backendHandler)
-        if let tlsWaiter = try? backend.pipeline.syncOperations.handler(type: BackendTLSHandshakeHandler.self) {
+        if case .tls = plan.target, let tlsWaiter = try? backend.pipeline.syncOperations.handler(type: BackendTLSHandshakeHandler.self) {
             // Hands on what the backend sent right after its TLS handshake.
             backend.pipeline.syncOperations.removeHandler(tlsWaiter, promise: nil)
         }
@@ -71,7 +72,6 @@ extension HTTPHandshakeHandler {
             sessionHandlers.insert(HTTP2TunnelHandler(earlyBytes: http2Codec.earlyBytes, closeTimeout: services.limits.closeTimeout), at: 0)
         }
         try pipeline.addHandlers(sessionHandlers, position: .after(self))
-        if let encoder = self.httpHandlers.encoder { pipeline.removeHandler(encoder, promise: nil) }
         pipeline.removeHandler(self.httpHandlers.deadline, promise: nil)
         pipeline.removeHandler(context: context, promise: nil)
         if let http2Codec { pipeline.removeHandler(http2Codec, promise: nil) }
@@ -103,13 +103,19 @@ extension HTTPHandshakeHandler {
         return headers
     }
 
-    /// The 101 headers. The key was checked by ``UpgradeRequest`` (one base64 value of 16 bytes).
-    static func upgradeResponseHeaders(for head: HTTPRequestHead, subprotocol: String?) -> HTTPHeaders {
-        var headers = HTTPHeaders()
-        headers.add(name: "Upgrade", value: "websocket")
-        headers.add(name: "Connection", value: "upgrade")
-        headers.add(name: "Sec-WebSocket-Accept", value: WebSocketAccept.value(forKey: head.headers["Sec-WebSocket-Key"].first?.trimmingSpaces ?? ""))
-        if let subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
-        return headers
+    /// The 101 as bytes. Its fields are fixed but for the accept value and the subprotocol, so it is
+    /// written directly instead of as an `HTTPHeaders` for NIO's encoder to serialize: about ten
+    /// allocations fewer per upgrade. The key was checked by ``UpgradeRequest`` (one base64 value of
+    /// 16 bytes); the subprotocol is one Ferry chose from its own list.
+    static func switchingProtocols(for head: HTTPRequestHead, subprotocol: String?, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 160)
+        buffer.writeStaticString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Accept: ")
+        buffer.writeString(WebSocketAccept.value(forKey: head.headers.single(named: "Sec-WebSocket-Key") ?? ""))
+        if let subprotocol {
+            buffer.writeStaticString("\r\nSec-WebSocket-Protocol: ")
+            buffer.writeString(subprotocol)
+        }
+        buffer.writeStaticString("\r\n\r\n")
+        return buffer
     }
 }

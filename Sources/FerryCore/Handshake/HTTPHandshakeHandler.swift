@@ -89,11 +89,17 @@ final class HTTPHandshakeHandler: ChannelDuplexHandler, RemovableChannelHandler 
     )
 
     /// The client's key for per-address limits ("unix" for every Unix-socket client).
-    var clientKey: String { self.clientAddress?.limitKey ?? "unknown" }
+    var clientKey = "unknown"
+    /// The client as logs show it.
+    var clientDescription = "unknown"
 
+    /// Both texts are made here, once: formatting an address takes a few allocations, and a
+    /// handshake reads them several times.
     func setClient(_ address: SocketAddress) {
         self.clientAddress = address
-        self.logger[metadataKey: "client"] = "\(address.logDescription)"
+        self.clientKey = address.limitKey
+        self.clientDescription = address.logDescription
+        self.logger[metadataKey: "client"] = .string(self.clientDescription)
     }
 
     /// Believes `X-Forwarded-For` / `Forwarded` only from a trusted peer: the TCP peer, or the client a

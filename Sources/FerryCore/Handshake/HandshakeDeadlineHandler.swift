@@ -11,14 +11,14 @@ public final class HandshakeDeadlineHandler: ChannelInboundHandler, RemovableCha
     private var timer: Scheduled<Void>?
     /// When the budget runs out; nil until the connection is active.
     private(set) var deadline: NIODeadline?
-    private var context: ChannelHandlerContext?
+    /// When the connection is closed: the deadline, or a little past it once an answer is allowed.
+    private var closeAt: NIODeadline?
 
     public init(timeout: TimeAmount) {
         self.timeout = timeout
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
         if context.channel.isActive { self.arm(context: context) }
     }
 
@@ -30,27 +30,33 @@ public final class HandshakeDeadlineHandler: ChannelInboundHandler, RemovableCha
     public func handlerRemoved(context: ChannelHandlerContext) {
         self.timer?.cancel()
         self.timer = nil
-        self.context = nil
     }
 
     private func arm(context: ChannelHandlerContext) {
-        guard self.timer == nil else { return }
-        self.schedule(at: .now() + self.timeout, context: context)
+        guard self.timer == nil, self.deadline == nil else { return }
+        let deadline = NIODeadline.now() + self.timeout
+        self.deadline = deadline
+        self.closeAt = deadline
+        self.schedule(at: deadline, context: context)
     }
 
     /// Leaves `grace` past the budget for an answer that is decided at the budget's end: the backend
-    /// connect is capped at what is left of the budget, and its 504 must still get out.
+    /// connect is capped at what is left of the budget, and its 504 must still get out. The timer is
+    /// not moved (a handshake calls this twice, and moving a timer is a cancel and a new task, each
+    /// a few allocations): when it fires at the deadline, it waits out the grace.
     func allowAnswer(grace: TimeAmount) {
-        guard let deadline = self.deadline, let context = self.context else { return }
-        self.timer?.cancel()
-        self.schedule(at: deadline + grace, context: context)
+        guard let deadline = self.deadline else { return }
+        self.closeAt = max(self.closeAt ?? deadline, deadline + grace)
     }
 
-    private func schedule(at deadline: NIODeadline, context: ChannelHandlerContext) {
-        self.deadline = self.deadline ?? deadline
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        self.timer = context.eventLoop.scheduleTask(deadline: deadline) {
-            loopBound.value.close(promise: nil)
+    private func schedule(at when: NIODeadline, context: ChannelHandlerContext) {
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) {
+            self.timer = nil
+            if let closeAt = self.closeAt, closeAt > .now() {
+                self.schedule(at: closeAt, context: context)
+            } else {
+                context.close(promise: nil)
+            }
         }
     }
 }

@@ -17,8 +17,7 @@ public enum UpgradeRequest: Sendable, Equatable {
             self = Self.sortHTTP2(head)
             return
         }
-        let upgrade = head.headers[canonicalForm: "Upgrade"].contains { $0.lowercased() == "websocket" }
-        guard upgrade else {
+        guard head.headers.listContains("Upgrade", token: "websocket") else {
             self = .plain
             return
         }
@@ -31,19 +30,16 @@ public enum UpgradeRequest: Sendable, Equatable {
     private static func validate(_ head: HTTPRequestHead) -> Result<WebSocketHandshake, HandshakeRejection> {
         guard head.method == .GET else { return .failure(.methodNotAllowed()) }
         guard head.version == .http1_1 else { return .failure(.badRequest("WebSocket handshakes need HTTP/1.1")) }
-        guard head.headers[canonicalForm: "Connection"].contains(where: { $0.lowercased() == "upgrade" }) else {
+        guard head.headers.listContains("Connection", token: "upgrade") else {
             return .failure(.badRequest("Connection header must contain 'upgrade'"))
         }
         // RFC 7230 §5.4: a request with no Host, or more than one, gets 400 (RFC 6455 §4.2.1 needs one).
         // The Origin check reads one Origin: two would let a check pass on one and a log show the other.
-        let hosts = head.headers["Host"]
-        guard hosts.count == 1, !hosts[0].trimmingSpaces.isEmpty else { return .failure(.badRequest("exactly one Host header is required")) }
-        guard head.headers["Origin"].count <= 1 else { return .failure(.badRequest("at most one Origin header is allowed")) }
+        guard let host = head.headers.single(named: "Host"), !host.isEmpty else { return .failure(.badRequest("exactly one Host header is required")) }
+        guard head.headers.count(named: "Origin") <= 1 else { return .failure(.badRequest("at most one Origin header is allowed")) }
         // RFC 6455 §4.4: a missing or unknown version is answered with the versions the server speaks.
-        let versions = head.headers["Sec-WebSocket-Version"]
-        guard versions.count == 1, versions[0].trimmingSpaces == "13" else { return .failure(.unsupportedVersion) }
-        let keys = head.headers["Sec-WebSocket-Key"]
-        guard keys.count == 1, Self.isValidKey(keys[0].trimmingSpaces) else {
+        guard head.headers.single(named: "Sec-WebSocket-Version") == "13" else { return .failure(.unsupportedVersion) }
+        guard let key = head.headers.single(named: "Sec-WebSocket-Key"), Self.isValidKey(key) else {
             return .failure(.badRequest("Sec-WebSocket-Key must be one base64-encoded 16-byte value"))
         }
         return Self.chooseSubprotocol(head).map { WebSocketHandshake(offeredSubprotocols: $0.offered, subprotocol: $0.chosen) }
@@ -74,6 +70,7 @@ public enum UpgradeRequest: Sendable, Equatable {
 
     /// The subprotocol answered, from those offered (the same rule on HTTP/1.1 and HTTP/2).
     private static func chooseSubprotocol(_ head: HTTPRequestHead) -> Result<(offered: [String], chosen: String?), HandshakeRejection> {
+        guard head.headers.contains(name: "Sec-WebSocket-Protocol") else { return .success(([], nil)) }
         let offered = head.headers[canonicalForm: "Sec-WebSocket-Protocol"].map(String.init)
         // `bearer.TOKEN` entries carry a token, not a protocol: never chosen, never echoed.
         let protocols = offered.filter { !$0.hasPrefix(PresentedToken.subprotocolPrefix) }
@@ -93,9 +90,9 @@ public enum UpgradeRequest: Sendable, Equatable {
 
     /// Base64 of 16 bytes: 22 characters of the alphabet and `==`.
     static func isValidKey(_ key: Substring) -> Bool {
-        let bytes = Array(key.utf8)
-        guard bytes.count == 24, bytes[22] == UInt8(ascii: "="), bytes[23] == UInt8(ascii: "=") else { return false }
-        return bytes[..<22].allSatisfy { byte in
+        let bytes = key.utf8
+        guard bytes.count == 24, bytes.dropFirst(22).elementsEqual("==".utf8) else { return false }
+        return bytes.prefix(22).allSatisfy { byte in
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "/"):

@@ -8,6 +8,16 @@ public enum WebSocketAccept {
     static let guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
     public static func value(forKey key: some StringProtocol) -> String {
-        Data(Insecure.SHA1.hash(data: Array((key + Self.guid).utf8))).base64EncodedString()
+        // Hashed in two parts, from the strings' own bytes: joining key and GUID into a new string
+        // and copying it into an array cost two allocations per handshake.
+        var sha1 = Insecure.SHA1()
+        Self.update(&sha1, with: key.utf8)
+        Self.update(&sha1, with: Self.guid.utf8)
+        return Data(sha1.finalize()).base64EncodedString()
+    }
+
+    private static func update(_ sha1: inout Insecure.SHA1, with bytes: some Collection<UInt8>) {
+        let hashed: Void? = bytes.withContiguousStorageIfAvailable { sha1.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        if hashed == nil { sha1.update(data: Array(bytes)) }
     }
 }

@@ -61,15 +61,11 @@ public struct BackendConnector: Sendable {
         let bufferSize = limits.bufferSize
         let connectTimeout = min(timeout ?? limits.connectTimeout, limits.connectTimeout)
         let boundAttempt = attempt.map { NIOLoopBound($0, eventLoop: eventLoop) }
-        var bootstrap = ClientBootstrap(group: eventLoop)
+        let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
-            .channelOption(.autoRead, value: false)
-            .channelOption(.allowRemoteHalfClosure, value: true)
-            .channelOption(.writeBufferWaterMark, value: .init(low: bufferSize / 2, high: bufferSize))
-            .channelOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
-            .channelOption(.maxMessagesPerRead, value: RelayReadSizes.readsPerBurst)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try RelayChannelOptions.apply(to: channel, bufferSize: bufferSize, halfClosure: true, autoRead: false)
                     boundAttempt?.value.opened(channel)
                     if let proxyHeader { try channel.pipeline.syncOperations.addHandler(PrefaceWriter(preface: proxyHeader)) }
                 }
@@ -77,10 +73,10 @@ public struct BackendConnector: Sendable {
         let future: EventLoopFuture<Channel>
         switch target {
         case .tcp(let host, let port):
-            bootstrap = bootstrap
+            let tcpBootstrap = bootstrap
                 .channelOption(.socketOption(.so_keepalive), value: 1)
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            future = Self.connect(bootstrap, host: host, port: port)
+            future = Self.connect(tcpBootstrap, host: host, port: port)
         case .tls(let host, let port):
             guard let contexts = self.tls else {
                 return eventLoop.makeFailedFuture(Failure.tlsFailed("no backend TLS context"))
@@ -90,11 +86,11 @@ public struct BackendConnector: Sendable {
             // No half-closure over TLS: with it NIOSSL takes the backend's close_notify for input
             // closed and never finishes its own shutdown, so closing waited for NIOSSL's 5 s timeout.
             let tlsBootstrap = bootstrap
-                .channelOption(.allowRemoteHalfClosure, value: false)
                 .channelOption(.socketOption(.so_keepalive), value: 1)
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        try RelayChannelOptions.apply(to: channel, bufferSize: bufferSize, halfClosure: false, autoRead: false)
                         boundAttempt?.value.opened(channel)
                         if let proxyHeader { try channel.pipeline.syncOperations.addHandler(PrefaceWriter(preface: proxyHeader)) }
                         // SNI and hostname verification need a name; for an IP address NIOSSL checks the IP SANs.
@@ -168,6 +164,26 @@ public final class BackendConnectAttempt {
 
 @available(*, unavailable)
 extension BackendConnectAttempt: Sendable {}
+
+/// The options of a relayed channel, set directly on the channel as it is made. A bootstrap's
+/// `channelOption` list applies each option through a future of its own (a promise, a closure and a
+/// callback per option, on every connection): 6 % of a handshake's CPU in the relay's profile
+/// (BENCHMARKS.md). Socket options that cost a system call stay with the bootstrap or the listening
+/// socket.
+enum RelayChannelOptions {
+    /// - Parameters:
+    ///   - halfClosure: whether a peer's FIN is reported as input closed (off for TLS, see
+    ///     ``BackendConnector``).
+    ///   - autoRead: off for a backend until the client has its 101.
+    static func apply(to channel: Channel, bufferSize: Int, halfClosure: Bool, autoRead: Bool) throws {
+        guard let options = channel.syncOptions else { return }
+        if !autoRead { try options.setOption(.autoRead, value: false) }
+        try options.setOption(.allowRemoteHalfClosure, value: halfClosure)
+        try options.setOption(.writeBufferWaterMark, value: .init(low: bufferSize / 2, high: bufferSize))
+        try options.setOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
+        try options.setOption(.maxMessagesPerRead, value: RelayReadSizes.readsPerBurst)
+    }
+}
 
 /// Read sizes for relayed traffic: small for idle chatter, growing to 128 KiB for bulk transfers, never
 /// beyond half the per-direction buffer. A read burst (`readsPerBurst` reads) happens before the

@@ -274,13 +274,10 @@ public final class FerryServer: Service, Sendable {
                 .serverChannelOption(.socketOption(.so_keepalive), value: 1)
         }
         return bootstrap
-            // A client that half-closes after its request still gets the answer (HTTPHandshakeHandler).
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: bufferSize / 2, high: bufferSize))
-            .childChannelOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
-            .childChannelOption(.maxMessagesPerRead, value: RelayReadSizes.readsPerBurst)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // A client that half-closes after its request still gets the answer (HTTPHandshakeHandler).
+                    try RelayChannelOptions.apply(to: channel, bufferSize: bufferSize, halfClosure: true, autoRead: true)
                     try ConnectionPipeline.configure(channel, environment: environment, proxyProtocol: proxyProtocol)
                 }
             }
