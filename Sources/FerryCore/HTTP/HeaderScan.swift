@@ -32,7 +32,8 @@ extension HTTPHeaders {
             var start = bytes.startIndex
             while start < bytes.endIndex {
                 let end = bytes[start...].firstIndex(of: UInt8(ascii: ",")) ?? bytes.endIndex
-                if HeaderScan.equalsIgnoringCase(HeaderScan.trimmed(bytes[start..<end]), token.utf8) { return true }
+                let element = HeaderScan.trimmed(bytes[start..<end])
+                if !element.isEmpty, HeaderScan.equalsIgnoringCase(element, token.utf8) { return true }
                 start = end < bytes.endIndex ? bytes.index(after: end) : end
             }
         }

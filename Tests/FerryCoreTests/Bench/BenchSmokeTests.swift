@@ -13,6 +13,9 @@ struct BenchSmokeTests {
         options.ferryExecutable = ferry
         options.redisServer = OutsideTools.program("redis-server")
         options.clients = [.command(name: "ferry connect", template: "\(ferry) connect ws://{target}/ --listen 127.0.0.1:{port} --log-level error")]
+        // ferry-bench is built next to ferry; its minimal relay is the handshakes scenario's floor.
+        let bench = String(ferry.dropLast("ferry".count)) + "ferry-bench"
+        options.floorRelay = .command(name: "floor", template: "\(bench) --serve-minimal-relay 127.0.0.1:{port} --minimal-relay-target {target}")
         let runner = BenchRunner(options: options) { _ in }
         let report = try await runner.run(command: "smoke")
         for scenario in BenchOptions.Scenario.allCases {
@@ -34,6 +37,7 @@ struct BenchSmokeTests {
         }
         #expect((report.value("http2", "upload, 1 session", "wss HTTP/2") ?? 0) > 0)
         #expect((report.value("http2", "new sessions, one at a time", "wss HTTP/2") ?? 0) > 0)
+        #expect((report.value("handshakes", "sequential", "floor") ?? 0) > 0, "the minimal relay made no handshakes")
         #expect(!report.targets.isEmpty)
         #expect(report.table().contains("ferry (in-process)/tcp"))
         #expect(report.svgChart().hasPrefix("<svg"))
