@@ -54,7 +54,8 @@ private final class MinimalRelayClientHandler: ChannelInboundHandler {
     private let target: SocketAddress
     private var request = ByteBuffer()
     private var backend: Channel?
-    private var state = 0  // 0 reading the request, 1 connecting, 2 upgraded
+    private enum State { case readingRequest, connecting, upgraded, closed }
+    private var state = State.readingRequest
 
     init(target: SocketAddress) {
         self.target = target
@@ -63,17 +64,13 @@ private final class MinimalRelayClientHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = Self.unwrapInboundIn(data)
         switch self.state {
-        case 0:
+        case .readingRequest:
             self.request.writeBuffer(&bytes)
-            guard let text = self.request.getString(at: self.request.readerIndex, length: self.request.readableBytes),
-                  let end = text.range(of: "\r\n\r\n")
-            else {
+            guard let key = MinimalRequest.key(in: self.request) else {
                 if self.request.readableBytes > 8192 { context.close(promise: nil) }
                 return
             }
-            let key = text[..<end.lowerBound].split(separator: "\r\n").first { $0.lowercased().hasPrefix("sec-websocket-key:") }
-                .map { $0.dropFirst("sec-websocket-key:".count).trimmingCharacters(in: .whitespaces) } ?? ""
-            self.state = 1
+            self.state = .connecting
             let client = context.channel
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             ClientBootstrap(group: context.eventLoop)
@@ -88,21 +85,21 @@ private final class MinimalRelayClientHandler: ChannelInboundHandler {
                     switch result {
                     case .success(let backend):
                         handler.backend = backend
-                        handler.state = 2
+                        handler.state = .upgraded
                         let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(WebSocketAccept.value(forKey: key))\r\n\r\n"
                         context.writeAndFlush(Self.wrapOutboundOut(ByteBuffer(string: response)), promise: nil)
                     case .failure:
                         context.close(promise: nil)
                     }
                 }
-        case 2:
+        case .upgraded:
             var close = context.channel.allocator.buffer(capacity: 4)
             close.writeBytes([0x88, 0x02, 0x03, 0xE8])
             context.writeAndFlush(Self.wrapOutboundOut(close), promise: nil)
             context.close(promise: nil)
             self.backend?.close(promise: nil)
-            self.state = 3
-        default:
+            self.state = .closed
+        case .connecting, .closed:
             break
         }
     }

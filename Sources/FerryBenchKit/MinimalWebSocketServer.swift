@@ -53,17 +53,25 @@ private final class MinimalUpgradeHandler: ChannelInboundHandler {
             return
         }
         self.request.writeBuffer(&bytes)
-        guard let text = self.request.getString(at: self.request.readerIndex, length: self.request.readableBytes),
-              let end = text.range(of: "\r\n\r\n")
-        else {
+        guard let key = MinimalRequest.key(in: self.request) else {
             if self.request.readableBytes > 8192 { context.close(promise: nil) }
             return
         }
-        let key = text[..<end.lowerBound].split(separator: "\r\n").first { $0.lowercased().hasPrefix("sec-websocket-key:") }
-            .map { $0.dropFirst("sec-websocket-key:".count).trimmingCharacters(in: .whitespaces) } ?? ""
         let accept = WebSocketAccept.value(forKey: key)
         self.upgraded = true
         let response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n\r\n"
         context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(string: response)), promise: nil)
+    }
+}
+
+/// The minimal server's and relay's whole request parsing: wait for the blank line, take the key.
+enum MinimalRequest {
+    /// The request's `Sec-WebSocket-Key` ("" if it has none); nil until the blank line has come.
+    static func key(in request: ByteBuffer) -> String? {
+        guard let text = request.getString(at: request.readerIndex, length: request.readableBytes),
+              let end = text.range(of: "\r\n\r\n")
+        else { return nil }
+        return text[..<end.lowerBound].split(separator: "\r\n").first { $0.lowercased().hasPrefix("sec-websocket-key:") }
+            .map { $0.dropFirst("sec-websocket-key:".count).trimmingCharacters(in: .whitespaces) } ?? ""
     }
 }
