@@ -6,7 +6,7 @@ extension BenchRunner {
         var results: [Measurement] = []
         let count = self.options.echoCount
         let size = self.options.echoSize
-        try await self.paths(.echo, backends, tcpRelays: true) { path, endpoint, _ in
+        func measure(_ path: String, _ endpoint: Endpoint) async throws {
             let client = LeanEchoClient(port: endpoint.port, isWebSocket: endpoint.isWebSocket)
             let durations = try await client.roundTrips(count: count, size: size, warmUp: min(1000, count / 10))
             func at(_ fraction: Double) -> UInt64 { sortedPercentile(durations, fraction) }
@@ -15,6 +15,21 @@ extension BenchRunner {
                 results.append(Measurement(scenario: "latency", metric: "\(size) B echo RTT \(label)", unit: "µs", path: path, value: micros, higherIsBetter: false))
             }
             self.progress("  \(path) echo RTT p50 \(Double(at(0.5)) / 1000) µs, p99 \(Double(at(0.99)) / 1000) µs")
+        }
+        try await self.paths(.echo, backends, tcpRelays: true) { path, endpoint, _ in
+            try await measure(path, endpoint)
+        }
+        // The floor of a relay on NIO's channels (MinimalWebSocketRelay), after the relays.
+        if let floor = self.options.floorRelay {
+            let echo = try await BenchBackends.listen(.echo, group: self.group)
+            let relay = try await floor.start(target: echo.localAddress!.port!, bufferSize: nil, group: self.group)
+            do {
+                try await measure(floor.name, Endpoint(port: relay.port, isWebSocket: true))
+            } catch {
+                self.progress("  \(floor.name): round trips failed (\(error)); left out")
+            }
+            await relay.stop()
+            try? await echo.close()
         }
         return results
     }

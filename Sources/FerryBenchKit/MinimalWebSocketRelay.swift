@@ -12,8 +12,9 @@ import Glibc
 /// Ferry's handshake figures. Per connection it does the socket work Ferry does and nothing else:
 /// accept, read the request up to its blank line (no HTTP parser, no checks), connect the backend
 /// with a default `ClientBootstrap`, answer `101`, answer the client's close frame with a close frame,
-/// close both sockets. One listening socket per event loop (`SO_REUSEPORT`), as Ferry. It relays no
-/// data: the handshakes scenario only.
+/// close both sockets. One listening socket per event loop (`SO_REUSEPORT`), as Ferry. In between it
+/// relays messages with Ferry's frame parser and unmasking, but without backpressure, limits or
+/// timers: the handshakes and latency scenarios only.
 public enum MinimalWebSocketRelay {
     /// Serves until the process is killed. Both addresses are `IP:PORT`.
     public static func serve(listen: String, target: String) throws -> Never {
@@ -45,8 +46,8 @@ public enum MinimalWebSocketRelay {
     }
 }
 
-/// The client's side: the request, the backend connect, the 101; then any bytes (the close frame)
-/// end the session.
+/// The client's side: the request, the backend connect, the 101; then frames, until a close frame
+/// ends the session.
 private final class MinimalRelayClientHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -56,6 +57,9 @@ private final class MinimalRelayClientHandler: ChannelInboundHandler {
     private var backend: Channel?
     private enum State { case readingRequest, connecting, upgraded, closed }
     private var state = State.readingRequest
+    private var parser = WebSocketFrameParser(role: .server)
+    /// The opcode of the frame whose payload is arriving.
+    private var opcode: UInt8 = 0
 
     init(target: SocketAddress) {
         self.target = target
@@ -93,15 +97,48 @@ private final class MinimalRelayClientHandler: ChannelInboundHandler {
                     }
                 }
         case .upgraded:
-            var close = context.channel.allocator.buffer(capacity: 4)
-            close.writeBytes([0x88, 0x02, 0x03, 0xE8])
-            context.writeAndFlush(Self.wrapOutboundOut(close), promise: nil)
-            context.close(promise: nil)
-            self.backend?.close(promise: nil)
-            self.state = .closed
+            self.relayFrames(&bytes, context: context)
         case .connecting, .closed:
             break
         }
+    }
+
+    /// Client frames: data payload unmasked to the backend, a close frame answered and both closed.
+    /// No backpressure and no fragmentation rules: the handshakes and latency scenarios only.
+    private func relayFrames(_ bytes: inout ByteBuffer, context: ChannelHandlerContext) {
+        do {
+            while let event = try self.parser.next(&bytes) {
+                switch event {
+                case .header(let header):
+                    self.opcode = header.opcode
+                    if header.opcode == 0x8 { self.closeBoth(context: context) }
+                case .payload(let piece, let maskKey, let phase):
+                    guard self.opcode & 0x8 == 0, let backend = self.backend, let maskKey else { continue }
+                    var unmasked = context.channel.allocator.buffer(capacity: piece.readableBytes)
+                    unmasked.writeMasked(piece, key: maskKey, phase: phase)
+                    backend.write(unmasked, promise: nil)
+                case .frameEnd:
+                    break
+                }
+                if self.state == .closed { return }
+            }
+        } catch {
+            self.closeBoth(context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.backend?.flush()
+        context.fireChannelReadComplete()
+    }
+
+    private func closeBoth(context: ChannelHandlerContext) {
+        var close = context.channel.allocator.buffer(capacity: 4)
+        close.writeBytes([0x88, 0x02, 0x03, 0xE8])
+        context.writeAndFlush(Self.wrapOutboundOut(close), promise: nil)
+        context.close(promise: nil)
+        self.backend?.close(promise: nil)
+        self.state = .closed
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -110,8 +147,8 @@ private final class MinimalRelayClientHandler: ChannelInboundHandler {
     }
 }
 
-/// The backend's side: its bytes go to the client as they are (the echo backend sends none here);
-/// its end ends the client's connection.
+/// The backend's side: its bytes go to the client as binary frames; its end ends the client's
+/// connection.
 private final class MinimalRelayBackendHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
@@ -121,8 +158,28 @@ private final class MinimalRelayBackendHandler: ChannelInboundHandler {
         self.client = client
     }
 
+    /// Each read goes out as one binary frame: a header, then the bytes as they are.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.client.writeAndFlush(Self.unwrapInboundIn(data), promise: nil)
+        let payload = Self.unwrapInboundIn(data)
+        var header = context.channel.allocator.buffer(capacity: 10)
+        header.writeInteger(UInt8(0x82))
+        switch payload.readableBytes {
+        case ..<126:
+            header.writeInteger(UInt8(payload.readableBytes))
+        case ..<65536:
+            header.writeInteger(UInt8(126))
+            header.writeInteger(UInt16(payload.readableBytes))
+        default:
+            header.writeInteger(UInt8(127))
+            header.writeInteger(UInt64(payload.readableBytes))
+        }
+        self.client.write(header, promise: nil)
+        self.client.write(payload, promise: nil)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.client.flush()
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -38,6 +38,7 @@ struct BenchSmokeTests {
         #expect((report.value("http2", "upload, 1 session", "wss HTTP/2") ?? 0) > 0)
         #expect((report.value("http2", "new sessions, one at a time", "wss HTTP/2") ?? 0) > 0)
         #expect((report.value("handshakes", "sequential", "floor") ?? 0) > 0, "the minimal relay made no handshakes")
+        #expect(report.measurements.contains { $0.scenario == "latency" && $0.path == "floor" && $0.value > 0 }, "no round trips through the minimal relay")
         #expect(!report.targets.isEmpty)
         #expect(report.table().contains("ferry (in-process)/tcp"))
         #expect(report.svgChart().hasPrefix("<svg"))
