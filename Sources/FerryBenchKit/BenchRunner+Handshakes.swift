@@ -5,8 +5,8 @@ import NIOCore
 /// sockets, one thread per client, nothing allocated per connection) so that the figure is the
 /// relay's and not the client's. Its ceiling is shown first, against a minimal WebSocket server
 /// (`MinimalWebSocketServer`: no parser, no backend), then the floor of a relay on NIO's channels
-/// (`MinimalWebSocketRelay`: accept, backend connect, 101, close, nothing else). The NIO-client rate loop below is the TLS
-/// scenario's (the lean client speaks plaintext only).
+/// (`MinimalWebSocketRelay`: accept, backend connect, 101, close, nothing else). The NIO-client rate
+/// loop below is the TLS scenario's (the lean client speaks plaintext only).
 extension BenchRunner {
     func handshakes(_ backends: BenchBackends) async throws -> [Measurement] {
         var results: [Measurement] = []
@@ -31,17 +31,9 @@ extension BenchRunner {
         await minimal.stop()
         record("minimal WebSocket server (client ceiling)", sequential: ceiling.sequential, parallel: ceiling.parallel, cpuMicros: nil)
 
-        if let floor = self.options.floorRelay {
-            let echo = try await BenchBackends.listen(.echo, group: self.group)
-            let relay = try await floor.start(target: echo.localAddress!.port!, bufferSize: nil, group: self.group)
-            let rates = try? await self.leanHandshakes(port: relay.port, mode: .webSocket, relay: relay)
-            await relay.stop()
-            try? await echo.close()
-            if let rates {
-                record(floor.name, sequential: rates.sequential, parallel: rates.parallel, cpuMicros: rates.relayCPUMicros)
-            } else {
-                self.progress("  \(floor.name): no handshake completed; left out")
-            }
+        try await self.throughFloorRelay("handshakes") { name, relay in
+            let rates = try await self.leanHandshakes(port: relay.port, mode: .webSocket, relay: relay)
+            record(name, sequential: rates.sequential, parallel: rates.parallel, cpuMicros: rates.relayCPUMicros)
         }
 
         try await self.paths(.echo, backends, ownBackend: true) { path, endpoint, relay in
@@ -49,6 +41,22 @@ extension BenchRunner {
             record(path, sequential: rates.sequential, parallel: rates.parallel, cpuMicros: rates.relayCPUMicros)
         }
         return results
+    }
+
+    /// Runs `body` against the floor relay (``MinimalWebSocketRelay``, when the options name one) with
+    /// an echo backend of its own. The floor is a reference column: its failure is reported and left
+    /// out, not a failed run.
+    func throughFloorRelay(_ scenario: String, _ body: (String, RunningRelay) async throws -> Void) async throws {
+        guard let floor = self.options.floorRelay else { return }
+        let echo = try await BenchBackends.listen(.echo, group: self.group)
+        let relay = try await floor.start(target: echo.localAddress!.port!, bufferSize: nil, group: self.group)
+        do {
+            try await body(floor.name, relay)
+        } catch {
+            self.progress("  \(floor.name): \(scenario) failed (\(error)); left out")
+        }
+        await relay.stop()
+        try? await echo.close()
     }
 
     /// One sequential run and one run with `parallelHandshakeClients` clients; with a relay, its CPU

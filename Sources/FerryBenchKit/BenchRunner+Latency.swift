@@ -20,16 +20,8 @@ extension BenchRunner {
             try await measure(path, endpoint)
         }
         // The floor of a relay on NIO's channels (MinimalWebSocketRelay), after the relays.
-        if let floor = self.options.floorRelay {
-            let echo = try await BenchBackends.listen(.echo, group: self.group)
-            let relay = try await floor.start(target: echo.localAddress!.port!, bufferSize: nil, group: self.group)
-            do {
-                try await measure(floor.name, Endpoint(port: relay.port, isWebSocket: true))
-            } catch {
-                self.progress("  \(floor.name): round trips failed (\(error)); left out")
-            }
-            await relay.stop()
-            try? await echo.close()
+        try await self.throughFloorRelay("round trips") { name, relay in
+            try await measure(name, Endpoint(port: relay.port, isWebSocket: true))
         }
         return results
     }

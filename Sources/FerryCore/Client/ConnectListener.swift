@@ -97,13 +97,9 @@ public final class ConnectListener: Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
-            .childChannelOption(.autoRead, value: false)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: bufferSize / 2, high: bufferSize))
-            .childChannelOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
-            .childChannelOption(.maxMessagesPerRead, value: RelayReadSizes.readsPerBurst)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try RelayChannelOptions.apply(to: channel, bufferSize: bufferSize, halfClosure: true, autoRead: false)
                     try channel.pipeline.syncOperations.addHandlers(EarlyLocalInput(), ActiveChannelStarter { [self] in self.accepted(channel) })
                 }
             }

@@ -23,13 +23,11 @@ public enum ConnectStdio {
         let local: Channel
         do {
             local = try await NIOPipeBootstrap(group: group)
-                .channelOption(.autoRead, value: false)
-                .channelOption(.allowRemoteHalfClosure, value: true)
-                .channelOption(.writeBufferWaterMark, value: .init(low: bufferSize / 2, high: bufferSize))
-                .channelOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
-                .channelOption(.maxMessagesPerRead, value: RelayReadSizes.readsPerBurst)
                 .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(EarlyLocalInput()) }
+                    channel.eventLoop.makeCompletedFuture {
+                        try RelayChannelOptions.apply(to: channel, bufferSize: bufferSize, halfClosure: true, autoRead: false)
+                        try channel.pipeline.syncOperations.addHandler(EarlyLocalInput())
+                    }
                 }
                 .takingOwnershipOfDescriptors(input: 0, output: 1)
                 .get()

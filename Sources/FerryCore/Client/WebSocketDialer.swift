@@ -57,14 +57,11 @@ public struct WebSocketDialer: Sendable {
         let proxy = configuration.proxy
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.connectTimeout)
-            .channelOption(.autoRead, value: false)
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .channelOption(.writeBufferWaterMark, value: .init(low: bufferSize / 2, high: bufferSize))
-            .channelOption(.recvAllocator, value: RelayReadSizes.allocator(bufferSize: bufferSize))
-            .channelOption(.maxMessagesPerRead, value: RelayReadSizes.readsPerBurst)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try RelayChannelOptions.apply(to: channel, bufferSize: bufferSize, halfClosure: false, autoRead: false)
                     let sync = channel.pipeline.syncOperations
                     if let proxy {
                         // First: TLS and the upgrade request start only once the tunnel is open.

@@ -2,8 +2,8 @@ import NIOHTTP1
 
 /// Reads the few headers every upgrade checks without building anything: NIO's `headers[name]` makes
 /// an array of strings and `headers[canonicalForm:]` an array of substrings, and lowercasing a value
-/// to compare it makes another string. On the handshake path that was about 35 heap allocations per
-/// upgrade (a profile of `ferry-bench --scenarios handshakes`, BENCHMARKS.md). Names and tokens are
+/// to compare it makes another string. On the handshake path that was about 25 heap allocations per
+/// upgrade (a uprobe profile of `malloc` during `ferry-bench --scenarios handshakes`, BENCHMARKS.md). Names and tokens are
 /// compared byte by byte, ASCII case-insensitively (RFC 9110 §5.1, §7.8).
 extension HTTPHeaders {
     /// How many fields are named `name`.

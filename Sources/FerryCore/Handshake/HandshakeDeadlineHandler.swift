@@ -11,8 +11,8 @@ public final class HandshakeDeadlineHandler: ChannelInboundHandler, RemovableCha
     private var timer: Scheduled<Void>?
     /// When the budget runs out; nil until the connection is active.
     private(set) var deadline: NIODeadline?
-    /// When the connection is closed: the deadline, or a little past it once an answer is allowed.
-    private var closeAt: NIODeadline?
+    /// How long past the deadline the connection is kept once an answer is allowed.
+    private var grace = TimeAmount.zero
 
     public init(timeout: TimeAmount) {
         self.timeout = timeout
@@ -33,10 +33,9 @@ public final class HandshakeDeadlineHandler: ChannelInboundHandler, RemovableCha
     }
 
     private func arm(context: ChannelHandlerContext) {
-        guard self.timer == nil, self.deadline == nil else { return }
+        guard self.deadline == nil else { return }
         let deadline = NIODeadline.now() + self.timeout
         self.deadline = deadline
-        self.closeAt = deadline
         self.schedule(at: deadline, context: context)
     }
 
@@ -45,15 +44,14 @@ public final class HandshakeDeadlineHandler: ChannelInboundHandler, RemovableCha
     /// not moved (a handshake calls this twice, and moving a timer is a cancel and a new task, each
     /// a few allocations): when it fires at the deadline, it waits out the grace.
     func allowAnswer(grace: TimeAmount) {
-        guard let deadline = self.deadline else { return }
-        self.closeAt = max(self.closeAt ?? deadline, deadline + grace)
+        self.grace = max(self.grace, grace)
     }
 
     private func schedule(at when: NIODeadline, context: ChannelHandlerContext) {
         self.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) {
             self.timer = nil
-            if let closeAt = self.closeAt, closeAt > .now() {
-                self.schedule(at: closeAt, context: context)
+            if let deadline = self.deadline, deadline + self.grace > .now() {
+                self.schedule(at: deadline + self.grace, context: context)
             } else {
                 context.close(promise: nil)
             }

@@ -61,14 +61,16 @@ public struct BackendConnector: Sendable {
         let bufferSize = limits.bufferSize
         let connectTimeout = min(timeout ?? limits.connectTimeout, limits.connectTimeout)
         let boundAttempt = attempt.map { NIOLoopBound($0, eventLoop: eventLoop) }
+        /// What every backend channel gets first: its options, its place in the attempt, the preface.
+        @Sendable func prepare(_ channel: Channel, halfClosure: Bool) throws {
+            try RelayChannelOptions.apply(to: channel, bufferSize: bufferSize, halfClosure: halfClosure, autoRead: false)
+            boundAttempt?.value.opened(channel)
+            if let proxyHeader { try channel.pipeline.syncOperations.addHandler(PrefaceWriter(preface: proxyHeader)) }
+        }
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try RelayChannelOptions.apply(to: channel, bufferSize: bufferSize, halfClosure: true, autoRead: false)
-                    boundAttempt?.value.opened(channel)
-                    if let proxyHeader { try channel.pipeline.syncOperations.addHandler(PrefaceWriter(preface: proxyHeader)) }
-                }
+                channel.eventLoop.makeCompletedFuture { try prepare(channel, halfClosure: true) }
             }
         let future: EventLoopFuture<Channel>
         switch target {
@@ -90,9 +92,7 @@ public struct BackendConnector: Sendable {
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try RelayChannelOptions.apply(to: channel, bufferSize: bufferSize, halfClosure: false, autoRead: false)
-                        boundAttempt?.value.opened(channel)
-                        if let proxyHeader { try channel.pipeline.syncOperations.addHandler(PrefaceWriter(preface: proxyHeader)) }
+                        try prepare(channel, halfClosure: false)
                         // SNI and hostname verification need a name; for an IP address NIOSSL checks the IP SANs.
                         let serverName = (try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil
                         try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName))
